@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Start, stop and inspect Vigil's private service instances: Mosquitto, PostgreSQL (with
+# TimescaleDB when the extension is installed) and Apache Kafka 4 (one KRaft node).
+#
+#   infra/services.sh up [mosquitto] [postgres] [kafka]   # default: all three
+#   infra/services.sh down                                # stop whatever is running
+#   infra/services.sh status
+#
+# Everything lives under one state directory ($VIGIL_STATE_DIR, default <repo>/.vigil, ignored
+# by git): data, logs, pid files, generated secrets and `services.env`, the file the Python side
+# reads for endpoints and credentials. Services listen on 127.0.0.1 only, on ports that do not
+# collide with system instances (override with VIGIL_MQTT_PORT, VIGIL_PG_PORT, VIGIL_KAFKA_PORT,
+# VIGIL_KAFKA_CONTROLLER_PORT).
+#
+# `up` is idempotent: a running service is left alone. It installs missing Debian packages when
+# it can (root or password-less sudo) and otherwise prints the exact apt-get command. Kafka's
+# jars come from Maven Central through infra/kafka/pom.xml (cached in ~/.m2).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+state=${VIGIL_STATE_DIR:-$repo/.vigil}
+mqtt_port=${VIGIL_MQTT_PORT:-18830}
+pg_port=${VIGIL_PG_PORT:-15432}
+kafka_port=${VIGIL_KAFKA_PORT:-19092}
+controller_port=${VIGIL_KAFKA_CONTROLLER_PORT:-19093}
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- packages -------------------------------------------------------------------------------
+
+privileged() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+apt_install() {
+  say "installing Debian packages: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null; then
+    privileged apt-get update -q >/dev/null || true
+    privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
+      die "could not install packages; run: sudo apt-get install $*"
+  fi
+}
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+java_ok() {
+  command -v java >/dev/null || return 1
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+  [ -n "$v" ] && [ "$v" -ge 17 ]
+}
+
+java_package() {
+  if apt-cache show openjdk-17-jre-headless >/dev/null 2>&1; then echo openjdk-17-jre-headless
+  else echo default-jre-headless
+  fi
+}
+
+ensure_packages() {
+  local missing=() name
+  for name in "$@"; do
+    case $name in
+      mosquitto) command -v mosquitto >/dev/null && command -v mosquitto_passwd >/dev/null ||
+                   missing+=(mosquitto) ;;
+      postgres) pg_bindir >/dev/null || missing+=(postgresql) ;;
+      kafka) java_ok || missing+=("$(java_package)")
+             command -v mvn >/dev/null || missing+=(maven) ;;
+    esac
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+    die "missing packages; run: sudo apt-get install ${missing[*]}"
+  fi
+  apt_install "${missing[@]}"
+}
+
+# --- helpers --------------------------------------------------------------------------------
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # port seconds what
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do port_open "$1" && return 0; sleep 0.1; done
+  die "$3 did not open port $1 within $2 s"
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pid() {  # pidfile name
+  alive "$1" || { rm -f "$1"; return 0; }
+  local pid i
+  pid=$(cat "$1")
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then say "$2 did not stop in 30 s; killing"; kill -9 "$pid" || true; fi
+  rm -f "$1"
+  say "$2 stopped"
+}
+
+random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | cut -c 1-24; }
+
+secrets() {  # created once; later runs reuse them so data and credentials stay valid
+  local f=$state/secrets.env
+  if [ ! -f "$f" ]; then
+    (umask 077
+     { echo "pg_admin_password=$(random_secret)"
+       echo "pg_vigil_password=$(random_secret)"
+       echo "mqtt_ingest_password=$(random_secret)"
+       echo "sim_secret=$(random_secret)"; } > "$f")
+  fi
+  # shellcheck disable=SC1090
+  . "$f"
+}
+
+write_env() {
+  (umask 077
+   cat > "$state/services.env" <<EOF
+# Written by infra/services.sh; read by vigil.settings.load_settings. Do not commit.
+VIGIL_MQTT__HOST=127.0.0.1
+VIGIL_MQTT__PORT=$mqtt_port
+VIGIL_MQTT__USERNAME=svc-ingest
+VIGIL_MQTT__PASSWORD=$mqtt_ingest_password
+VIGIL_DB__DSN=postgresql://vigil:$pg_vigil_password@127.0.0.1:$pg_port/vigil
+VIGIL_DB__ADMIN_DSN=postgresql://postgres:$pg_admin_password@127.0.0.1:$pg_port/postgres
+VIGIL_KAFKA__BOOTSTRAP=127.0.0.1:$kafka_port
+VIGIL_SIM__SECRET=$sim_secret
+EOF
+  )
+}
+
+# --- mosquitto ------------------------------------------------------------------------------
+
+mosquitto_up() {
+  local dir=$state/mosquitto pidf=$state/mosquitto/mosquitto.pid
+  if alive "$pidf"; then say "mosquitto already running on $mqtt_port"; return 0; fi
+  port_open "$mqtt_port" && die "port $mqtt_port is taken by another process (set VIGIL_MQTT_PORT)"
+  mkdir -p "$dir/data"
+  sed -e "s#@STATE@#$state#g" -e "s#@MQTT_PORT@#$mqtt_port#g" \
+    "$here/mosquitto/mosquitto.conf.in" > "$dir/mosquitto.conf"
+  cp "$here/mosquitto/acl" "$dir/acl"
+  # Device entries are appended by `vigil` (ingest.provisioning); only service accounts here.
+  [ -f "$dir/passwd" ] || (umask 077; : > "$dir/passwd")
+  mosquitto_passwd -b "$dir/passwd" svc-ingest "$mqtt_ingest_password"
+  chmod 600 "$dir/passwd"
+  # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory.
+  if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: "$dir"; fi
+  setsid nohup mosquitto -c "$dir/mosquitto.conf" > "$dir/stdout.log" 2>&1 9>&- &
+  echo $! > "$pidf"
+  wait_port "$mqtt_port" 20 mosquitto
+  say "mosquitto up on 127.0.0.1:$mqtt_port"
+}
+
+# --- postgres -------------------------------------------------------------------------------
+
+pg_run() {  # run a PostgreSQL tool as the cluster owner (initdb and postgres refuse root)
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_conf() {
+  local sharedir preload=""
+  sharedir=$("$1/pg_config" --sharedir 2>/dev/null || echo /usr/share/postgresql/none)
+  [ -f "$sharedir/extension/timescaledb.control" ] && preload=timescaledb
+  cat <<EOF
+# Rendered by infra/services.sh on every start.
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$state/pg/run'
+max_connections = 200
+shared_buffers = 256MB
+shared_preload_libraries = '$preload'
+timescaledb.telemetry_level = off
+log_min_messages = warning
+log_min_error_statement = error
+EOF
+}
+
+postgres_up() {
+  local bin dir=$state/pg data=$state/pg/data owner
+  owner=$(id -un)
+  bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
+  [ "$(id -u)" -eq 0 ] && owner=postgres
+  mkdir -p "$dir/run"
+  chown "$owner" "$dir" "$dir/run" 2>/dev/null || true
+  if [ ! -f "$data/PG_VERSION" ]; then
+    local pw=$dir/.pwfile
+    (umask 077; echo "$pg_admin_password" > "$pw"); chown "$owner" "$pw" 2>/dev/null || true
+    pg_run "$bin/initdb" -D "$data" -U postgres --pwfile="$pw" --auth-local=trust \
+      --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pw"
+    echo "include 'vigil.conf'" >> "$data/postgresql.conf"
+  fi
+  pg_conf "$bin" > "$dir/vigil.conf.new"
+  chown "$owner" "$dir/vigil.conf.new" 2>/dev/null || true
+  mv "$dir/vigil.conf.new" "$data/vigil.conf"
+  if pg_run "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "postgres already running on $pg_port"
+  else
+    port_open "$pg_port" && die "port $pg_port is taken by another process (set VIGIL_PG_PORT)"
+    pg_run "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null 9>&-
+    say "postgres up on 127.0.0.1:$pg_port"
+  fi
+  pg_bootstrap "$bin"
+}
+
+pg_bootstrap() {  # the application role and database; TimescaleDB in it when available
+  local psql=(env PGOPTIONS="-c client_min_messages=warning" "$1/psql" -X -q -h "$state/pg/run" -p "$pg_port" -U postgres -v ON_ERROR_STOP=1)
+  pg_run "${psql[@]}" -d postgres -v pw="$pg_vigil_password" <<'SQL'
+SELECT 'CREATE ROLE vigil LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil')
+\gexec
+ALTER ROLE vigil PASSWORD :'pw';
+SELECT 'CREATE DATABASE vigil OWNER vigil' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'vigil')
+\gexec
+SQL
+  # Extensions that are not "trusted" need the superuser; migrations then find them present.
+  pg_run "${psql[@]}" -d vigil <<'SQL'
+SELECT 'CREATE EXTENSION IF NOT EXISTS timescaledb'
+ WHERE current_setting('shared_preload_libraries') LIKE '%timescaledb%'
+   AND EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb')
+\gexec
+SQL
+}
+
+# --- kafka ----------------------------------------------------------------------------------
+
+kafka_libs() {
+  local libs=$state/kafka/libs stamp want
+  stamp=$libs/.pom.sha256
+  want=$(sha256sum "$here/kafka/pom.xml" | cut -d' ' -f1)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  say "fetching Kafka jars from Maven Central (first run only)"
+  rm -rf "$libs"
+  mkdir -p "$state/kafka"
+  mvn -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$libs" -DincludeScope=runtime > "$state/kafka/maven.log" 2>&1 ||
+    die "maven could not fetch the Kafka jars; see $state/kafka/maven.log"
+  echo "$want" > "$stamp"
+}
+
+kafka_up() {
+  local dir=$state/kafka pidf=$state/kafka/kafka.pid props=$state/kafka/server.properties
+  if alive "$pidf"; then say "kafka already running on $kafka_port"; return 0; fi
+  port_open "$kafka_port" && die "port $kafka_port is taken by another process (set VIGIL_KAFKA_PORT)"
+  mkdir -p "$dir/data"
+  kafka_libs
+  sed -e "s#@KAFKA_PORT@#$kafka_port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" \
+    -e "s#@DATA_DIR@#$dir/data#g" "$here/kafka/server.properties.in" > "$props"
+  local java=(java -Dvigil.kafka.log="$dir/server.log"
+    -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -cp "$dir/libs/*")
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    local id
+    id=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    "${java[@]}" kafka.tools.StorageTool format -t "$id" -c "$props" >/dev/null
+  fi
+  : > "$dir/server.log"
+  setsid nohup "${java[@]}" -Xms256m -Xmx1g -XX:+UseG1GC kafka.Kafka "$props" > "$dir/stdout.log" 2>&1 9>&- &
+  echo $! > "$pidf"
+  wait_port "$kafka_port" 90 kafka
+  local i
+  for ((i = 0; i < 600; i++)); do
+    grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null && break
+    alive "$pidf" || die "kafka exited; see $dir/server.log and $dir/stdout.log"
+    sleep 0.1
+  done
+  say "kafka up on 127.0.0.1:$kafka_port"
+}
+
+# --- commands -------------------------------------------------------------------------------
+
+up() {
+  local names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=(mosquitto postgres kafka)
+  ensure_packages "${names[@]}"
+  secrets
+  local name
+  for name in "${names[@]}"; do
+    case $name in
+      mosquitto) mosquitto_up ;;
+      postgres) postgres_up ;;
+      kafka) kafka_up ;;
+      *) die "unknown service '$name' (mosquitto, postgres, kafka)" ;;
+    esac
+  done
+  write_env
+}
+
+down() {
+  stop_pid "$state/kafka/kafka.pid" kafka
+  stop_pid "$state/mosquitto/mosquitto.pid" mosquitto
+  local bin
+  if bin=$(pg_bindir) && [ -f "$state/pg/data/PG_VERSION" ] &&
+     pg_run "$bin/pg_ctl" -D "$state/pg/data" status >/dev/null 2>&1; then
+    pg_run "$bin/pg_ctl" -D "$state/pg/data" -m fast -w stop >/dev/null
+    say "postgres stopped"
+  fi
+}
+
+status() {
+  local bin pg=stopped
+  alive "$state/mosquitto/mosquitto.pid" && echo "mosquitto  running  127.0.0.1:$mqtt_port" ||
+    echo "mosquitto  stopped"
+  if bin=$(pg_bindir) && [ -f "$state/pg/data/PG_VERSION" ] &&
+     pg_run "$bin/pg_ctl" -D "$state/pg/data" status >/dev/null 2>&1; then pg=running; fi
+  [ $pg = running ] && echo "postgres   running  127.0.0.1:$pg_port" || echo "postgres   stopped"
+  alive "$state/kafka/kafka.pid" && echo "kafka      running  127.0.0.1:$kafka_port" ||
+    echo "kafka      stopped"
+}
+
+main() {
+  local cmd=${1:-status}
+  shift || true
+  mkdir -p "$state"
+  case $cmd in
+    up|down)
+      # One `up` or `down` at a time (tests, CI and a developer may race).
+      exec 9> "$state/.lock"
+      flock -w 300 9 || die "another services.sh holds $state/.lock"
+      "$cmd" "$@" ;;
+    status) status ;;
+    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

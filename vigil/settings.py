@@ -1,0 +1,108 @@
+"""The one typed settings object of a Vigil process (CONVENTIONS 7).
+
+Built once by the composition root (`load_settings`) from the environment (prefix `VIGIL_`,
+nested groups joined by `__`, e.g. `VIGIL_DB__DSN`) and from `<state_dir>/services.env`, which
+`infra/services.sh` writes with the endpoints and generated secrets of the private services.
+Nothing reads the environment at import time; modules receive the parts they need.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(18830, ge=1, le=65535)
+    username: str = "svc-ingest"
+    password: SecretStr = SecretStr("")
+    client_id: str = "vigil-ingest"
+    keepalive_s: int = Field(30, ge=5)
+    # The broker keeps our subscription and queues readings this long while the ingest is down.
+    session_expiry_s: int = Field(7 * 86_400, ge=0)
+    # How many QoS 1 messages the broker may have in flight to the ingest before it waits for
+    # PUBACKs: ingest acknowledges only after durable hand-off, so this bounds what is held in
+    # memory and, with the hand-off latency, the throughput (window / latency).
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+
+
+class DbSettings(BaseModel):
+    dsn: SecretStr = SecretStr("postgresql://vigil@127.0.0.1:15432/vigil")
+    # Superuser connection, used only by tests and `vigil db create` to make databases.
+    admin_dsn: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:15432/postgres")
+    mode: Literal["auto", "timescaledb", "plain"] = "auto"
+    pool_min: int = Field(1, ge=1)
+    pool_max: int = Field(8, ge=1)
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = "127.0.0.1:19092"
+    readings_topic: str = "vigil.readings"
+    partitions: int = Field(4, ge=1)
+    app_id: str = "vigil-stream"
+
+
+class IngestSettings(BaseModel):
+    max_payload_bytes: int = Field(65_536, ge=1024)
+    max_readings_per_payload: int = Field(1_000, ge=1)
+    max_future_skew_s: float = Field(300.0, ge=0)
+    max_age_s: float = Field(7 * 86_400.0, gt=0)
+    batch_max_messages: int = Field(500, ge=1)
+    batch_linger_ms: float = Field(5.0, ge=0)
+    binding_refresh_s: float = Field(30.0, gt=0)
+    # A device whose payloads are mostly rejected raises a technical alert once it has sent this
+    # many bad payloads within `bad_device_window_s`.
+    bad_device_threshold: int = Field(20, ge=1)
+    bad_device_window_s: float = Field(600.0, gt=0)
+
+
+class StreamSettings(BaseModel):
+    sink_batch_max: int = Field(2_000, ge=1)
+    sink_linger_ms: float = Field(10.0, ge=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8700, ge=1, le=65535)
+    allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8700"])
+    ws_queue_max: int = Field(1_000, ge=1)
+
+
+class SimulatorSettings(BaseModel):
+    # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
+    secret: SecretStr = SecretStr("")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    state_dir: Path = Path(".vigil")
+    bus: Literal["embedded", "kafka"] = "embedded"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    db: DbSettings = DbSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    ingest: IngestSettings = IngestSettings()
+    stream: StreamSettings = StreamSettings()
+    api: ApiSettings = ApiSettings()
+    sim: SimulatorSettings = SimulatorSettings()
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db.pool_min > self.db.pool_max:
+            raise ValueError("db.pool_min must not exceed db.pool_max")
+        return self
+
+
+def load_settings() -> Settings:
+    """Build the process's settings: environment first, then `<state_dir>/services.env`."""
+    state_dir = Path(os.environ.get("VIGIL_STATE_DIR", ".vigil"))
+    env_file = state_dir / "services.env"
+    return Settings(_env_file=env_file if env_file.exists() else None)
