@@ -1,0 +1,74 @@
+"""The ingest loop: MQTT batches through the service, then PUBACKs and device acks.
+
+Glue between the paho adapter and the pure-ish service, run by the composition root. A batch
+is acknowledged to the broker only after `IngestService.handle` returned, i.e. after everything
+in it is durable. A retriable failure (database or bus unavailable) retries the same batch with
+backoff, holding its PUBACKs; the broker stops sending once `receive_maximum` messages are
+unacknowledged, so an outage turns into backpressure and queueing at the broker, not loss. Any
+other exception propagates and stops the process: better down and alarmed than silently wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from ingest.acks import AckCoalescer, ack_payload
+from ingest.contract import ack_topic
+from ingest.mqtt import MqttReceiver
+from ingest.retry import retrying
+from ingest.service import IngestService
+
+log = logging.getLogger(__name__)
+
+
+async def run_ingest(
+    receiver: MqttReceiver,
+    service: IngestService,
+    *,
+    clock: Callable[[], datetime],
+    retriable: tuple[type[BaseException], ...],
+    max_batch: int = 500,
+    linger_s: float = 0.005,
+    ack_interval_s: float = 1.0,
+) -> None:
+    """Run until cancelled (or a non-retriable error)."""
+    coalescer = AckCoalescer(ack_interval_s)
+    flusher = asyncio.create_task(_flush_acks(receiver, coalescer, clock, ack_interval_s))
+    try:
+        async for batch in receiver.batches(max_batch, linger_s):
+            what = f"storing a batch of {len(batch)} messages"
+            result = await retrying(service.handle, batch, retriable=retriable, what=what, log=log)
+            receiver.ack(batch)
+            coalescer.record(result.device_acks, result.rejected_seqs)
+            _publish_due(receiver, coalescer, clock)
+    finally:
+        flusher.cancel()
+
+
+def _publish_due(
+    receiver: MqttReceiver, coalescer: AckCoalescer, clock: Callable[[], datetime]
+) -> None:
+    due = coalescer.due(time.monotonic())
+    if due:
+        at = clock()
+        for device_id, seq, rejected in due:
+            receiver.publish(
+                ack_topic(device_id), ack_payload(device_id, seq, rejected, at), retain=True
+            )
+
+
+async def _flush_acks(
+    receiver: MqttReceiver,
+    coalescer: AckCoalescer,
+    clock: Callable[[], datetime],
+    interval_s: float,
+) -> None:
+    """Publish acks held back by the interval once it has passed, even if no traffic follows."""
+    while True:
+        await asyncio.sleep(max(interval_s / 4, 0.05))
+        _publish_due(receiver, coalescer, clock)
+        coalescer.forget_before(time.monotonic() - 3600)

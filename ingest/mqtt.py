@@ -1,0 +1,232 @@
+"""paho-mqtt adapter: a QoS 1 subscriber with a persistent session and manual acknowledgement.
+
+paho runs on the asyncio loop (`paho_asyncio.AsyncioPaho`), not on a thread of its own. Its
+callbacks are tiny (CONVENTIONS 3): stamp the receive time, turn the paho message into our
+`RawMessage`, append it to a deque and wake the batch consumer. Nothing is decoded, written or
+published inside a callback. An exception in a callback is stored and re-raised by `batches()`
+on the main task, so the process fails loudly instead of going deaf.
+
+PUBACKs are sent only when the caller says the batch is durable (`ack`). The broker keeps at
+most `receive_maximum` unacknowledged messages in flight to us, which bounds memory and gives
+backpressure. Acks are tagged with the connection that delivered the message: after a
+reconnect the broker redelivers what was not acknowledged, and a stale ack is dropped. The
+receiver reconnects by itself, with backoff, until `stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.contract import READINGS_FILTER
+from ingest.paho_asyncio import AsyncioPaho
+from ingest.ports import RawMessage
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 86_400  # matches persistent_client_expiration in mosquitto.conf
+MAX_RECONNECT_DELAY_S = 30.0
+
+
+class MqttError(RuntimeError):
+    """The MQTT connection failed in a way the process should not paper over (fatal)."""
+
+
+class MqttReceiver:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        client_id: str,
+        receive_maximum: int = 1000,
+        keepalive_s: int = 30,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+        topic_filter: str = READINGS_FILTER,
+    ) -> None:
+        self._address = (host, port, keepalive_s)
+        self._topic_filter = topic_filter
+        self._receive_maximum = receive_maximum
+        self._session_expiry_s = session_expiry_s
+        self._pending: deque[RawMessage] = deque()
+        self._error: BaseException | None = None
+        self._connection = 0
+        self._wakeup = asyncio.Event()  # messages (or an error) are waiting
+        self._subscribed = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._stopping = False
+        self._supervisor: asyncio.Task[None] | None = None
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        client.username_pw_set(username, password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.max_queued_messages_set(0)
+        self._client = client
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Connect with the persistent session and wait until the subscription is granted."""
+        AsyncioPaho(self._client, asyncio.get_running_loop())
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = self._receive_maximum
+        host, port, keepalive = self._address
+        try:
+            self._client.connect(host, port, keepalive, clean_start=False, properties=props)
+            await asyncio.wait_for(self._subscribed.wait(), timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise MqttError(f"no subscription on {host}:{port}: {exc!r}") from exc
+        self._raise_stored_error()
+        self._supervisor = asyncio.create_task(self._stay_connected(), name="mqtt-reconnect")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        if self._client.is_connected():
+            self._client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), 5)
+
+    async def _stay_connected(self) -> None:
+        """Reconnect after an unexpected disconnect, with exponential backoff."""
+        delay = 0.5
+        while not self._stopping:
+            await self._disconnected.wait()
+            await asyncio.sleep(delay)
+            self._disconnected.clear()
+            try:
+                self._client.reconnect()
+                delay = 0.5
+            except OSError as exc:
+                log.error("mqtt reconnect failed (%r); retrying in %.1f s", exc, delay)
+                self._disconnected.set()
+                delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
+
+    async def batches(self, max_messages: int, linger_s: float) -> AsyncIterator[list[RawMessage]]:
+        """Yield batches of received messages; waits up to `linger_s` to fill a batch."""
+        wake = self._wakeup
+        pending = self._pending
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._raise_stored_error()
+            if linger_s > 0 and len(pending) < max_messages:
+                await asyncio.sleep(linger_s)
+            batch: list[RawMessage] = []
+            while pending and len(batch) < max_messages:
+                batch.append(pending.popleft())
+            if pending:
+                wake.set()
+            if batch:
+                yield batch
+
+    def ack(self, messages: Iterable[RawMessage]) -> int:
+        """Send PUBACKs for messages delivered on the current connection; return how many."""
+        current = self._connection
+        ack = self._client.ack
+        sent = 0
+        for m in messages:
+            if m.connection == current and m.qos > 0:
+                ack(m.mid, m.qos)
+                sent += 1
+        return sent
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 (device acks, patient messages); paho queues it while offline."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise MqttError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    # --- paho callbacks: run on the loop, must stay tiny --------------------------------------
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = msg.payload if type(msg.payload) is bytes else bytes(msg.payload)
+            self._pending.append(
+                RawMessage(
+                    msg.topic, payload, datetime.now(UTC), msg.mid, msg.qos, self._connection
+                )
+            )
+            self._wakeup.set()
+        except BaseException as exc:  # stored, re-raised on the main task
+            self._fail(exc)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._fail(MqttError(f"broker refused the connection: {reason}"))
+            return
+        self._connection += 1
+        log.info("mqtt connected (session present: %s)", flags.session_present)
+        client.subscribe(self._topic_filter, options=SubscribeOptions(qos=1))
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            self._fail(MqttError(f"subscription to {self._topic_filter} refused: {reasons}"))
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if not self._stopping:
+            log.warning(
+                "mqtt disconnected (%s); unacknowledged messages will be redelivered", reason
+            )
+        self._disconnected.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._wakeup.set()
+        self._subscribed.set()
+
+    def _raise_stored_error(self) -> None:
+        if self._error is not None:
+            raise MqttError("MQTT adapter failed") from self._error

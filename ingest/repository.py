@@ -1,0 +1,114 @@
+"""PostgreSQL adapters of the ingest: device bindings, rejected readings, technical alarms.
+
+All SQL of the ingest lives here (CONVENTIONS 10). Connections come from a psycopg async pool
+owned by the composition root. Writes are batched: one COPY per batch of rejections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from ingest.bindings import Binding, BindingIndex
+from ingest.ports import RejectedRecord, TechnicalAlert
+
+log = logging.getLogger(__name__)
+
+BINDINGS_CHANNEL = "vigil_bindings"
+
+
+async def load_bindings(pool: AsyncConnectionPool) -> BindingIndex:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT device_id, patient_id, valid_from, valid_to FROM device_bindings"
+        )
+        return BindingIndex([Binding(*row) for row in await cur.fetchall()])
+
+
+async def watch_bindings(
+    pool: AsyncConnectionPool,
+    conninfo: str,
+    on_change: Callable[[BindingIndex], None],
+    refresh_s: float,
+) -> None:
+    """Reload bindings on every change notification, and every `refresh_s` in any case.
+
+    Runs until cancelled. A notification only says "something changed"; the whole table is
+    reloaded (it is small: one row per binding), coalescing bursts of notifications.
+    """
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {BINDINGS_CHANNEL}")
+                on_change(await load_bindings(pool))
+                while True:
+                    changed = await _next_notification(conn, refresh_s)
+                    on_change(await load_bindings(pool))
+                    if changed:
+                        log.info("device bindings reloaded after a change")
+        except psycopg.OperationalError as exc:  # retriable: the database restarts, we reconnect
+            log.error("binding watcher lost the database (%s); retrying in 5 s", exc)
+            await asyncio.sleep(5)
+
+
+async def _next_notification(conn: psycopg.AsyncConnection, timeout_s: float) -> bool:
+    """Wait for a notification (True) or the timeout (False); drain any burst."""
+    got = False
+    async for _ in conn.notifies(timeout=timeout_s, stop_after=1):
+        got = True
+    if got:
+        async for _ in conn.notifies(timeout=0.2):
+            pass
+    return got
+
+
+class PgRejectionStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def store(self, records: Sequence[RejectedRecord]) -> None:
+        if not records:
+            return
+        async with (
+            self._pool.connection() as conn,
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY rejected_readings (received_at, topic, device_id, seq, metric, reason,"
+                " detail, payload, payload_bytes) FROM STDIN"
+            ) as copy,
+        ):
+            for r in records:
+                j = r.rejection
+                await copy.write_row(
+                    (r.received_at, r.topic, j.device_id, j.seq, j.metric, j.reason.value,
+                     j.detail, r.payload, r.payload_bytes)
+                )  # fmt: skip
+
+
+class PgTechnicalAlarms:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def raise_alarm(self, alert: TechnicalAlert) -> None:
+        log.warning("technical alert %s for %s: %s", alert.kind, alert.subject, alert.detail)
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO technical_alerts (kind, subject, detail, opened_at, last_seen_at)
+                VALUES (%(kind)s, %(subject)s, %(detail)s, %(at)s, %(at)s)
+                ON CONFLICT (kind, subject) WHERE status = 'open' DO UPDATE
+                   SET count = technical_alerts.count + 1,
+                       detail = EXCLUDED.detail,
+                       last_seen_at = EXCLUDED.last_seen_at
+                """,
+                {
+                    "kind": alert.kind,
+                    "subject": alert.subject,
+                    "detail": alert.detail,
+                    "at": alert.at,
+                },
+            )

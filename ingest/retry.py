@@ -1,0 +1,36 @@
+"""Retry a durable write with exponential backoff while the failure is retriable.
+
+Used wherever a batch must not be acknowledged until it is stored: the ingest's hand-off and
+the Faust worker's database write. Only the exception types the caller names are retried (an
+unavailable database or broker); anything else propagates and stops the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+A = TypeVar("A")
+T = TypeVar("T")
+MAX_DELAY_S = 30.0
+
+
+async def retrying(
+    write: Callable[[A], Awaitable[T]],
+    batch: A,
+    *,
+    retriable: tuple[type[BaseException], ...],
+    what: str,
+    log: logging.Logger,
+) -> T:
+    """`await write(batch)`, retried until it succeeds or fails with a non-retriable error."""
+    delay = 0.5
+    while True:
+        try:
+            return await write(batch)
+        except retriable as exc:
+            log.error("%s failed (%r); retrying in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY_S)

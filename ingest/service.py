@@ -1,0 +1,161 @@
+"""The ingest service: raw MQTT messages in, bound readings handed on, rejections stored.
+
+`IngestService.handle` takes one batch of raw messages and returns only when every accepted
+reading is durable downstream (`ReadingHandoff`) and every rejection is stored
+(`RejectionStore`). Only then may the adapter send the MQTT PUBACKs and the devices' acks. If a
+hand-off fails the exception propagates and nothing is acknowledged: the broker keeps the
+messages and redelivers them, and everything downstream is idempotent on (device_id, seq).
+
+No transport library is imported here; the adapters live in `mqtt.py`, `kafka.py` and
+`repository.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ingest.bindings import BindingIndex
+from ingest.bound import BoundMessage
+from ingest.contract import DEFAULT_LIMITS, Limits, Rejection, RejectReason, decode
+from ingest.monitor import BadDataMonitor
+from ingest.ports import (
+    RawMessage,
+    ReadingHandoff,
+    RejectedRecord,
+    RejectionStore,
+    TechnicalAlarms,
+    TechnicalAlert,
+)
+from ingest.sequence import SeqTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters since start; logged periodically and exposed to the API."""
+
+    messages: int = 0
+    readings_accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "messages": self.messages,
+            "readings_accepted": self.readings_accepted,
+            "rejected": dict(self.rejected),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What to acknowledge: every message of the batch, and per device its contiguous seq."""
+
+    device_acks: dict[str, int]
+    rejected_seqs: dict[str, list[tuple[int, str]]]
+    accepted_readings: int
+
+
+class IngestService:
+    def __init__(
+        self,
+        handoff: ReadingHandoff,
+        rejections: RejectionStore,
+        alarms: TechnicalAlarms,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        bindings: BindingIndex | None = None,
+        monitor: BadDataMonitor | None = None,
+    ) -> None:
+        self._handoff = handoff
+        self._rejections = rejections
+        self._alarms = alarms
+        self._limits = limits
+        self.bindings = bindings or BindingIndex()
+        self._monitor = monitor or BadDataMonitor()
+        self.tracker = SeqTracker()
+        self.stats = IngestStats()
+
+    async def handle(self, batch: Sequence[RawMessage]) -> BatchResult:
+        """Decode, bind and hand on one batch; return once all of it is durable."""
+        bound: list[BoundMessage] = []
+        rejected: list[RejectedRecord] = []
+        for raw in batch:
+            self._decode_one(raw, bound, rejected)
+        await asyncio.gather(self._handoff.hand_off(bound), self._rejections.store(rejected))
+        await self._watch_bad_devices(rejected)
+        return self._acknowledge(bound, rejected)
+
+    def _decode_one(
+        self, raw: RawMessage, bound: list[BoundMessage], rejected: list[RejectedRecord]
+    ) -> None:
+        decoded = decode(raw.topic, raw.payload, raw.received_at, self._limits)
+        self.stats.messages += 1
+        for rejection in decoded.rejections:
+            rejected.append(RejectedRecord.of(raw, rejection))
+        patient_at = self.bindings.patient_at
+        for message in decoded.messages:
+            patient_id = patient_at(message.device_id, message.measured_at)
+            if patient_id is None:
+                detail = "device is not bound to a patient at measurement time; kept in quarantine"
+                unbound = Rejection(
+                    RejectReason.UNBOUND_DEVICE, detail, message.device_id, message.seq
+                )
+                rejected.append(RejectedRecord.of(raw, unbound))
+            else:
+                bound.append(BoundMessage(patient_id, message))
+
+    async def _watch_bad_devices(self, rejected: Sequence[RejectedRecord]) -> None:
+        if not rejected:
+            return
+        reasons = Counter(record.rejection.reason.value for record in rejected)
+        self.stats.rejected.update(reasons)
+        devices = sorted({str(record.rejection.device_id) for record in rejected})
+        # Reasons and device ids only: values and payloads are PHI and stay in the database.
+        log.warning(
+            "rejected %d: %s (devices: %s%s)",
+            len(rejected),
+            ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())),
+            ", ".join(devices[:5]),
+            "…" if len(devices) > 5 else "",
+        )
+        for record in rejected:
+            r = record.rejection
+            device = r.device_id
+            if device is None or r.reason is RejectReason.UNBOUND_DEVICE:
+                continue
+            if self._monitor.rejected(device, record.received_at):
+                await self._alarms.raise_alarm(
+                    TechnicalAlert(
+                        "device_bad_data",
+                        device,
+                        f"{self._monitor.threshold} rejected payloads within "
+                        f"{self._monitor.window_s:.0f} s (latest: {r.reason})",
+                        record.received_at,
+                    )
+                )
+
+    def _acknowledge(
+        self, bound: Sequence[BoundMessage], rejected: Sequence[RejectedRecord]
+    ) -> BatchResult:
+        handled = self.tracker.handled
+        touched: set[str] = set()
+        accepted = 0
+        for b in bound:
+            handled(b.message.device_id, b.message.seq)
+            touched.add(b.message.device_id)
+            accepted += len(b.message.measurements)
+        rejected_seqs: dict[str, list[tuple[int, str]]] = {}
+        for record in rejected:
+            r = record.rejection
+            if r.device_id is not None and r.seq is not None:
+                handled(r.device_id, r.seq)
+                touched.add(r.device_id)
+                rejected_seqs.setdefault(r.device_id, []).append((r.seq, r.reason.value))
+        self.stats.readings_accepted += accepted
+        acks = {d: seq for d in touched if (seq := self.tracker.acked(d)) is not None}
+        return BatchResult(acks, rejected_seqs, accepted)

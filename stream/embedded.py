@@ -1,0 +1,61 @@
+"""The embedded runner: an in-process bus between ingest and the stream pipeline.
+
+`EmbeddedBus` is the ingest's `ReadingHandoff` when there is no Kafka. `hand_off` enqueues the
+batch with a future and waits for it; `run` drains the queue in batches through the same
+`StreamPipeline` the Faust worker uses, and resolves the futures once the batch is committed to
+PostgreSQL. So in embedded mode a device's PUBACK means "stored", which is stricter than Kafka
+mode's "in the replicated log". The queue is bounded: a slow database slows the ingest down,
+which slows the broker's deliveries (they wait for PUBACKs), which is the backpressure we want.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from ingest.bound import BoundMessage
+from stream.pipeline import StreamPipeline
+
+log = logging.getLogger(__name__)
+
+_Item = tuple[Sequence[BoundMessage], asyncio.Future[None]]
+
+
+class EmbeddedBus:
+    def __init__(
+        self, pipeline: StreamPipeline, *, max_batch: int = 2_000, max_queued: int = 64
+    ) -> None:
+        self._pipeline = pipeline
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queued)
+
+    async def hand_off(self, messages: Sequence[BoundMessage]) -> None:
+        if not messages:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((messages, done))
+        await done
+
+    async def run(self) -> None:
+        """Drain the queue until cancelled. A failed batch fails its hand-offs (not the runner)."""
+        queue = self._queue
+        while True:
+            items = [await queue.get()]
+            size = len(items[0][0])
+            while size < self._max_batch and not queue.empty():
+                item = queue.get_nowait()
+                items.append(item)
+                size += len(item[0])
+            batch = [m for messages, _ in items for m in messages]
+            try:
+                await self._pipeline.process(batch)
+            except Exception as exc:  # the hand-offs see it and are retried by the ingest
+                log.error("stream batch of %d messages failed: %r", len(batch), exc)
+                for _, done in items:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in items:
+                    if not done.done():
+                        done.set_result(None)

@@ -1,0 +1,231 @@
+"""Process wiring: build the adapters from settings and run the long-lived processes.
+
+- `run_embedded`: the whole pipeline in one process (ingest -> in-process bus -> stream ->
+  alerts -> API), on real Mosquitto and PostgreSQL. The default deployment and demo.
+- `run_ingest`: the ingest alone, handing readings to Kafka (distributed deployment).
+- `run_api`: the API alone (distributed deployment).
+The Faust worker is started by `vigil.worker`.
+
+Every process reports its storage mode at start and stops cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import uvicorn
+from aiokafka.errors import KafkaError
+from psycopg_pool import AsyncConnectionPool
+
+from alerts.repository import PgAlertStore
+from api.app import create_app
+from api.feed import AlertFeed
+from ingest.contract import Limits
+from ingest.kafka import KafkaHandoff, ensure_topic
+from ingest.loop import run_ingest as ingest_loop
+from ingest.monitor import BadDataMonitor
+from ingest.mqtt import MqttReceiver
+from ingest.ports import ReadingHandoff
+from ingest.repository import PgRejectionStore, PgTechnicalAlarms, watch_bindings
+from ingest.service import IngestService
+from stream.embedded import EmbeddedBus
+from stream.pipeline import StreamPipeline
+from stream.sink import PgReadingStore
+from vigil.migrate import storage_mode
+from vigil.settings import Settings
+
+log = logging.getLogger("vigil")
+
+RETRIABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def report_mode(settings: Settings) -> str:
+    with psycopg.connect(settings.db.dsn.get_secret_value()) as conn:
+        mode = str(storage_mode(conn))
+    log.info("storage mode: %s", mode)
+    return mode
+
+
+@contextlib.asynccontextmanager
+async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    pool = AsyncConnectionPool(
+        settings.db.dsn.get_secret_value(),
+        min_size=settings.db.pool_min,
+        max_size=settings.db.pool_max,
+        open=False,
+    )
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def build_ingest(
+    settings: Settings, pool: AsyncConnectionPool, handoff: ReadingHandoff
+) -> IngestService:
+    s = settings.ingest
+    limits = Limits(
+        s.max_payload_bytes, s.max_readings_per_payload, s.max_future_skew_s, s.max_age_s
+    )
+    return IngestService(
+        handoff,
+        PgRejectionStore(pool),
+        PgTechnicalAlarms(pool),
+        limits=limits,
+        monitor=BadDataMonitor(s.bad_device_threshold, s.bad_device_window_s),
+    )
+
+
+def build_receiver(
+    settings: Settings, *, client_id: str | None = None, session_expiry_s: int | None = None
+) -> MqttReceiver:
+    m = settings.mqtt
+    return MqttReceiver(
+        host=m.host,
+        port=m.port,
+        username=m.username,
+        password=m.password.get_secret_value(),
+        client_id=client_id or m.client_id,
+        receive_maximum=m.receive_maximum,
+        keepalive_s=m.keepalive_s,
+        session_expiry_s=m.session_expiry_s if session_expiry_s is None else session_expiry_s,
+    )
+
+
+def build_api_server(
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    mode: str,
+    stats: Callable[[], dict[str, Any]] | None,
+) -> uvicorn.Server:
+    feed = AlertFeed(pool, settings.db.dsn.get_secret_value(), queue_max=settings.api.ws_queue_max)
+    app = create_app(
+        pool=pool,
+        feed=feed,
+        clock=utc_now,
+        allowed_origins=settings.api.allowed_origins,
+        storage_mode=mode,
+        stats=stats,
+    )
+    config = uvicorn.Config(
+        app, host=settings.api.host, port=settings.api.port, log_level="warning", lifespan="on"
+    )
+    return uvicorn.Server(config)
+
+
+async def _ingest_tasks(
+    settings: Settings, pool: AsyncConnectionPool, service: IngestService
+) -> list[Coroutine[Any, Any, None]]:
+    receiver = build_receiver(settings)
+
+    def on_bindings(index: Any) -> None:
+        service.bindings = index
+
+    watcher = watch_bindings(
+        pool, settings.db.dsn.get_secret_value(), on_bindings, settings.ingest.binding_refresh_s
+    )
+    await receiver.start()
+    s = settings.ingest
+    loop = ingest_loop(
+        receiver,
+        service,
+        clock=utc_now,
+        retriable=RETRIABLE,
+        max_batch=s.batch_max_messages,
+        linger_s=s.batch_linger_ms / 1000,
+    )
+    return [watcher, loop, _stop_receiver_on_exit(receiver)]
+
+
+async def _stop_receiver_on_exit(receiver: MqttReceiver) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await receiver.stop()
+
+
+async def run_embedded(settings: Settings) -> None:
+    mode = await asyncio.to_thread(report_mode, settings)
+    async with open_pool(settings) as pool:
+        store = PgReadingStore(settings.db.dsn.get_secret_value())
+        pipeline = StreamPipeline(store, PgAlertStore(pool))
+        bus = EmbeddedBus(pipeline, max_batch=settings.stream.sink_batch_max)
+        service = build_ingest(settings, pool, bus)
+
+        def stats() -> dict[str, Any]:
+            return {"ingest": service.stats.snapshot(), "stream": pipeline.stats.__repr__()}
+
+        server = build_api_server(settings, pool, mode, stats)
+        tasks = [bus.run(), server.serve(), *await _ingest_tasks(settings, pool, service)]
+        log.info(
+            "embedded runner up: ingest, stream and API on http://%s:%d",
+            settings.api.host,
+            settings.api.port,
+        )
+        try:
+            await _until_stopped(tasks)
+        finally:
+            await store.close()
+
+
+async def run_ingest(settings: Settings) -> None:
+    await asyncio.to_thread(report_mode, settings)
+    async with open_pool(settings) as pool:
+        k = settings.kafka
+        await ensure_topic(k.bootstrap, k.readings_topic, k.partitions)
+        handoff = KafkaHandoff(k.bootstrap, k.readings_topic)
+        await handoff.start()
+        try:
+            service = build_ingest(settings, pool, handoff)
+            tasks = await _ingest_tasks(settings, pool, service)
+            log.info(
+                "ingest up, handing off to Kafka (%s): %s", k.bootstrap, handoff.effective_config()
+            )
+            await _until_stopped(tasks)
+        finally:
+            await handoff.stop()
+
+
+async def run_api(settings: Settings) -> None:
+    mode = await asyncio.to_thread(report_mode, settings)
+    async with open_pool(settings) as pool:
+        server = build_api_server(settings, pool, mode, None)
+        await _until_stopped([server.serve()])
+
+
+async def _until_stopped(coros: Sequence[Awaitable[None]]) -> None:
+    """Run the coroutines until SIGINT/SIGTERM or until one of them ends; then cancel the rest."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in [*tasks, stopper]:
+            t.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

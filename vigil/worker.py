@@ -1,0 +1,53 @@
+"""`vigil worker`: a Faust stream worker (Kafka deployment).
+
+Builds the Faust app with a pipeline factory that opens its database connections inside the
+worker's own event loop, and hands the process to `faust.Worker` (which owns the loop and the
+signal handling). Add workers to scale out: partitions are spread across them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import NoReturn
+
+import faust
+from psycopg_pool import AsyncConnectionPool
+
+from alerts.repository import PgAlertStore
+from ingest.kafka import ensure_topic
+from stream.faust_app import build_app
+from stream.pipeline import StreamPipeline
+from stream.sink import PgReadingStore
+from vigil.runtime import RETRIABLE, report_mode
+from vigil.settings import Settings
+
+
+def make_app(settings: Settings) -> faust.App:
+    dsn = settings.db.dsn.get_secret_value()
+
+    async def pipeline() -> StreamPipeline:
+        pool = AsyncConnectionPool(dsn, min_size=1, max_size=settings.db.pool_max, open=False)
+        await pool.open(wait=True, timeout=30)
+        return StreamPipeline(PgReadingStore(dsn), PgAlertStore(pool))
+
+    k = settings.kafka
+    return build_app(
+        app_id=k.app_id,
+        bootstrap=k.bootstrap,
+        topic=k.readings_topic,
+        partitions=k.partitions,
+        datadir=settings.state_dir / "faust",
+        pipeline_factory=pipeline,
+        retriable=RETRIABLE,
+        batch_max=settings.stream.sink_batch_max,
+        batch_within_s=settings.stream.sink_linger_ms / 1000,
+    )
+
+
+def run_worker(settings: Settings) -> NoReturn:
+    report_mode(settings)
+    k = settings.kafka
+    asyncio.run(ensure_topic(k.bootstrap, k.readings_topic, k.partitions))
+    app = make_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()  # exits the process when the worker stops
