@@ -1,0 +1,58 @@
+"""Mosquitto password entries and the settings object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ingest.credentials import hash_password, upsert_passwords, verify_password
+from simulators.fleet import cohort, device_password
+from vigil.settings import Settings
+
+
+def test_password_hashes_verify_and_salt_differs() -> None:
+    a, b = hash_password("s3cret"), hash_password("s3cret")
+    assert a != b and a.startswith("$7$101$")
+    assert verify_password("s3cret", a) and not verify_password("other", a)
+
+
+def test_upsert_keeps_other_entries_and_only_rewrites_changes(tmp_path: Path) -> None:
+    f = tmp_path / "passwd"
+    f.write_text(f"svc-ingest:{hash_password('x')}\n")
+    assert upsert_passwords(f, {"dev-1": "p1", "dev-2": "p2"}) == 2
+    assert upsert_passwords(f, {"dev-1": "p1"}) == 0
+    assert upsert_passwords(f, {"dev-1": "changed"}) == 1
+    users = [line.split(":")[0] for line in f.read_text().splitlines()]
+    assert users == ["svc-ingest", "dev-1", "dev-2"]
+
+
+def test_device_passwords_are_derived_per_device() -> None:
+    assert device_password("k", "a") == device_password("k", "a")
+    assert device_password("k", "a") != device_password("k", "b")
+    with pytest.raises(ValueError, match="secret"):
+        device_password("", "a")
+
+
+def test_the_cohort_is_deterministic() -> None:
+    assert cohort(10, seed=3) == cohort(10, seed=3)
+    kits = {d.profile.kind for p in cohort(15) for d in p.devices}
+    assert {"bp_cuff", "wearable", "cgm", "glucometer", "scale"} <= kits
+
+
+def test_settings_read_nested_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_MQTT__PORT", "1884")
+    monkeypatch.setenv("VIGIL_DB__PASSWORD", "ignored-unknown-key")
+    s = Settings()
+    assert s.mqtt.port == 1884
+
+
+def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_MQTT__PORT", "0")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("VIGIL_MQTT__PORT", "1883")
+    monkeypatch.setenv("VIGIL_DB__POOL_MIN", "9")
+    with pytest.raises(ValidationError, match="pool_min"):
+        Settings()

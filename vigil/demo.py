@@ -1,0 +1,178 @@
+"""The demo: enrol simulated patients, then run the whole system until Ctrl-C.
+
+`enrol_demo` is idempotent: two care teams, a nurse on each and a charge nurse on both, the
+simulated cohort's patients and devices (bound from eight days ago, so offline backlogs within
+the accepted age attribute correctly), their MQTT credentials, and a fresh API token for the
+charge nurse. `up` is the README's first command: services, migrations, enrolment, the pipeline
+processes, the simulator; it prints where to look and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from api import registry
+from api.auth import issue_token
+from ingest.credentials import reload_broker, upsert_passwords
+from simulators.fleet import cohort, device_password
+from vigil.migrate import migrate
+from vigil.runtime import utc_now
+from vigil.settings import Settings
+
+CHARGE_NURSE = "nurse-charge"
+TOKEN_TTL = timedelta(hours=12)
+
+
+async def enrol_demo(
+    settings: Settings, *, patients: int, seed: int, prefix: str = "sim", dsn: str | None = None
+) -> str:
+    """Enrol the cohort (in `dsn`, default the configured database); return a charge-nurse token."""
+    dsn = dsn or settings.db.dsn.get_secret_value()
+    people = cohort(patients, seed, prefix=prefix)
+    teams = sorted({p.team_id for p in people})
+    since = utc_now() - timedelta(days=8)
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        for i, team in enumerate(teams):
+            await registry.upsert_team(conn, team, f"Demo ward {i + 1}")
+            await registry.upsert_staff(conn, f"nurse-{team}", f"Nurse of {team}", "nurse", [team])
+        await registry.upsert_staff(conn, CHARGE_NURSE, "Charge nurse", "nurse", teams)
+        for p in people:
+            await registry.upsert_patient(conn, p.patient_id, p.team_id, f"Patient {p.index + 1}")
+            for d in p.devices:
+                await registry.upsert_device(
+                    conn, d.device_id, d.profile.kind.value, int(d.profile.cadence_s)
+                )
+                await registry.bind_device(
+                    conn,
+                    d.device_id,
+                    p.patient_id,
+                    since,
+                    reason="demo enrolment",
+                    changed_by="vigil enrol-demo",
+                )
+        await conn.commit()
+    provision_devices(settings, [d.device_id for p in people for d in p.devices])
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        return await issue_token(pool, CHARGE_NURSE, utc_now(), TOKEN_TTL)
+
+
+def provision_devices(settings: Settings, device_ids: list[str]) -> None:
+    """Give simulated devices their MQTT credentials and make the broker re-read them."""
+    secret = settings.sim.secret.get_secret_value()
+    mosquitto = settings.state_dir / "mosquitto"
+    changed = upsert_passwords(
+        mosquitto / "passwd", {d: device_password(secret, d) for d in device_ids}
+    )
+    if changed:
+        reload_broker(mosquitto / "mosquitto.pid")
+        time.sleep(0.5)  # mosquitto re-reads on its next loop iteration
+
+
+def _vigil(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vigil.cli", *args]
+
+
+def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
+    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_healthy(url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]]) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a process exited during start-up; see .vigil/logs/")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} not healthy within {timeout_s} s")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def up(settings: Settings, *, bus: str, patients: int, seed: int) -> int:
+    from vigil.cli import SERVICES_SCRIPT
+
+    services = ["mosquitto", "postgres"] + (["kafka"] if bus == "kafka" else [])
+    env = {**os.environ, "VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
+    subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True, env=env)
+    from vigil.settings import load_settings
+
+    settings = load_settings()  # now with the endpoints and secrets services.sh wrote
+    migrate(settings.db.dsn.get_secret_value(), settings.db.mode)
+    token = asyncio.run(enrol_demo(settings, patients=patients, seed=seed))
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if bus == "kafka":
+            procs += [_spawn(n, _vigil(n), logs) for n in ("ingest", "worker", "api")]
+        else:
+            procs.append(_spawn("vigil-run", _vigil("run"), logs))
+        api = f"http://{settings.api.host}:{settings.api.port}"
+        _wait_healthy(f"{api}/health", 60, procs)
+        sim = [
+            "simulate",
+            "--patients",
+            str(patients),
+            "--seed",
+            str(seed),
+            "--scenario",
+            "crisis",
+            "--no-progress",
+        ]
+        procs.append(_spawn("simulator", _vigil(*sim), logs))
+        _print_where_to_look(api, token, bus, logs, patients)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a process stopped; see the logs above. Shutting down.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", file=sys.stderr)
+        return 0
+    finally:
+        _stop(procs)
+        subprocess.run([str(SERVICES_SCRIPT), "down"], env=env, check=False)
+
+
+def _print_where_to_look(api: str, token: str, bus: str, logs: Path, patients: int) -> None:
+    print(
+        f"""
+Vigil is up ({bus} bus) with {patients} simulated patients; patient sim-p0000 goes into a
+hypertensive crisis a few seconds from now.
+
+  live alerts (browser):  {api}/#token={token}
+  live alerts (terminal): bin/vigil watch --token {token}
+  health:                 {api}/health
+  API docs:               {api}/docs
+  logs:                   {logs}/
+
+Press Ctrl-C to stop everything (processes and services).
+""",
+        flush=True,
+    )
