@@ -1,0 +1,53 @@
+"""Test helpers on the device side: enrol a tagged cohort, connect its devices, craft payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from simulators import payloads
+from simulators.device import DeviceConnection, DeviceStats
+from simulators.fleet import SimPatient, cohort, device_password
+from vigil.demo import enrol_demo
+from vigil.settings import Settings
+
+
+async def enrol(
+    settings: Settings, dsn: str, tag: str, patients: int = 3
+) -> tuple[list[SimPatient], str]:
+    """Enrol `patients` simulated patients prefixed with `tag`; return them and a nurse token."""
+    token = await enrol_demo(settings, patients=patients, seed=1, prefix=tag, dsn=dsn)
+    return cohort(patients, 1, prefix=tag), token
+
+
+async def connect(settings: Settings, device_id: str, stats: DeviceStats | None = None,
+                  password: str | None = None) -> DeviceConnection:  # fmt: skip
+    secret = settings.sim.secret.get_secret_value()
+    conn = DeviceConnection(
+        device_id,
+        password if password is not None else device_password(secret, device_id),
+        settings.mqtt.host,
+        settings.mqtt.port,
+        stats or DeviceStats(),
+    )
+    await conn.connect()
+    return conn
+
+
+def bp_payload(device_id: str, seq: int, sbp: float, dbp: float = 85.0, *, minutes_ago: float = 1.0,
+               **extra: Any) -> bytes:  # fmt: skip
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    readings = [
+        payloads.reading("systolic_bp", sbp, "mm[Hg]"),
+        payloads.reading("diastolic_bp", dbp, "mm[Hg]"),
+        payloads.reading("heart_rate", 72.0, "/min"),
+    ]
+    doc = {**payloads.message(device_id, seq, at, readings), **extra}
+    return orjson.dumps(doc)
+
+
+def bp_device(patients: Sequence[SimPatient], index: int = 0) -> str:
+    return next(d.device_id for d in patients[index].devices if d.profile.kind == "bp_cuff")

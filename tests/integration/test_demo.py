@@ -1,0 +1,96 @@
+"""The README's first command, for real: `vigil up` starts everything in its own state directory,
+a websocket client sees the simulated crisis within seconds, and Ctrl-C leaves nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.conftest import REPO
+from tests.integration.stack import free_port
+from vigil.settings import Settings
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(240)]
+
+
+def processes_of(state: Path) -> list[str]:
+    """Processes whose command line or environment mention this state directory."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if str(state).encode() in cmdline or f"VIGIL_STATE_DIR={state}".encode() in environ:
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {command[:120]}")
+    return found
+
+
+async def read_until(
+    proc: asyncio.subprocess.Process, pattern: str, timeout_s: float
+) -> re.Match[str]:
+    assert proc.stdout is not None
+    seen = []
+    async with asyncio.timeout(timeout_s):
+        while line := (await proc.stdout.readline()).decode(errors="replace"):
+            seen.append(line)
+            if m := re.search(pattern, line):
+                return m
+    raise AssertionError(f"{pattern!r} not printed; output:\n{''.join(seen)}")
+
+
+async def test_vigil_up_shows_the_crisis_and_stops_cleanly(settings: Settings, tag: str) -> None:
+    state = REPO / ".vigil" / f"demo-{tag}"  # under the repo: the postgres user must reach it
+    api_port = free_port()
+    env = {
+        **os.environ,
+        "VIGIL_STATE_DIR": str(state),
+        "VIGIL_MQTT_PORT": str(free_port()),
+        "VIGIL_PG_PORT": str(free_port()),
+        "VIGIL_API__PORT": str(api_port),
+        "VIGIL_API__ALLOWED_ORIGINS": f'["http://127.0.0.1:{api_port}"]',
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vigil.cli", "up", "--patients", "6",
+        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        token = (await read_until(proc, r"vigil watch --token (\S+)", 180)).group(1)
+        url = f"ws://127.0.0.1:{api_port}/ws/alerts"
+        async with websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}
+        ) as ws:
+            started = time.monotonic()
+            while True:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if event["type"] == "alert_event":
+                    break
+            assert (event["patient_id"], event["rule_id"]) == ("sim-p0000", "bp.systolic.crisis")
+            assert time.monotonic() - started < 30
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        await asyncio.sleep(1)
+        assert processes_of(state) == []
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        down = await asyncio.create_subprocess_exec(
+            str(REPO / "infra" / "services.sh"), "down", env=env
+        )
+        await down.wait()
+        shutil.rmtree(state, ignore_errors=True)

@@ -1,0 +1,234 @@
+"""`vigil bench ingest`: ingest throughput against a bare paho subscriber, and decode cost.
+
+Method. Both subscribers are measured the same way, in the same run, on the same broker and the
+same payloads: a persistent session is created and left offline, N device messages are
+published into it, then the subscriber connects and the clock runs until it has everything:
+
+- `bare_subscriber_rps`: a bare paho QoS 1 subscriber (network thread, automatic PUBACK, no
+  work per message): what paho and the broker can deliver to one Python process;
+- `ingest_rps`: the real ingest (paho with manual PUBACK, contract decode, binding, embedded
+  bus, batched COPY into PostgreSQL, device acks): done when every reading is in `readings`.
+
+Rates are readings per second (the payload mix carries about 2 readings per message). Rounds
+alternate bare/ingest and the median is reported. `decode_us` is the contract's decode +
+validate + normalise time per reading over the same mix, best of several repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from alerts.repository import PgAlertStore
+from ingest.contract import READINGS_FILTER, decode, readings_topic
+from ingest.loop import run_ingest
+from ingest.repository import load_bindings
+from simulators import payloads
+from simulators.device import DeviceConnection, DeviceStats
+from simulators.fleet import SimPatient, device_password
+from simulators.physiology import baseline_for, true_value
+from stream.embedded import EmbeddedBus
+from stream.pipeline import StreamPipeline
+from stream.sink import PgReadingStore
+from vigil.runtime import RETRIABLE, build_ingest, build_receiver, open_pool, utc_now
+from vigil.settings import Settings
+
+# Messages per patient-day by device kind (profiles.py cadences): the realistic traffic mix.
+_PER_DAY = {"wearable": 1440, "cgm": 288, "glucometer": 4, "bp_cuff": 2, "scale": 1}
+
+
+def traffic(
+    patients: Sequence[SimPatient], count: int, start: datetime
+) -> list[tuple[str, int, bytes]]:
+    """`count` (device_id, seq, payload) drawn in the cohort's realistic mix (seeded)."""
+    devices = [d for p in patients for d in p.devices]
+    weights = [_PER_DAY[d.profile.kind] for d in devices]
+    rng = random.Random(7)
+    seqs: dict[str, int] = {}
+    out = []
+    for i, d in enumerate(rng.choices(devices, weights, k=count)):
+        at = start + timedelta(seconds=i * 3600 / count)
+        b = baseline_for(int(d.patient_id.rsplit("-p", 1)[1]), 1)
+        values = (true_value(b, m, at) for m in d.profile.metrics)
+        rs = [
+            payloads.reading(m, v, u)
+            for m, v, u in zip(d.profile.metrics, values, d.units, strict=True)
+        ]
+        seq = seqs.get(d.device_id, 0)
+        seqs[d.device_id] = seq + 1
+        out.append((d.device_id, seq, payloads.encode(payloads.message(d.device_id, seq, at, rs))))
+    return out
+
+
+def count_readings(messages: Sequence[tuple[str, int, bytes]]) -> int:
+    """Readings in the traffic (decoded once; all of it must be valid)."""
+    now = datetime.now(UTC)
+    total = 0
+    for device_id, _, payload in messages:
+        result = decode(readings_topic(device_id), payload, now)
+        if result.rejections:
+            raise RuntimeError(f"benchmark traffic was rejected: {result.rejections}")
+        total += sum(len(m.measurements) for m in result.messages)
+    return total
+
+
+def decode_us(messages: Sequence[tuple[str, int, bytes]], repeats: int = 30) -> tuple[float, float]:
+    """(µs per reading, readings per message): the minimum over `repeats` passes over the first
+    2,000 messages, the usual estimate of the uncontended cost on a machine shared with others."""
+    now = datetime.now(UTC)
+    topics = [(readings_topic(d), p) for d, _, p in messages[:2_000]]
+    readings = count_readings(messages[:2_000])
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for t, p in topics:
+            decode(t, p, now)
+        best = min(best, time.perf_counter() - t0)
+    return best / readings * 1e6, readings / len(topics)
+
+
+async def publish_all(settings: Settings, messages: Sequence[tuple[str, int, bytes]]) -> None:
+    """Publish as the devices themselves (the ACL lets each write only its own topic)."""
+    stats = DeviceStats()
+    secret = settings.sim.secret.get_secret_value()
+    conns: dict[str, DeviceConnection] = {}
+    for device_id in sorted({d for d, _, _ in messages}):
+        conn = DeviceConnection(device_id, device_password(secret, device_id), settings.mqtt.host,
+                                settings.mqtt.port, stats, max_inflight=200)  # fmt: skip
+        await conn.connect()
+        conns[device_id] = conn
+    for i, (device_id, seq, payload) in enumerate(messages):
+        conns[device_id].send(seq, payload)
+        if i % 500 == 0:
+            await asyncio.sleep(0)  # let PUBACKs in; each device bounds its own in-flight
+    while stats.pubacked + sum(stats.refused.values()) < len(messages):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    for conn in conns.values():
+        conn.disconnect()
+    if stats.refused or stats.errors:
+        raise RuntimeError(f"publishing failed: {stats.refused} {stats.errors}")
+
+
+def _client(settings: Settings, client_id: str) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
+    return c
+
+
+def _connect_props(expiry_s: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = expiry_s
+    props.ReceiveMaximum = 1000
+    return props
+
+
+def open_session(settings: Settings, client_id: str) -> None:
+    """Create a persistent session subscribed to every device's readings, then go offline."""
+    c = _client(settings, client_id)
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.connect(
+        settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=_connect_props(600)
+    )
+    c.subscribe(READINGS_FILTER, options=SubscribeOptions(qos=1))
+    c.loop_start()
+    if not subscribed.wait(10):
+        raise RuntimeError("no SUBACK")
+    c.disconnect()
+    c.loop_stop()
+
+
+def close_session(settings: Settings, client_id: str) -> None:
+    c = _client(settings, client_id)
+    c.connect(
+        settings.mqtt.host, settings.mqtt.port, clean_start=True, properties=_connect_props(0)
+    )
+    c.loop_start()
+    time.sleep(0.2)
+    c.disconnect()
+    c.loop_stop()
+
+
+def bare_drain(settings: Settings, client_id: str, count: int) -> float:
+    """Seconds a bare paho QoS 1 subscriber needs to receive `count` queued messages."""
+    got = 0
+    done = threading.Event()
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        nonlocal got
+        got += 1
+        if got >= count:
+            done.set()
+
+    c = _client(settings, client_id)
+    c.on_message = on_message
+    t0 = time.perf_counter()
+    c.connect(
+        settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=_connect_props(600)
+    )
+    c.loop_start()
+    if not done.wait(300):
+        raise RuntimeError(f"bare subscriber got {got} of {count}")
+    elapsed = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return elapsed
+
+
+async def ingest_drain(settings: Settings, dsn: str, client_id: str, readings: int) -> float:
+    """Seconds the embedded ingest needs to store `readings` queued readings in PostgreSQL."""
+    async with open_pool(settings) as pool:
+        store = PgReadingStore(dsn)
+        bus = EmbeddedBus(StreamPipeline(store, PgAlertStore(pool)))
+        service = build_ingest(settings, pool, bus)
+        service.bindings = await load_bindings(pool)
+        receiver = build_receiver(settings, client_id=client_id, session_expiry_s=600)
+        started = time.perf_counter()
+        await receiver.start()
+        s = settings.ingest
+        tasks = [
+            asyncio.create_task(bus.run()),
+            asyncio.create_task(
+                run_ingest(receiver, service, clock=utc_now, retriable=RETRIABLE,
+                           max_batch=s.batch_max_messages, linger_s=s.batch_linger_ms / 1000)
+            ),
+        ]  # fmt: skip
+        try:
+            await _until_stored(dsn, readings, tasks)
+            return time.perf_counter() - started
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await receiver.stop()
+            await store.close()
+
+
+async def _until_stored(dsn: str, readings: int, tasks: list[asyncio.Task[None]]) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        while True:
+            for t in tasks:
+                if t.done():
+                    t.result()  # a crashed ingest fails the benchmark, loudly
+            cur = await conn.execute("SELECT count(*) FROM readings")
+            row = await cur.fetchone()
+            if row is not None and row[0] >= readings:
+                return
+            await asyncio.sleep(0.02)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)

@@ -1,0 +1,193 @@
+"""The `vigil` command: one entry point for services, database, processes, demo, tests, benches.
+
+Each subcommand builds the process's settings once (`load_settings`) and passes them down.
+Run `vigil --help` for the list; `bin/vigil` bootstraps a virtual environment and forwards here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from vigil.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES_SCRIPT = REPO / "infra" / "services.sh"
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    print(settings.model_dump_json(indent=2))  # SecretStr fields print as '**********'
+    print("configuration ok", file=sys.stderr)
+    return 0
+
+
+def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
+    env = {"VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
+    import os
+
+    return subprocess.call(
+        [str(SERVICES_SCRIPT), args.action, *args.names], env={**os.environ, **env}
+    )
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from vigil.migrate import migrate, storage_mode
+
+    applied = migrate(settings.db.dsn.get_secret_value(), args.mode or settings.db.mode)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    with psycopg.connect(settings.db.dsn.get_secret_value()) as conn:
+        print(f"storage mode: {storage_mode(conn)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil import runtime
+
+    runner = {"run": runtime.run_embedded, "ingest": runtime.run_ingest, "api": runtime.run_api}
+    asyncio.run(runner[args.command](settings))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.worker import run_worker
+
+    return run_worker(settings)
+
+
+def cmd_enrol_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.demo import enrol_demo
+
+    token = asyncio.run(enrol_demo(settings, patients=args.patients, seed=args.seed))
+    print(token)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulators.cli import simulate
+
+    stats = simulate(
+        args,
+        host=settings.mqtt.host,
+        port=settings.mqtt.port,
+        secret=settings.sim.secret.get_secret_value(),
+        seq_file=settings.state_dir / "simulator" / "seq.json",
+    )
+    return 1 if stats.errors or stats.refused else 0
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.watch import watch
+
+    return asyncio.run(watch(settings, args.token, args.after, args.count))
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.demo import up
+
+    return up(settings, bus=args.bus, patients=args.patients, seed=args.seed)
+
+
+def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.testing import run_tests
+
+    return run_tests(settings, list(args.pytest_args))
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.bench import run_bench
+
+    return run_bench(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vigil", description="Remote patient monitoring stream processor"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(handler=handler)
+        return sp
+
+    add("check-config", cmd_check_config, "validate the settings and print them (secrets masked)")
+    sp = add("services", cmd_services, "start, stop or inspect the private service instances")
+    sp.add_argument("action", choices=["up", "down", "status"])
+    sp.add_argument("names", nargs="*", help="mosquitto, postgres, kafka (default: all)")
+    sp = add("db", cmd_db, "apply database migrations and report the storage mode")
+    sp.add_argument("action", choices=["migrate"])
+    sp.add_argument("--mode", choices=["auto", "timescaledb", "plain"])
+    add("run", cmd_run, "run ingest, stream and API in one process (embedded bus)")
+    add("ingest", cmd_run, "run the ingest alone, handing readings to Kafka")
+    add("api", cmd_run, "run the API alone")
+    add("worker", cmd_worker, "run a Faust stream worker (Kafka deployment)")
+    sp = add(
+        "enrol-demo",
+        cmd_enrol_demo,
+        "enrol a demo care team, nurse and simulated patients; print a token",
+    )
+    sp.add_argument("--patients", type=int, default=50)
+    sp.add_argument("--seed", type=int, default=1)
+    sp = add("simulate", cmd_simulate, "run simulated patients' devices against the broker")
+    from simulators.cli import add_arguments
+
+    add_arguments(sp)
+    sp = add("watch", cmd_watch, "print the live alert feed (websocket client)")
+    sp.add_argument("--token", required=True)
+    sp.add_argument("--after", type=int, default=0)
+    sp.add_argument("--count", type=int, default=0, help="exit after this many events (0: never)")
+    sp = add("up", cmd_up, "start the whole system with simulated patients; Ctrl-C stops it all")
+    sp.add_argument("--bus", choices=["embedded", "kafka"], default="embedded")
+    sp.add_argument("--patients", type=int, default=50)
+    sp.add_argument("--seed", type=int, default=1)
+    add(
+        "test",
+        cmd_test,
+        "lint, type checks and all tests on real services (further arguments go to pytest)",
+    )
+    sp = add("bench", cmd_bench, "run a benchmark and print figures")
+    from vigil.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(sp)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "test":
+        args.pytest_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
