@@ -166,6 +166,20 @@ pg_run() {  # run a PostgreSQL tool as the cluster owner (initdb and postgres re
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+pg_reachable() {  # as root, the 'postgres' user must be able to reach the state directory
+  [ "$(id -u)" -eq 0 ] || return 0
+  runuser -u postgres -- test -x "$state" && return 0
+  local d=$state
+  while [ "$d" != / ]; do
+    d=$(dirname "$d")
+    if ! runuser -u postgres -- test -x "$d"; then
+      say "allowing the postgres user to traverse $d (chmod o+x; no read access)"
+      chmod o+x "$d"
+    fi
+  done
+  runuser -u postgres -- test -x "$state" || die "the postgres user cannot reach $state"
+}
+
 pg_conf() {
   local sharedir preload=""
   sharedir=$("$1/pg_config" --sharedir 2>/dev/null || echo /usr/share/postgresql/none)
@@ -190,6 +204,7 @@ postgres_up() {
   bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
   [ "$(id -u)" -eq 0 ] && owner=postgres
   mkdir -p "$dir/run"
+  pg_reachable
   chown "$owner" "$dir" "$dir/run" 2>/dev/null || true
   if [ ! -f "$data/PG_VERSION" ]; then
     local pw=$dir/.pwfile
