@@ -153,7 +153,10 @@ mosquitto_up() {
   mosquitto_passwd -b "$dir/passwd" svc-ingest "$mqtt_ingest_password"
   chmod 600 "$dir/passwd"
   # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory.
-  if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: "$dir"; fi
+  if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+    chown -R mosquitto: "$dir"
+    reachable_by mosquitto
+  fi
   setsid nohup mosquitto -c "$dir/mosquitto.conf" > "$dir/stdout.log" 2>&1 9>&- &
   echo $! > "$pidf"
   wait_port "$mqtt_port" 20 mosquitto
@@ -166,18 +169,18 @@ pg_run() {  # run a PostgreSQL tool as the cluster owner (initdb and postgres re
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pg_reachable() {  # as root, the 'postgres' user must be able to reach the state directory
+reachable_by() {  # as root, a service's own user must be able to reach the state directory
   [ "$(id -u)" -eq 0 ] || return 0
-  runuser -u postgres -- test -x "$state" && return 0
+  runuser -u "$1" -- test -x "$state" && return 0
   local d=$state
   while [ "$d" != / ]; do
     d=$(dirname "$d")
-    if ! runuser -u postgres -- test -x "$d"; then
-      say "allowing the postgres user to traverse $d (chmod o+x; no read access)"
+    if ! runuser -u "$1" -- test -x "$d"; then
+      say "allowing the $1 user to traverse $d (chmod o+x; no read access)"
       chmod o+x "$d"
     fi
   done
-  runuser -u postgres -- test -x "$state" || die "the postgres user cannot reach $state"
+  runuser -u "$1" -- test -x "$state" || die "the $1 user cannot reach $state"
 }
 
 pg_conf() {
@@ -204,7 +207,7 @@ postgres_up() {
   bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
   [ "$(id -u)" -eq 0 ] && owner=postgres
   mkdir -p "$dir/run"
-  pg_reachable
+  reachable_by postgres
   chown "$owner" "$dir" "$dir/run" 2>/dev/null || true
   if [ ! -f "$data/PG_VERSION" ]; then
     local pw=$dir/.pwfile
