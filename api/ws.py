@@ -63,13 +63,12 @@ async def alerts_socket(ws: WebSocket) -> None:
             await ws.close(code=CLOSE_UNAUTHENTICATED, reason="invalid or expired token")
             return
     await ws.accept()
-    try:
-        principal, after = await _finish_auth(ws, pool, clock, principal)
-        await _serve(ws, feed, principal, after, clock)
-    except _RefusedError as refused:
-        await ws.close(code=refused.code, reason=refused.reason)
-    except WebSocketDisconnect:
-        pass
+    with contextlib.suppress(WebSocketDisconnect):  # the client went away: nothing to answer
+        try:
+            principal, after = await _finish_auth(ws, pool, clock, principal)
+            await _serve(ws, feed, principal, after, clock)
+        except _RefusedError as refused:
+            await ws.close(code=refused.code, reason=refused.reason)
 
 
 def _after(value: Any) -> int:

@@ -43,11 +43,13 @@ class IngestStats:
     readings_accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self, tracker: SeqTracker) -> dict[str, object]:
         return {
             "messages": self.messages,
             "readings_accepted": self.readings_accepted,
             "rejected": dict(self.rejected),
+            "seq_gaps_opened": tracker.gaps_opened,
+            "seq_gaps_abandoned": tracker.gaps_abandoned,
         }
 
 

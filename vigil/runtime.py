@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -170,7 +171,10 @@ async def run_embedded(settings: Settings) -> None:
         service = build_ingest(settings, pool, bus)
 
         def stats() -> dict[str, Any]:
-            return {"ingest": service.stats.snapshot(), "stream": pipeline.stats.__repr__()}
+            return {
+                "ingest": service.stats.snapshot(service.tracker),
+                "stream": dataclasses.asdict(pipeline.stats),
+            }
 
         server = build_api_server(settings, pool, mode, stats)
         tasks = [bus.run(), server.serve(), *await _ingest_tasks(settings, pool, service)]
