@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from stream.detections import Detection, Severity, Worse
+from stream.detections import Detection, Kind, Severity, Worse
 
 ALERT_NAMESPACE = uuid.UUID("0b6c1a52-7d3e-5f21-8c4b-2e9d7a6f1c30")
 
@@ -32,6 +32,8 @@ class AlertStatus(StrEnum):
 class EventKind(StrEnum):
     OPENED = "opened"
     UPDATED = "updated"
+    LATE_FINDING = "late_finding"  # a dangerous value that arrived too late to page
+    CONDITION_CLEARED = "condition_cleared"  # the rule's condition cleared (hysteresis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,9 @@ def _worst(worse: Worse, a: float, b: float) -> float:
 
 
 def open_or_update(current: Alert | None, d: Detection) -> tuple[Alert, AlertEvent]:
-    """The alert after detection `d`, and the event that records it."""
+    """The alert after a FIRED detection `d`, and the event that records it."""
+    if d.kind is not Kind.FIRED:
+        raise ValueError("only fired detections open or update alerts")
     if current is None:
         alert = Alert(
             id=alert_id_for(d),
@@ -112,7 +116,16 @@ def open_or_update(current: Alert | None, d: Detection) -> tuple[Alert, AlertEve
             last_seen_at=max(current.last_seen_at, d.measured_at),
         )
         kind = EventKind.UPDATED
+    if d.late:
+        kind = EventKind.LATE_FINDING
     return alert, _event(alert, d, kind)
+
+
+def condition_cleared(current: Alert, d: Detection) -> AlertEvent:
+    """The event recording that an open alert's condition cleared (the alert stays open)."""
+    if d.kind is not Kind.CLEARED:
+        raise ValueError("expected a cleared detection")
+    return _event(current, d, EventKind.CONDITION_CLEARED)
 
 
 def _event(alert: Alert, d: Detection, kind: EventKind) -> AlertEvent:
@@ -132,6 +145,9 @@ def _event(alert: Alert, d: Detection, kind: EventKind) -> AlertEvent:
         "measured_at": d.measured_at.isoformat(),
         "device_id": d.device_id,
         "seq": d.seq,
+        "late": d.late,
+        "detection_id": str(d.id),
+        "details": {k: v for k, v in d.details},
     }
     return AlertEvent(
         event_id_for(alert.id, d), alert.id, alert.patient_id, kind, d.measured_at, payload

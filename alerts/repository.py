@@ -4,11 +4,12 @@
 lock first, so alert events get their `seq` in commit order (a websocket client resuming "after
 seq N" can never miss a smaller seq committed later), then for each detection:
 
-1. lock the open alert of (patient, rule), if any (SELECT ... FOR UPDATE);
-2. fold the detection in with the pure `episodes.open_or_update`;
-3. insert the event ON CONFLICT DO NOTHING: a known event id means a redelivery, and nothing
-   else changes;
-4. insert or update the alert.
+1. insert it into `detections` ON CONFLICT DO NOTHING: a known id is a redelivery or a replay
+   (even of a detection whose alert has since been resolved), and nothing else changes;
+2. lock the open alert of (patient, rule), if any (SELECT ... FOR UPDATE);
+3. fold the detection in with the pure episode functions (fired: open or update; cleared: record
+   that the condition cleared on the open alert);
+4. insert the event and insert or update the alert.
 
 A NOTIFY on `vigil_alert_events` tells the API's live feed that there is something new; it is
 delivered only when the transaction commits.
@@ -25,8 +26,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.episodes import Alert, AlertEvent, AlertStatus, open_or_update
-from stream.detections import Detection, Severity, Worse
+from alerts.episodes import Alert, AlertEvent, AlertStatus, condition_cleared, open_or_update
+from stream.detections import Detection, Kind, Severity, Worse
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,24 @@ class PgAlertStore:
                 await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
 
     async def _apply(self, conn: AsyncConnection[Any], d: Detection) -> int:
+        if not await _insert_detection(conn, d):
+            return 0  # seen before: a redelivery or a replay changes nothing
         current = await _open_alert(conn, d.patient_id, d.rule_id)
+        if d.kind is Kind.CLEARED:
+            if current is None:
+                return 0
+            await _insert_event(conn, condition_cleared(current, d))
+            await conn.execute(
+                "UPDATE alerts SET condition_cleared_at = %s, updated_at = now() WHERE id = %s",
+                (d.measured_at, current.id),
+            )
+            return 1
         alert, event = open_or_update(current, d)
-        if current is None and not await _insert_alert(conn, alert):
-            return 0  # a replay of the detection that opened an alert now resolved
-        if not await _insert_event(conn, event):
-            return 0  # already recorded: a redelivery
-        if current is not None:
+        if current is None:
+            await _insert_alert(conn, alert)
+        else:
             await _update_alert(conn, alert)
+        await _insert_event(conn, event)
         return 1
 
 
@@ -81,6 +92,20 @@ async def _open_alert(conn: AsyncConnection[Any], patient_id: str, rule_id: str)
     row["status"] = AlertStatus(row["status"])
     row["worse"] = Worse(row["worse"])
     return Alert(**row)
+
+
+async def _insert_detection(conn: AsyncConnection[Any], d: Detection) -> bool:
+    cur = await conn.execute(
+        """
+        INSERT INTO detections (id, patient_id, rule_id, kind, severity, late, device_id, seq,
+                                metric, value, unit, measured_at, details, rule_version)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (id) DO NOTHING
+        """,
+        (d.id, d.patient_id, d.rule_id, d.kind.value, d.severity.value, d.late, d.device_id, d.seq,
+         d.metric, d.value, d.unit, d.measured_at, Jsonb(dict(d.details)), d.rule_version),
+    )  # fmt: skip
+    return cur.rowcount == 1
 
 
 async def _insert_alert(conn: AsyncConnection[Any], a: Alert) -> bool:
@@ -114,7 +139,8 @@ async def _update_alert(conn: AsyncConnection[Any], a: Alert) -> None:
     await conn.execute(
         """
         UPDATE alerts
-           SET last_value = %s, worst_value = %s, count = %s, last_seen_at = %s, updated_at = now()
+           SET last_value = %s, worst_value = %s, count = %s, last_seen_at = %s, updated_at = now(),
+               condition_cleared_at = NULL
          WHERE id = %s
         """,
         (a.last_value, a.worst_value, a.count, a.last_seen_at, a.id),

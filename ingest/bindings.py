@@ -19,6 +19,8 @@ class Binding:
     patient_id: str
     valid_from: datetime
     valid_to: datetime | None  # None: still bound
+    device_kind: str = ""
+    cadence_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.valid_to is not None and self.valid_to <= self.valid_from:
@@ -46,12 +48,16 @@ class BindingIndex:
         return sum(len(v) for v in self._by_device.values())
 
     def patient_at(self, device_id: str, t: datetime) -> str | None:
+        binding = self.binding_at(device_id, t)
+        return None if binding is None else binding.patient_id
+
+    def binding_at(self, device_id: str, t: datetime) -> Binding | None:
         items = self._by_device.get(device_id)
         if items is None:
             return None
         i = bisect_right(self._starts[device_id], t) - 1
         if i >= 0 and items[i].covers(t):
-            return items[i].patient_id
+            return items[i]
         return None
 
     def replace_device(self, device_id: str, bindings: Iterable[Binding]) -> BindingIndex:

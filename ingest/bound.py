@@ -1,9 +1,10 @@
 """A device message attributed to a patient, and its wire format on the bus.
 
 `BoundMessage` is what ingest hands on: the validated `DeviceMessage` plus the patient the
-device was bound to at measurement time. The bus format is compact JSON (orjson), one record per
-device message, keyed by patient id so that one patient's readings stay in order on one
-partition. Times travel as integer microseconds since the epoch (UTC).
+device was bound to at measurement time, and the device's kind and expected cadence from the
+registry (the stream layer needs them for CGM-only rules and silence). The bus format is
+compact JSON (orjson), one record per device message, keyed by patient id so that one patient's
+readings stay in order on one partition. Times travel as integer microseconds since the epoch (UTC).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _US = timedelta(microseconds=1)
 class BoundMessage(NamedTuple):
     patient_id: str
     message: DeviceMessage
+    device_kind: str = ""  # from the device registry: cgm, bp_cuff, wearable, ...
+    cadence_s: float | None = None  # the device's expected interval between readings
 
 
 class WireFormatError(ValueError):
@@ -49,6 +52,8 @@ def encode(bound: BoundMessage) -> bytes:
             "r": _us(m.received_at),
             "m": [list(x) for x in m.measurements],
             "c": m.context,
+            "k": bound.device_kind,
+            "e": bound.cadence_s,
         }
     )
 
@@ -66,6 +71,6 @@ def decode(data: bytes) -> BoundMessage:
             tuple(Measurement(*x) for x in doc["m"]),
             doc["c"],
         )
-        return BoundMessage(doc["p"], message)
+        return BoundMessage(doc["p"], message, doc.get("k", ""), doc.get("e"))
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise WireFormatError(str(exc)) from exc

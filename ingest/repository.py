@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -24,7 +24,8 @@ BINDINGS_CHANNEL = "vigil_bindings"
 async def load_bindings(pool: AsyncConnectionPool) -> BindingIndex:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT device_id, patient_id, valid_from, valid_to FROM device_bindings"
+            "SELECT b.device_id, b.patient_id, b.valid_from, b.valid_to, d.kind,"
+            " d.expected_cadence_s FROM device_bindings b JOIN devices d ON d.id = b.device_id"
         )
         return BindingIndex([Binding(*row) for row in await cur.fetchall()])
 
@@ -35,23 +36,36 @@ async def watch_bindings(
     on_change: Callable[[BindingIndex], None],
     refresh_s: float,
 ) -> None:
-    """Reload bindings on every change notification, and every `refresh_s` in any case.
+    """Reload bindings on every change notification, and every `refresh_s` in any case."""
 
-    Runs until cancelled. A notification only says "something changed"; the whole table is
-    reloaded (it is small: one row per binding), coalescing bursts of notifications.
+    async def reload() -> None:
+        on_change(await load_bindings(pool))
+
+    await watch(conninfo, BINDINGS_CHANNEL, reload, refresh_s)
+
+
+async def watch(
+    conninfo: str, channel: str, reload: Callable[[], Awaitable[None]], refresh_s: float
+) -> None:
+    """Call `reload` now, on every NOTIFY on `channel` and every `refresh_s`; until cancelled.
+
+    A notification only says "something changed": the whole (small) table is reloaded, and a
+    burst of notifications is coalesced into one reload.
     """
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {BINDINGS_CHANNEL}")
-                on_change(await load_bindings(pool))
+                await conn.execute(f"LISTEN {channel}")
+                await reload()
                 while True:
                     changed = await _next_notification(conn, refresh_s)
-                    on_change(await load_bindings(pool))
+                    await reload()
                     if changed:
-                        log.info("device bindings reloaded after a change")
+                        log.info("reloaded after a change on %s", channel)
         except psycopg.OperationalError as exc:  # retriable: the database restarts, we reconnect
-            log.error("binding watcher lost the database (%s); retrying in 5 s", exc)
+            log.error(
+                "watcher of %s lost the database (%s); retrying in 5 s", channel, type(exc).__name__
+            )
             await asyncio.sleep(5)
 
 

@@ -99,17 +99,21 @@ class IngestService:
         self.stats.messages += 1
         for rejection in decoded.rejections:
             rejected.append(RejectedRecord.of(raw, rejection))
-        patient_at = self.bindings.patient_at
+        binding_at = self.bindings.binding_at
         for message in decoded.messages:
-            patient_id = patient_at(message.device_id, message.measured_at)
-            if patient_id is None:
+            binding = binding_at(message.device_id, message.measured_at)
+            if binding is None:
                 detail = "device is not bound to a patient at measurement time; kept in quarantine"
                 unbound = Rejection(
                     RejectReason.UNBOUND_DEVICE, detail, message.device_id, message.seq
                 )
                 rejected.append(RejectedRecord.of(raw, unbound))
             else:
-                bound.append(BoundMessage(patient_id, message))
+                bound.append(
+                    BoundMessage(
+                        binding.patient_id, message, binding.device_kind, binding.cadence_s
+                    )
+                )
 
     async def _watch_bad_devices(self, rejected: Sequence[RejectedRecord]) -> None:
         if not rejected:

@@ -1,8 +1,14 @@
-"""What the stream layer emits: a detection is one reading that a rule found noteworthy.
+"""What the stream layer emits: a detection is one rule's finding about one reading (its anchor).
 
-Detections are values with deterministic ids (a UUIDv5 of rule, patient, device and seq), so a
-redelivered or replayed reading yields the very same detection and everything downstream can be
-idempotent on that id.
+Detections are values with deterministic ids (a UUIDv5 of rule, kind, patient, device, seq and
+metric), so a redelivered or replayed reading, or the same input on the other runner, yields the
+very same detection, and everything downstream is idempotent on that id.
+
+- kind FIRED: the rule's condition holds at the anchor reading;
+- kind CLEARED: the condition has cleared with hysteresis (or a suspicion was refuted);
+- `late`: the anchor arrived after the allowed lateness. It is recorded for review but must not
+  page (DESIGN 4: no retroactive paging); only rules that fire on a single dangerous value
+  produce late detections, so such a value still reaches a clinician.
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ class Worse(StrEnum):
     LOWER = "lower"
 
 
+class Kind(StrEnum):
+    FIRED = "fired"
+    CLEARED = "cleared"
+
+
+Detail = tuple[str, float | str]
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     id: uuid.UUID
@@ -43,11 +57,27 @@ class Detection:
     value: float
     unit: str
     measured_at: datetime
+    kind: Kind = Kind.FIRED
+    late: bool = False
+    details: tuple[Detail, ...] = ()
+    rule_version: str = "default"
 
     def __post_init__(self) -> None:
         if self.measured_at.tzinfo is None:
             raise ValueError("measured_at must be timezone-aware")
 
+    def detail(self, key: str) -> float | str | None:
+        return next((v for k, v in self.details if k == key), None)
 
-def detection_id(rule_id: str, patient_id: str, device_id: str, seq: int) -> uuid.UUID:
-    return uuid.uuid5(DETECTION_NAMESPACE, f"{rule_id}|{patient_id}|{device_id}|{seq}")
+
+def detection_id(
+    rule_id: str,
+    patient_id: str,
+    device_id: str,
+    seq: int,
+    metric: str = "",
+    kind: Kind = Kind.FIRED,
+) -> uuid.UUID:
+    return uuid.uuid5(
+        DETECTION_NAMESPACE, f"{rule_id}|{kind}|{patient_id}|{device_id}|{seq}|{metric}"
+    )

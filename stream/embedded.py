@@ -24,9 +24,15 @@ _Item = tuple[Sequence[BoundMessage], asyncio.Future[None]]
 
 class EmbeddedBus:
     def __init__(
-        self, pipeline: StreamPipeline, *, max_batch: int = 2_000, max_queued: int = 64
+        self,
+        pipeline: StreamPipeline,
+        lock: asyncio.Lock | None = None,
+        *,
+        max_batch: int = 2_000,
+        max_queued: int = 64,
     ) -> None:
         self._pipeline = pipeline
+        self._lock = lock or asyncio.Lock()
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queued)
 
@@ -49,9 +55,11 @@ class EmbeddedBus:
                 size += len(item[0])
             batch = [m for messages, _ in items for m in messages]
             try:
-                await self._pipeline.process(batch)
-            except Exception as exc:  # the hand-offs see it and are retried by the ingest
-                log.error("stream batch of %d messages failed: %r", len(batch), exc)
+                async with self._lock:
+                    await self._pipeline.process(batch)
+            except Exception as exc:  # the hand-offs see it; the ingest acknowledges nothing
+                # The class only: database messages can quote row values (PHI).
+                log.error("stream batch of %d messages failed: %s", len(batch), type(exc).__name__)
                 for _, done in items:
                     if not done.done():
                         done.set_exception(exc)

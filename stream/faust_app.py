@@ -1,22 +1,31 @@
-"""The Faust runner: the stream pipeline as a faust-streaming agent on the readings topic.
+"""The Faust runner: the stream pipeline as a faust-streaming agent, its state in a table.
 
 The readings topic is keyed by patient id, so each patient's readings arrive in order on one
-partition and one worker at a time. The agent takes batches (`stream.take`) and runs them
-through the same `StreamPipeline` as the embedded runner. faust-streaming acknowledges the
-events of a `take` batch only after the loop body for that batch has finished, so offsets are
-committed only after the database write (DESIGN 9.4). A database outage retries the batch with
-backoff, holding the partition and its offsets; a record this version cannot read is logged at
-ERROR and skipped (it did not come from our ingest).
+partition and one worker at a time. Per batch (`noack_take`):
 
-`build_app` receives a factory for the pipeline, called once inside the worker's event loop,
-because database connections belong to the loop that opened them.
+1. decode the records (a record this version cannot read is logged at ERROR and skipped: it did
+   not come from our ingest);
+2. `StreamPipeline.process`: the operator runs once, then readings and detections are written to
+   PostgreSQL with retries while the database is unavailable;
+3. the changed patients' operator state is written to the `vigil-stream-state` table, whose
+   changelog topic is what a restarted worker recovers from;
+4. only then are the batch's events acknowledged, so Faust commits their offsets only after the
+   database write and the state write (DESIGN 9.4). An error that is not retriable crashes the
+   worker before acknowledging anything; a restart re-reads the batch and, all writes being
+   idempotent, nothing is lost or doubled.
+
+The table uses the producer's key partitioner (`use_partitioner`): patient ids map to the same
+partition number in the table's changelog as in the readings topic, and state can be written from
+the timer as well as from the agent. The timer drives the operator's ticks (idle flush,
+unconfirmable crisis values, silent devices).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +34,51 @@ import faust
 from ingest import bound
 from ingest.bound import BoundMessage, WireFormatError
 from ingest.retry import retrying
+from stream.core import StreamCore
 from stream.pipeline import StreamPipeline
+from stream.state import PatientState
 
 log = logging.getLogger(__name__)
 
-PipelineFactory = Callable[[], Awaitable[StreamPipeline]]
+PipelineFactory = Callable[[StreamCore], Awaitable[StreamPipeline]]
+STATE_TABLE = "vigil-stream-state"
+
+
+class TableStore:
+    """Operator states: decoded objects cached in memory in front of the changelogged table."""
+
+    def __init__(self, table: Any, alpha: float, dedupe_memory: int) -> None:
+        self._table = table
+        self._cache: dict[str, PatientState] = {}
+        self._alpha, self._dedupe = alpha, dedupe_memory
+
+    def get(self, patient_id: str) -> PatientState | None:
+        state = self._cache.get(patient_id)
+        if state is None:
+            raw = self._table.get(patient_id.encode())
+            if raw is not None:
+                state = self._cache[patient_id] = PatientState.unpack(
+                    raw, self._alpha, self._dedupe
+                )
+        return state
+
+    def put(self, state: PatientState) -> None:
+        self._cache[state.patient_id] = state
+
+    def all(self) -> Iterator[PatientState]:
+        for key in list(self._table.keys()):
+            state = self.get(bytes(key).decode())
+            if state is not None:
+                yield state
+        yield from [s for p, s in list(self._cache.items()) if p.encode() not in self._table]
+
+    def persist(self, states: Sequence[PatientState]) -> None:
+        for state in states:
+            self._table[state.patient_id.encode()] = state.pack()
+
+    def forget(self) -> None:
+        """After a rebalance the table, not this cache, is the truth."""
+        self._cache.clear()
 
 
 def build_app(
@@ -39,10 +88,12 @@ def build_app(
     topic: str,
     partitions: int,
     datadir: Path,
+    core: StreamCore,
     pipeline_factory: PipelineFactory,
     retriable: tuple[type[BaseException], ...],
     batch_max: int = 2_000,
     batch_within_s: float = 0.01,
+    tick_s: float = 5.0,
 ) -> faust.App:
     app = faust.App(
         app_id,
@@ -58,17 +109,46 @@ def build_app(
         stream_wait_empty=True,
     )
     readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
-    holder = _PipelineHolder(pipeline_factory)
+    table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
+                      value_type=bytes, use_partitioner=True)  # fmt: skip
+    op = core.operator
+    store = TableStore(table, op.config.ewma_alpha, op.config.dedupe_memory)
+    core.store = store
+    holder = _PipelineHolder(pipeline_factory, core)
+    lock = asyncio.Lock()  # batches and ticks take turns: each is compute, write, persist
 
     @app.agent(readings_topic)
     async def process_readings(stream: Any) -> None:
-        async for values in stream.take(batch_max, within=batch_within_s):
-            messages = decode_batch(values)
-            pipeline = await holder.get()
-            what = f"storing a batch of {len(messages)} messages"
-            await retrying(pipeline.process, messages, retriable=retriable, what=what, log=log)
+        async for events in stream.noack_take(batch_max, within=batch_within_s):
+            messages = decode_batch([e.value for e in events])
+            try:
+                pipeline = await retrying(holder.get, None, retriable=retriable,
+                                          what="opening the database", log=log)  # fmt: skip
+                async with lock:
+                    await pipeline.process(messages)
+                    store.persist(core.take_changed())
+            except Exception as exc:  # not retriable: stop before anything is acknowledged
+                log.critical(
+                    "stream batch failed (%s); stopping the worker unacknowledged",
+                    type(exc).__name__,
+                )
+                await app.crash(exc)
+                raise
+            for event in events:
+                await stream.ack(event)
 
-    app.vigil_pipeline = holder  # type: ignore[attr-defined]  # for tests and stats
+    @app.timer(interval=tick_s)
+    async def tick() -> None:
+        pipeline = await holder.get(None)
+        async with lock:
+            await pipeline.tick(time.time())
+            store.persist(core.take_changed())
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal stubs
+    async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        store.forget()
+
+    app.vigil_holder = holder  # type: ignore[attr-defined]  # for tests and stats
     return app
 
 
@@ -83,15 +163,16 @@ def decode_batch(values: Sequence[bytes]) -> list[BoundMessage]:
 
 
 class _PipelineHolder:
-    def __init__(self, factory: PipelineFactory) -> None:
+    def __init__(self, factory: PipelineFactory, core: StreamCore) -> None:
         self._factory = factory
+        self._core = core
         self._pipeline: StreamPipeline | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self) -> StreamPipeline:
+    async def get(self, _: object = None) -> StreamPipeline:
         async with self._lock:
             if self._pipeline is None:
-                self._pipeline = await self._factory()
+                self._pipeline = await self._factory(self._core)
             return self._pipeline
 
     @property

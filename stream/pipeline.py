@@ -1,24 +1,36 @@
-"""One batch through the stream stage: store readings, detect, record detections.
+"""One batch through the stream stage: detect, then store readings and detections durably.
 
 Both runners (the embedded in-process bus and the Faust worker) call `StreamPipeline.process`
 with a batch of bound messages and treat its return as "durable": only then do they resolve the
-ingest's hand-off (embedded) or let Faust commit the offsets (Kafka). A failure raises and the
-batch is retried; every step is idempotent on the readings' natural key and detection ids.
+ingest's hand-off (embedded) or let Faust commit the offsets and write the operator state to its
+changelog (Kafka). The operator runs once per batch (it is pure and fast, and it must not see a
+batch twice); its results, readings with their late flags and the detections, are then written
+with retries until the database takes them. Everything written is idempotent: readings on their
+natural key, detections and alert events on their deterministic ids.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.bound import BoundMessage
-from stream.detect import ThresholdDetector
+from ingest.retry import retrying
+from stream.core import StreamCore
 from stream.detections import Detection
+from stream.operator import Outcome
+
+log = logging.getLogger(__name__)
+
+LateKeys = AbstractSet[tuple[str, int, str]]
 
 
 class ReadingStore(Protocol):
-    async def write(self, messages: Sequence[BoundMessage]) -> int: ...
+    async def write(self, messages: Sequence[BoundMessage], late: LateKeys) -> int: ...
 
 
 class DetectionSink(Protocol):
@@ -30,7 +42,10 @@ class PipelineStats:
     batches: int = 0
     messages: int = 0
     readings_new: int = 0
+    late: int = 0
     detections: int = 0
+    last_batch_at: float = 0.0  # monotonic, for the pipeline's own "no data" alarm
+    write_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +57,61 @@ class BatchOutcome:
 
 class StreamPipeline:
     def __init__(
-        self, store: ReadingStore, sink: DetectionSink, detector: ThresholdDetector | None = None
+        self,
+        store: ReadingStore,
+        sink: DetectionSink,
+        core: StreamCore,
+        *,
+        retriable: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._store = store
         self._sink = sink
-        self._detector = detector or ThresholdDetector()
+        self.core = core
+        self._retriable = retriable
         self.stats = PipelineStats()
 
     async def process(self, messages: Sequence[BoundMessage]) -> BatchOutcome:
-        new = await self._store.write(messages)
-        detections = self._detector.detect(messages)
-        if detections:
-            await self._sink.record(detections)
+        out = self.core.process(messages)
+        new = await retrying(
+            self._write,
+            (messages, out),
+            retriable=self._retriable,
+            what=f"storing a batch of {len(messages)} messages",
+            log=log,
+        )
         s = self.stats
         s.batches += 1
         s.messages += len(messages)
         s.readings_new += new
-        s.detections += len(detections)
-        return BatchOutcome(len(messages), new, tuple(detections))
+        s.late += len(out.late)
+        s.detections += len(out.detections)
+        s.last_batch_at = time.monotonic()
+        return BatchOutcome(len(messages), new, tuple(out.detections))
+
+    async def tick(self, now: float) -> tuple[Detection, ...]:
+        """Timers: idle flush, unconfirmable values, silence. Returns what they detected."""
+        out = self.core.tick(now)
+        if out.detections:
+            await retrying(
+                self._record,
+                out.detections,
+                retriable=self._retriable,
+                what="storing timer detections",
+                log=log,
+            )
+            self.stats.detections += len(out.detections)
+        return tuple(out.detections)
+
+    async def _write(self, work: tuple[Sequence[BoundMessage], Outcome]) -> int:
+        messages, out = work
+        try:
+            new = await self._store.write(messages, out.late)
+            await self._record(out.detections)
+        except BaseException:
+            self.stats.write_failures += 1
+            raise
+        return new
+
+    async def _record(self, detections: Sequence[Detection]) -> None:
+        if detections:
+            await self._sink.record(detections)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import psycopg
 
@@ -24,11 +25,11 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "time, device_id, seq, metric, patient_id, value, unit, orig_value, orig_unit, received_at,"
-    " context"
+    " context, late"
 )
 _TYPES = (
     "timestamptz", "text", "int8", "text", "text", "float8", "text", "float8", "text",
-    "timestamptz", "jsonb",
+    "timestamptz", "jsonb", "bool",
 )  # fmt: skip
 _STAGE = "CREATE TEMP TABLE readings_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 _MOVE = (
@@ -51,8 +52,12 @@ class PgReadingStore:
             self._conn = conn
         return conn
 
-    async def write(self, messages: Sequence[BoundMessage]) -> int:
-        """Store every reading of `messages`; return how many rows were new."""
+    async def write(
+        self,
+        messages: Sequence[BoundMessage],
+        late: AbstractSet[tuple[str, int, str]] = frozenset(),
+    ) -> int:
+        """Store every reading of `messages`, flagging the `late` ones; return how many were new."""
         if not messages:
             return 0
         conn = await self._connection()
@@ -61,13 +66,14 @@ class PgReadingStore:
                 copy_sql = f"COPY readings_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
                 async with cur.copy(copy_sql) as copy:
                     copy.set_types(_TYPES)
-                    for patient_id, m in messages:
-                        context = m.context
+                    for bound in messages:
+                        m, patient_id = bound.message, bound.patient_id
                         head = (m.measured_at, m.device_id, m.seq)
                         for x in m.measurements:
+                            flag = bool(late) and (m.device_id, m.seq, x.metric) in late
                             await copy.write_row(
                                 (*head, x.metric, patient_id, x.value, x.unit, x.orig_value,
-                                 x.orig_unit, m.received_at, context)
+                                 x.orig_unit, m.received_at, m.context, flag)
                             )  # fmt: skip
                 await cur.execute(_MOVE)
                 return cur.rowcount

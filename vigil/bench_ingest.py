@@ -32,7 +32,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from alerts.repository import PgAlertStore
 from ingest.contract import READINGS_FILTER, decode, readings_topic
 from ingest.loop import run_ingest
 from ingest.repository import load_bindings
@@ -41,10 +40,9 @@ from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimPatient, device_password
 from simulators.physiology import baseline_for, true_value
 from stream.embedded import EmbeddedBus
-from stream.pipeline import StreamPipeline
-from stream.sink import PgReadingStore
 from vigil.runtime import RETRIABLE, build_ingest, build_receiver, open_pool, utc_now
 from vigil.settings import Settings
+from vigil.streaming import build_core, build_pipeline
 
 # Messages per patient-day by device kind (profiles.py cadences): the realistic traffic mix.
 _PER_DAY = {"wearable": 1440, "cgm": 288, "glucometer": 4, "bp_cuff": 2, "scale": 1}
@@ -191,8 +189,9 @@ def bare_drain(settings: Settings, client_id: str, count: int) -> float:
 async def ingest_drain(settings: Settings, dsn: str, client_id: str, readings: int) -> float:
     """Seconds the embedded ingest needs to store `readings` queued readings in PostgreSQL."""
     async with open_pool(settings) as pool:
-        store = PgReadingStore(dsn)
-        bus = EmbeddedBus(StreamPipeline(store, PgAlertStore(pool)))
+        core = build_core(settings)
+        pipeline, store = build_pipeline(settings, pool, core, RETRIABLE)
+        bus = EmbeddedBus(pipeline)
         service = build_ingest(settings, pool, bus)
         service.bindings = await load_bindings(pool)
         receiver = build_receiver(settings, client_id=client_id, session_expiry_s=600)

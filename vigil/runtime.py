@@ -25,7 +25,6 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.repository import PgAlertStore
 from api.app import create_app
 from api.feed import AlertFeed
 from ingest.contract import Limits
@@ -34,13 +33,20 @@ from ingest.loop import run_ingest as ingest_loop
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver
 from ingest.ports import ReadingHandoff
-from ingest.repository import PgRejectionStore, PgTechnicalAlarms, watch_bindings
+from ingest.repository import PgRejectionStore, PgTechnicalAlarms, load_bindings, watch_bindings
+from ingest.retry import retrying
 from ingest.service import IngestService
 from stream.embedded import EmbeddedBus
-from stream.pipeline import StreamPipeline
-from stream.sink import PgReadingStore
 from vigil.migrate import storage_mode
 from vigil.settings import Settings
+from vigil.streaming import (
+    build_core,
+    build_pipeline,
+    overrides_watcher,
+    restore,
+    snapshotter,
+    ticker,
+)
 
 log = logging.getLogger("vigil")
 
@@ -139,6 +145,10 @@ async def _ingest_tasks(
     def on_bindings(index: Any) -> None:
         service.bindings = index
 
+    # Bindings first: the broker delivers queued readings as soon as we connect, and a reading
+    # decoded against an empty index would be quarantined as unbound.
+    service.bindings = await retrying(load_bindings, pool, retriable=RETRIABLE,
+                                      what="loading device bindings", log=log)  # fmt: skip
     watcher = watch_bindings(
         pool, settings.db.dsn.get_secret_value(), on_bindings, settings.ingest.binding_refresh_s
     )
@@ -165,9 +175,12 @@ async def _stop_receiver_on_exit(receiver: MqttReceiver) -> None:
 async def run_embedded(settings: Settings) -> None:
     mode = await asyncio.to_thread(report_mode, settings)
     async with open_pool(settings) as pool:
-        store = PgReadingStore(settings.db.dsn.get_secret_value())
-        pipeline = StreamPipeline(store, PgAlertStore(pool))
-        bus = EmbeddedBus(pipeline, max_batch=settings.stream.sink_batch_max)
+        core = build_core(settings)
+        restored = await restore(pool, core)
+        log.info("operator state of %d patients restored", restored)
+        pipeline, store = build_pipeline(settings, pool, core, RETRIABLE)
+        lock = asyncio.Lock()  # batches, ticks and snapshots take turns with the operator state
+        bus = EmbeddedBus(pipeline, lock, max_batch=settings.stream.sink_batch_max)
         service = build_ingest(settings, pool, bus)
 
         def stats() -> dict[str, Any]:
@@ -177,7 +190,15 @@ async def run_embedded(settings: Settings) -> None:
             }
 
         server = build_api_server(settings, pool, mode, stats)
-        tasks = [bus.run(), server.serve(), *await _ingest_tasks(settings, pool, service)]
+        s = settings.stream
+        tasks = [
+            bus.run(),
+            server.serve(),
+            overrides_watcher(settings, pool, core),
+            ticker(pipeline, lock, s.tick_s),
+            snapshotter(pool, core, lock, s.snapshot_s),
+            *await _ingest_tasks(settings, pool, service),
+        ]
         log.info(
             "embedded runner up: ingest, stream and API on http://%s:%d",
             settings.api.host,

@@ -64,6 +64,14 @@ class IngestSettings(BaseModel):
 class StreamSettings(BaseModel):
     sink_batch_max: int = Field(2_000, ge=1)
     sink_linger_ms: float = Field(10.0, ge=0)
+    # Event time: readings up to this much older than the newest of their stream are still put
+    # in order; older ones are late (stored, flagged, never paged retroactively).
+    allowed_lateness_s: float = Field(120.0, ge=0)
+    # A stream quiet for this long (processing time) is considered caught up and flushed.
+    idle_flush_s: float = Field(30.0, gt=0)
+    tick_s: float = Field(5.0, gt=0)
+    override_refresh_s: float = Field(60.0, gt=0)
+    snapshot_s: float = Field(60.0, gt=0)
 
 
 class ApiSettings(BaseModel):

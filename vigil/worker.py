@@ -1,8 +1,9 @@
 """`vigil worker`: a Faust stream worker (Kafka deployment).
 
-Builds the Faust app with a pipeline factory that opens its database connections inside the
-worker's own event loop, and hands the process to `faust.Worker` (which owns the loop and the
-signal handling). Add workers to scale out: partitions are spread across them.
+Builds the Faust app around the shared operator core, with a pipeline factory that opens its
+database connections inside the worker's own event loop, and hands the process to `faust.Worker`
+(which owns the loop and the signal handling). Add workers to scale out: partitions, and the
+operator state with them, are spread across them.
 """
 
 from __future__ import annotations
@@ -13,34 +14,39 @@ from typing import NoReturn
 import faust
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.repository import PgAlertStore
 from ingest.kafka import ensure_topic
+from stream.core import StreamCore
 from stream.faust_app import build_app
 from stream.pipeline import StreamPipeline
-from stream.sink import PgReadingStore
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
+from vigil.streaming import build_core, build_pipeline, overrides_watcher
 
 
 def make_app(settings: Settings) -> faust.App:
     dsn = settings.db.dsn.get_secret_value()
+    core = build_core(settings)
 
-    async def pipeline() -> StreamPipeline:
+    async def pipeline(core: StreamCore) -> StreamPipeline:
         pool = AsyncConnectionPool(dsn, min_size=1, max_size=settings.db.pool_max, open=False)
         await pool.open(wait=True, timeout=30)
-        return StreamPipeline(PgReadingStore(dsn), PgAlertStore(pool))
+        built, _ = build_pipeline(settings, pool, core, RETRIABLE)
+        asyncio.get_running_loop().create_task(overrides_watcher(settings, pool, core))
+        return built
 
-    k = settings.kafka
+    k, s = settings.kafka, settings.stream
     return build_app(
         app_id=k.app_id,
         bootstrap=k.bootstrap,
         topic=k.readings_topic,
         partitions=k.partitions,
         datadir=settings.state_dir / "faust",
+        core=core,
         pipeline_factory=pipeline,
         retriable=RETRIABLE,
-        batch_max=settings.stream.sink_batch_max,
-        batch_within_s=settings.stream.sink_linger_ms / 1000,
+        batch_max=s.sink_batch_max,
+        batch_within_s=s.sink_linger_ms / 1000,
+        tick_s=s.tick_s,
     )
 
 

@@ -79,7 +79,7 @@ async def test_vigil_up_shows_the_crisis_and_stops_cleanly(settings: Settings, t
                 event = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 if event["type"] == "alert_event":
                     break
-            assert (event["patient_id"], event["rule_id"]) == ("sim-p0000", "bp.systolic.crisis")
+            assert (event["patient_id"], event["rule_id"]) == ("sim-p0000", "bp.crisis_suspected")
             assert time.monotonic() - started < 30
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 60) == 0

@@ -89,7 +89,7 @@ async def test_every_reading_stored_once_and_the_crisis_reaches_a_clinician(
         event = await asyncio.wait_for(alert, timeout=30)
         assert (event["patient_id"], event["rule_id"], event["value"]) == (
             patients[0].patient_id,
-            "bp.systolic.crisis",
+            "bp.crisis_suspected",
             196.0,
         )
         assert event["kind"] == "opened" and event["seq"] >= 1

@@ -27,8 +27,8 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 
 def crisis(patient_id: str, seq: int, value: float = 190.0) -> Detection:
     return Detection(
-        id=detection_id("bp.systolic.crisis", patient_id, f"{patient_id}-bp", seq),
-        rule_id="bp.systolic.crisis", title="Systolic blood pressure in the crisis range",
+        id=detection_id("bp.crisis", patient_id, f"{patient_id}-bp", seq, "systolic_bp"),
+        rule_id="bp.crisis", title="Hypertensive crisis",
         severity=Severity.CRITICAL, worse=Worse.HIGHER, patient_id=patient_id,
         device_id=f"{patient_id}-bp", seq=seq, metric="systolic_bp", value=value, unit="mm[Hg]",
         measured_at=datetime.now(UTC) - timedelta(minutes=10) + timedelta(seconds=seq),

@@ -1,4 +1,4 @@
-"""The first stream slice and alert episodes: pure detection and episode folding."""
+"""Alert episodes folded from detections: pure, no database."""
 
 from __future__ import annotations
 
@@ -6,55 +6,30 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.episodes import AlertStatus, EventKind, alert_id_for, open_or_update
-from ingest.bound import BoundMessage
-from ingest.contract import DeviceMessage, Measurement
-from stream.detect import ThresholdDetector
-from stream.detections import Severity
+from alerts.episodes import AlertStatus, EventKind, alert_id_for, condition_cleared, open_or_update
+from stream.detections import Detection, Kind, Severity, Worse, detection_id
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def bp(
-    seq: int, sbp: float, dbp: float = 90.0, minutes: float = 0, patient: str = "p1"
-) -> BoundMessage:
-    t = T0 + timedelta(minutes=minutes)
-    ms = (
-        Measurement("systolic_bp", sbp, "mm[Hg]", sbp, "mm[Hg]"),
-        Measurement("diastolic_bp", dbp, "mm[Hg]", dbp, "mm[Hg]"),
-    )
-    return BoundMessage(patient, DeviceMessage("cuff-1", seq, t, t, ms))
+def crisis(seq: int, value: float, minutes: float = 0, patient: str = "p1", *, kind: Kind = Kind.FIRED,
+           late: bool = False) -> Detection:  # fmt: skip
+    return Detection(
+        id=detection_id("bp.crisis", patient, "cuff-1", seq, "systolic_bp", kind),
+        rule_id="bp.crisis", title="Hypertensive crisis", severity=Severity.CRITICAL, worse=Worse.HIGHER,
+        patient_id=patient, device_id="cuff-1", seq=seq, metric="systolic_bp", value=value,
+        unit="mm[Hg]", measured_at=T0 + timedelta(minutes=minutes), kind=kind, late=late,
+    )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("sbp", "fires"),
-    [(179.0, False), (179.9, False), (180.0, True), (195.0, True), (120.0, False)],
-)
-def test_systolic_crisis_threshold(sbp: float, fires: bool) -> None:
-    found = ThresholdDetector().detect([bp(1, sbp)])
-    assert bool(found) == fires
-    if fires:
-        (d,) = found
-        assert (d.rule_id, d.severity, d.value, d.patient_id) == (
-            "bp.systolic.crisis",
-            Severity.CRITICAL,
-            sbp,
-            "p1",
-        )
-
-
-def test_detections_are_deterministic_so_duplicates_are_recognisable() -> None:
-    detector = ThresholdDetector()
-    first = detector.detect([bp(7, 190.0)])
-    again = detector.detect([bp(7, 190.0)])
-    other = detector.detect([bp(8, 190.0)])
-    assert first == again
-    assert first[0].id != other[0].id
+def test_detection_ids_are_deterministic_and_distinct() -> None:
+    assert crisis(7, 190.0).id == crisis(7, 190.0).id
+    assert crisis(7, 190.0).id != crisis(8, 190.0).id
+    assert crisis(7, 190.0).id != crisis(7, 190.0, kind=Kind.CLEARED).id
 
 
 def test_an_episode_opens_once_and_repeats_update_it() -> None:
-    d1, d2, d3 = (ThresholdDetector().detect([bp(s, v, minutes=m)])[0]
-                  for s, v, m in ((1, 192.0, 0), (2, 185.0, 5), (3, 201.0, 10)))  # fmt: skip
+    d1, d2, d3 = crisis(1, 192.0, 0), crisis(2, 185.0, 5), crisis(3, 201.0, 10)
     alert, e1 = open_or_update(None, d1)
     assert (alert.status, alert.count, alert.id, e1.kind) == (
         AlertStatus.OPEN,
@@ -76,25 +51,26 @@ def test_an_episode_opens_once_and_repeats_update_it() -> None:
 
 
 def test_a_late_reading_counts_but_does_not_become_the_latest_value() -> None:
-    early, late = (
-        ThresholdDetector().detect([bp(s, v, minutes=m)])[0]
-        for s, v, m in ((2, 190.0, 10), (1, 185.0, 0))
-    )
+    early, late = crisis(2, 190.0, 10), crisis(1, 185.0, 0)
     alert, _ = open_or_update(None, early)
     alert, _ = open_or_update(alert, late)
     assert (alert.count, alert.last_value, alert.last_seen_at) == (2, 190.0, early.measured_at)
 
 
-def test_the_same_detection_gives_the_same_event_id() -> None:
-    d = ThresholdDetector().detect([bp(1, 190.0)])[0]
-    _, opened = open_or_update(None, d)
-    _, again = open_or_update(None, d)
-    assert opened.event_id == again.event_id
+def test_a_late_finding_is_its_own_kind_of_event() -> None:
+    _, event = open_or_update(None, crisis(1, 195.0, late=True))
+    assert event.kind is EventKind.LATE_FINDING and event.payload["late"] is True
+
+
+def test_a_cleared_condition_is_recorded_on_the_open_alert() -> None:
+    alert, _ = open_or_update(None, crisis(1, 195.0))
+    event = condition_cleared(alert, crisis(2, 150.0, 20, kind=Kind.CLEARED))
+    assert (event.kind, event.alert_id) == (EventKind.CONDITION_CLEARED, alert.id)
+    with pytest.raises(ValueError, match="fired"):
+        open_or_update(alert, crisis(2, 150.0, 20, kind=Kind.CLEARED))
 
 
 def test_a_detection_updates_only_its_own_patient_and_rule() -> None:
-    a = ThresholdDetector().detect([bp(1, 190.0, patient="p1")])[0]
-    b = ThresholdDetector().detect([bp(1, 190.0, patient="p2")])[0]
-    alert, _ = open_or_update(None, a)
+    alert, _ = open_or_update(None, crisis(1, 190.0, patient="p1"))
     with pytest.raises(ValueError, match="own patient"):
-        open_or_update(alert, b)
+        open_or_update(alert, crisis(1, 190.0, patient="p2"))

@@ -1,0 +1,199 @@
+"""Rule evaluation at one finalised reading of one stream: pure functions, one per rule kind.
+
+Each evaluator gets the rule, the stream (its window already holds the reading) and the reading,
+and returns what it found as `Finding`s (rule, kind, details); the operator turns findings into
+detections with ids and units. Rule state (active, hysteresis count, pending confirmation) lives
+in `StreamState.rules` and is only changed here, in event-time order, so the outcome depends on
+the set of readings, not on the order they arrived in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from stream.detections import Detail, Kind
+from stream.forecast import forecast
+from stream.rules import (
+    CLEARED,
+    COMPARE,
+    AnomalyRule,
+    GlucoseForecastRule,
+    ThresholdRule,
+    Timing,
+    TrendRule,
+)
+from stream.state import Reading, RuleState, StreamState
+from stream.window import DAY_S, MAD_TO_SD
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule_id: str
+    kind: Kind
+    anchor: Reading
+    details: tuple[Detail, ...] = ()
+
+
+def threshold(rule: ThresholdRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+    i = rule.metrics.index(s.metric)
+    limit = rule.thresholds[i]
+    state = s.rule(rule.id)
+    out = COMPARE[rule.comparison](r.value, limit)
+    if rule.timing is Timing.IMMEDIATE:  # it fired on arrival; here only the episode state
+        state.active = state.active or out
+    elif rule.timing is Timing.PERSISTENT:
+        yield from _persistent(rule, s, r, out, limit)
+    else:
+        yield from _confirmed(rule, s, r, out)
+    if not out and state.active:
+        yield from _maybe_clear(rule, s, r, i)
+
+
+def _persistent(
+    rule: ThresholdRule, s: StreamState, r: Reading, out: bool, limit: float
+) -> Iterator[Finding]:
+    if not out:
+        return
+    _, values = s.window.since(r.t - rule.within_s)
+    compare = COMPARE[rule.comparison]
+    count = sum(1 for v in values.tolist() if compare(v, limit))
+    if count >= rule.persistence_n:
+        s.rule(rule.id).active = True
+        yield Finding(rule.id, Kind.FIRED, r, (("readings_out_of_range", float(count)),))
+
+
+def _confirmed(rule: ThresholdRule, s: StreamState, r: Reading, out: bool) -> Iterator[Finding]:
+    state = s.rule(rule.id)
+    pending = state.pending
+    if pending is not None and r.t - pending.t > rule.within_s:
+        yield from unconfirmable(rule, state)  # the re-measure window passed in event time
+        pending = None
+    if not out:
+        state.pending = None  # an in-range re-measure refutes the suspicion
+        return
+    if pending is not None:
+        state.pending, state.active = None, True
+        yield Finding(
+            rule.id, Kind.FIRED, r, (("confirmation", "confirmed"), ("first_value", pending.value))
+        )
+    elif state.active:
+        yield Finding(rule.id, Kind.FIRED, r, (("confirmation", "episode open"),))
+    else:
+        state.pending = r
+
+
+def unconfirmable(rule: ThresholdRule, state: RuleState) -> Iterator[Finding]:
+    """No re-measure came within the window: the crisis value stands on its own."""
+    pending = state.pending
+    if pending is not None:
+        state.pending, state.active = None, True
+        yield Finding(rule.id, Kind.FIRED, pending, (("confirmation", "unconfirmable"),))
+
+
+def _maybe_clear(rule: ThresholdRule, s: StreamState, r: Reading, i: int) -> Iterator[Finding]:
+    state = s.rule(rule.id)
+    band = rule.clear_thresholds[i] if rule.clear_thresholds else rule.thresholds[i]
+    if not CLEARED[rule.worse](r.value, band):
+        state.clear_count = 0
+        return
+    state.clear_count += 1
+    if state.clear_count >= rule.clear_n:
+        state.active, state.clear_count = False, 0
+        yield Finding(rule.id, Kind.CLEARED, r)
+
+
+def trend(rule: TrendRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+    state = s.rule(rule.id)
+    change, details = (_gain if rule.mode == "gain" else _drift)(rule, s, r)
+    if change is None:
+        return
+    if change >= rule.delta:
+        state.active = True
+        yield Finding(rule.id, Kind.FIRED, r, (("change", round(change, 3)), *details))
+    elif state.active and change < rule.delta / 2:
+        state.active = False
+        yield Finding(rule.id, Kind.CLEARED, r, (("change", round(change, 3)),))
+
+
+def _gain(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, tuple[Detail, ...]]:
+    times, values = s.window.since(r.t - rule.span_s)
+    earlier = values[times < r.t]
+    if len(earlier) < rule.min_readings - 1:
+        return None, ()
+    low = float(earlier.min())
+    return r.value - low, (("from_value", round(low, 3)),)
+
+
+def _drift(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, tuple[Detail, ...]]:
+    _, values = s.window.since(r.t - rule.span_s)
+    if len(values) < rule.min_readings:
+        return None, ()
+    recent = float(values.astype(np.float64).mean())
+    before = s.baseline.daily_means(
+        rule.baseline_days, before_day=int((r.t - rule.span_s) // DAY_S)
+    )
+    if len(before) < 7 or recent < rule.floor:
+        return None, ()
+    base = float(np.median(before))
+    return recent - base, (("recent_mean", round(recent, 1)), ("baseline_median", round(base, 1)))
+
+
+def glucose_forecast(rule: GlucoseForecastRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+    times, values = s.window.since(r.t - 3600.0)
+    fc = forecast(times, values.astype(np.float64))
+    state = s.rule(rule.id)
+    if fc is None:
+        return
+    if rule.mode == "predicted_low":
+        predicted = fc.at(rule.horizon_s)
+        firing = fc.level_mg_dl >= rule.below_mg_dl and predicted < rule.below_mg_dl
+        clear = predicted >= rule.below_mg_dl + 10.0
+        details: tuple[Detail, ...] = (
+            ("predicted_mg_dl", round(predicted, 1)),
+            ("horizon_s", rule.horizon_s),
+            ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
+        )
+    else:
+        firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
+        clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
+        details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
+    if firing:
+        state.active = True
+        yield Finding(rule.id, Kind.FIRED, r, details)
+    elif state.active and clear:
+        state.active = False
+        yield Finding(rule.id, Kind.CLEARED, r, details)
+
+
+def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+    if s.baseline.days_with_data() < rule.min_days:
+        return
+    stats = s.baseline.median_mad()
+    if stats is None:
+        return
+    median, mad = stats
+    deviation = r.value - median
+    sd = MAD_TO_SD * mad
+    z = math.inf if sd == 0 else deviation / sd
+    wrong_way = (rule.direction is not None) and (
+        (deviation > 0) != (rule.direction.value == "higher")
+    )
+    state = s.rule(rule.id)
+    if abs(z) >= rule.z and abs(deviation) >= rule.floor and not wrong_way:
+        state.active = True
+        yield Finding(
+            rule.id,
+            Kind.FIRED,
+            r,
+            (
+                ("z", round(z, 2) if math.isfinite(z) else 99.0),
+                ("baseline_median", round(median, 2)),
+            ),
+        )
+    elif state.active and abs(deviation) < rule.floor / 2:
+        state.active = False
+        yield Finding(rule.id, Kind.CLEARED, r)

@@ -1,0 +1,355 @@
+"""The stream operator: per-patient event-time processing of readings into detections. Pure.
+
+One operator core serves both runners (embedded and Faust); it takes `now` as an argument and
+does no I/O. Per reading, in this order:
+
+1. Arrival. A duplicate (seq already seen on its stream) changes nothing. Rules that fire on a
+   single dangerous value (IMMEDIATE) fire at once, in any order, late or not. A reading behind
+   its stream's watermark is late: it feeds the order-insensitive baseline, is flagged for
+   storage, and pages nobody (its immediate detections carry `late=True`).
+2. Finalisation. When the stream's watermark passes a reading (the latest measurement time minus
+   the allowed lateness, or after an idle flush), readings are taken in event-time order into the
+   window and baseline, and the stateful rules run: persistence and hysteresis, confirmation,
+   trends, CGM forecast, personal anomaly. Vitals also schedule a NEWS2 evaluation at their time,
+   which waits until every vitals stream of the patient has passed that time.
+3. Ticks (`tick`, driven by the runner's timer): streams quiet for `idle_flush_s` are flushed;
+   crisis values whose re-measure did not come within its window fire as unconfirmable; devices
+   silent beyond their limit raise a silence detection (cleared when data resumes).
+
+Because finalisation is in event-time order and immediate rules depend on one reading only, any
+arrival order within the allowed lateness yields the same detections, with the same ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ingest.bound import BoundMessage
+from ingest.contract import METRICS
+from stream import evaluate, news2
+from stream.detections import Detail, Detection, Kind, Severity, Worse, detection_id
+from stream.evaluate import Finding
+from stream.overrides import OverrideIndex
+from stream.rules import COMPARE, DEFAULT_RULES, RuleSet, Timing
+from stream.state import PatientState, Reading, RuleState, StreamState, to_datetime
+from stream.window import Baseline, RingWindow
+
+WINDOW_CAPACITY = MappingProxyType({"glucose": 24, "heart_rate": 32, "spo2": 32, "weight": 16})
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    allowed_lateness_s: float = 120.0
+    idle_flush_s: float = 30.0
+    dedupe_memory: int = 64
+    window_capacity: dict[str, int] = field(default_factory=lambda: dict(WINDOW_CAPACITY))
+    default_capacity: int = 32
+    ewma_alpha: float = 0.3
+    baseline_days: int = 28
+
+
+@dataclass(slots=True)
+class Outcome:
+    detections: list[Detection] = field(default_factory=list)
+    late: set[tuple[str, int, str]] = field(default_factory=set)  # (device, seq, metric)
+
+
+class StreamOperator:
+    def __init__(
+        self,
+        rules: RuleSet = DEFAULT_RULES,
+        config: OperatorConfig | None = None,
+        overrides: OverrideIndex | None = None,
+    ) -> None:
+        self.rules = rules
+        self.config = config or OperatorConfig()
+        self.overrides = overrides or OverrideIndex(rules)
+        self._immediate = {
+            m: tuple(r for r in rules.thresholds_for(m) if r.timing is Timing.IMMEDIATE)
+            for m in METRICS
+        }
+        self._trends = {m: tuple(r for r in rules.trends if r.metric == m) for m in METRICS}
+        self._anomalies = {m: tuple(r for r in rules.anomalies if r.metric == m) for m in METRICS}
+        self._confirmed = {r.id: r for r in rules.thresholds if r.timing is Timing.CONFIRMED}
+        self._specs = _specs(rules)
+
+    # --- arrival ------------------------------------------------------------------------------
+
+    def on_message(self, state: PatientState, bound: BoundMessage, out: Outcome) -> None:
+        m = bound.message
+        kind, cadence = bound.device_kind, bound.cadence_s
+        t = m.measured_at.timestamp()
+        received = m.received_at.timestamp()
+        touched = []
+        for x in m.measurements:
+            s = self._stream(state, m.device_id, x.metric, kind, cadence)
+            if s.seen(m.seq):
+                continue
+            r = Reading(t, m.seq, x.value, received)
+            s.last_received = max(s.last_received, received)
+            if s.silent:
+                self._resume(state, s, r, out)
+            late = t < s.wm
+            self._immediate_rules(state, s, r, late, out)
+            if late:
+                s.baseline.add(t, x.value)
+                s.recent.append(m.seq)
+                out.late.add((m.device_id, m.seq, x.metric))
+            else:
+                s.add_pending(r)
+                touched.append(s)
+        for s in touched:
+            s.wm = max(s.wm, s.max_t - self.config.allowed_lateness_s)
+            self._finalise(state, s, out)
+        self._news2(state, out)
+
+    def _stream(
+        self, state: PatientState, device: str, metric: str, kind: str, cadence: float | None
+    ) -> StreamState:
+        s = state.streams.get((device, metric))
+        if s is None:
+            c = self.config
+            capacity = c.window_capacity.get(metric, c.default_capacity)
+            s = StreamState(
+                device,
+                metric,
+                kind,
+                cadence,
+                RingWindow(capacity, c.ewma_alpha),
+                Baseline(c.baseline_days),
+                c.dedupe_memory,
+            )
+            state.streams[(device, metric)] = s
+        return s
+
+    def _immediate_rules(
+        self, state: PatientState, s: StreamState, r: Reading, late: bool, out: Outcome
+    ) -> None:
+        for base in self._immediate[s.metric]:
+            rule, version = self.overrides.rule_for(state.patient_id, base)
+            if not rule.applies(s.metric, s.device_kind):
+                continue
+            if COMPARE[rule.comparison](r.value, rule.thresholds[rule.metrics.index(s.metric)]):
+                out.detections.append(
+                    self._detection(state, s, Finding(rule.id, Kind.FIRED, r), late, version)
+                )
+
+    # --- finalisation -------------------------------------------------------------------------
+
+    def _finalise(self, state: PatientState, s: StreamState, out: Outcome) -> None:
+        while (r := s.pop_final()) is not None:
+            s.window.append(r.t, r.value)
+            s.baseline.add(r.t, r.value)
+            for finding, version in self._evaluate(state, s, r):
+                out.detections.append(self._detection(state, s, finding, False, version))
+            if s.metric in news2.BANDS:
+                state.news2_points.append((r.t, s.metric, s.device_id, r.seq))
+
+    def _evaluate(
+        self, state: PatientState, s: StreamState, r: Reading
+    ) -> Iterator[tuple[Finding, str]]:
+        for base in self.rules.thresholds_for(s.metric):
+            rule, version = self.overrides.rule_for(state.patient_id, base)
+            if rule.applies(s.metric, s.device_kind):
+                yield from ((f, version) for f in evaluate.threshold(rule, s, r))
+        for trend in self._trends[s.metric]:
+            yield from ((f, "default") for f in evaluate.trend(trend, s, r))
+        if s.metric == "glucose":
+            for fc in self.rules.forecasts:
+                if s.device_kind in fc.device_kinds:
+                    yield from ((f, "default") for f in evaluate.glucose_forecast(fc, s, r))
+        for anomaly in self._anomalies[s.metric]:
+            yield from ((f, "default") for f in evaluate.anomaly(anomaly, s, r))
+
+    # --- NEWS2 --------------------------------------------------------------------------------
+
+    def _news2(self, state: PatientState, out: Outcome) -> None:
+        if not state.news2_points:
+            return
+        vitals = [s for s in state.streams.values() if s.metric in news2.BANDS]
+        horizon = min(s.wm for s in vitals)
+        ready = sorted(p for p in state.news2_points if p[0] <= horizon)
+        if not ready:
+            return
+        state.news2_points = [p for p in state.news2_points if p[0] > horizon]
+        done: set[float] = set()
+        for t, metric, device, seq in ready:
+            if t in done:  # one evaluation per instant; the first anchor in sort order
+                continue
+            done.add(t)
+            score = news2.score(self._vitals_at(vitals, t))
+            anchor = state.streams[(device, metric)]
+            r = Reading(t, seq, float(score.aggregate), t)
+            for finding in self._news2_findings(state, score, r):
+                out.detections.append(
+                    self._detection(state, anchor, finding, False, "default", news2_score=True)
+                )
+
+    def _vitals_at(self, vitals: list[StreamState], t: float) -> dict[str, float]:
+        """The latest value of each vital at or before t, within the freshness window."""
+        freshness = max(r.freshness_s for r in self.rules.news2)
+        best: dict[str, tuple[float, float]] = {}
+        for s in vitals:
+            times, values = s.window.since(t - freshness)
+            keep = times <= t
+            if keep.any():
+                i = int(keep.nonzero()[0][-1])
+                if s.metric not in best or times[i] > best[s.metric][0]:
+                    best[s.metric] = (float(times[i]), float(values[i]))
+        return {metric: value for metric, (_, value) in best.items()}
+
+    def _news2_findings(
+        self, state: PatientState, score: news2.News2Score, r: Reading
+    ) -> Iterator[Finding]:
+        points: tuple[Detail, ...] = tuple(
+            (f"points_{p}", float(v)) for p, v in sorted(score.points.items())
+        )
+        details: tuple[Detail, ...] = (
+            ("aggregate", float(score.aggregate)),
+            ("partial", str(score.partial).lower()),
+            ("missing", ",".join(score.missing)),
+            *points,
+        )
+        for rule in self.rules.news2:
+            rs = state.news2_rules.setdefault(rule.id, RuleState())
+            hit = score.aggregate >= rule.aggregate_at_least or (
+                rule.single_parameter > 0 and score.max_single >= rule.single_parameter
+            )
+            if hit:
+                rs.active = True
+                yield Finding(rule.id, Kind.FIRED, r, details)
+            elif (
+                rs.active
+                and score.aggregate <= max(0, rule.aggregate_at_least - 3)
+                and score.max_single < 3
+            ):
+                rs.active = False
+                yield Finding(rule.id, Kind.CLEARED, r, details)
+
+    # --- ticks --------------------------------------------------------------------------------
+
+    def tick(self, state: PatientState, now: float, out: Outcome) -> bool:
+        """Idle flush, unconfirmable crisis values and silent devices, at processing time `now`.
+        Returns whether the state changed (beyond the detections it adds to `out`)."""
+        changed = False
+        for s in state.streams.values():
+            if s.max_t > s.wm and now - s.last_received >= self.config.idle_flush_s:
+                s.wm = s.max_t  # quiet long enough: the stream has caught up
+                self._finalise(state, s, out)
+                changed = True
+            self._deadlines(state, s, now, out)
+        self._silence(state, now, out)
+        self._news2(state, out)
+        return changed
+
+    def _deadlines(self, state: PatientState, s: StreamState, now: float, out: Outcome) -> None:
+        for rule_id, rs in s.rules.items():
+            base = self._confirmed.get(rule_id)
+            if base is None or rs.pending is None:
+                continue
+            rule, version = self.overrides.rule_for(state.patient_id, base)
+            if now - rs.pending.received >= rule.within_s:
+                for finding in evaluate.unconfirmable(rule, rs):
+                    out.detections.append(self._detection(state, s, finding, False, version))
+
+    def _silence(self, state: PatientState, now: float, out: Outcome) -> None:
+        devices: dict[str, list[StreamState]] = {}
+        for s in state.streams.values():
+            devices.setdefault(s.device_id, []).append(s)
+        for rule in self.rules.silence:
+            for streams in devices.values():
+                first = streams[0]
+                limit = rule.limits_s.get(first.device_kind)
+                if limit is None:
+                    limit = rule.cadence_factor * first.cadence_s if first.cadence_s else math.inf
+                last = max(streams, key=lambda s: s.last_received)
+                if not last.silent and now - last.last_received > limit:
+                    for s in streams:
+                        s.silent = True
+                    t = last.max_t if math.isfinite(last.max_t) else last.last_received
+                    anchor = Reading(t, last.last_seq(), limit, last.last_received)
+                    finding = Finding(rule.id, Kind.FIRED, anchor, (("limit_s", limit),))
+                    out.detections.append(
+                        self._detection(state, last, finding, False, "default", device_level=True)
+                    )
+
+    def _resume(self, state: PatientState, s: StreamState, r: Reading, out: Outcome) -> None:
+        for other in state.streams.values():
+            if other.device_id == s.device_id:
+                other.silent = False
+        for rule in self.rules.silence:
+            finding = Finding(rule.id, Kind.CLEARED, r)
+            out.detections.append(
+                self._detection(state, s, finding, False, "default", device_level=True)
+            )
+
+    # --- detections ---------------------------------------------------------------------------
+
+    def _detection(
+        self,
+        state: PatientState,
+        s: StreamState,
+        f: Finding,
+        late: bool,
+        version: str,
+        *,
+        news2_score: bool = False,
+        device_level: bool = False,
+    ) -> Detection:
+        spec = self._specs[f.rule_id]
+        metric = "news2" if news2_score else ("" if device_level else s.metric)
+        unit = (
+            "points" if news2_score else ("s" if device_level else METRICS[s.metric].canonical_unit)
+        )
+        return Detection(
+            id=detection_id(f.rule_id, state.patient_id, s.device_id, f.anchor.seq, metric, f.kind),
+            rule_id=f.rule_id,
+            title=spec[0],
+            severity=spec[1],
+            worse=spec[2],
+            patient_id=state.patient_id,
+            device_id=s.device_id,
+            seq=f.anchor.seq,
+            metric=metric,
+            value=f.anchor.value,
+            unit=unit,
+            measured_at=to_datetime(f.anchor.t),
+            kind=f.kind,
+            late=late,
+            details=f.details,
+            rule_version=version,
+        )
+
+
+def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse]]:
+    """Title, severity and worse direction of every rule, by id."""
+    specs: dict[str, tuple[str, Severity, Worse]] = {}
+    for r in rules.thresholds:
+        specs[r.id] = (r.title, r.severity, r.worse)
+    for f in rules.forecasts:
+        specs[f.id] = (f.title, f.severity, Worse.LOWER)
+    for a in rules.anomalies:
+        specs[a.id] = (a.title, a.severity, a.direction or Worse.HIGHER)
+    for trend in rules.trends:
+        specs[trend.id] = (trend.title, trend.severity, Worse.HIGHER)
+    for n in rules.news2:
+        specs[n.id] = (n.title, n.severity, Worse.HIGHER)
+    for silent in rules.silence:
+        specs[silent.id] = (silent.title, silent.severity, Worse.HIGHER)
+    return specs
+
+
+def process_all(
+    operator: StreamOperator, states: dict[str, PatientState], batch: Iterable[BoundMessage]
+) -> Outcome:
+    """Run a batch through the operator, creating patient states as needed."""
+    out = Outcome()
+    for bound in batch:
+        state = states.get(bound.patient_id)
+        if state is None:
+            state = states[bound.patient_id] = PatientState(bound.patient_id)
+        operator.on_message(state, bound, out)
+    return out
