@@ -33,6 +33,7 @@ def create_app(
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await feed.prime()  # before the first connection is accepted
         task = asyncio.create_task(feed.run(), name="alert-feed")
         try:
             yield

@@ -77,7 +77,7 @@ class AlertFeed:
         self._conninfo = conninfo
         self._queue_max = queue_max
         self._subscribers: set[Subscription] = set()
-        self._last_seq = 0
+        self._last_seq: int | None = None  # None until primed: nothing is pushed before that
 
     def subscribe(self, team_ids: frozenset[str]) -> Subscription:
         sub = Subscription(team_ids, asyncio.Queue(maxsize=self._queue_max))
@@ -95,22 +95,30 @@ class AlertFeed:
             await cur.execute(query, {"after": after, "teams": list(team_ids), "limit": limit})
             return [_event(row) for row in await cur.fetchall()]
 
+    async def prime(self) -> None:
+        """Start the live feed at the current end of the events table. Called before the API
+        accepts connections: a client's backlog query then always ends at or after this point,
+        and everything later reaches it live (nothing falls in between)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT COALESCE(max(seq), 0) FROM alert_events")
+            row = await cur.fetchone()
+        self._last_seq = int(row[0]) if row else 0
+
     async def run(self, poll_s: float = 1.0) -> None:
-        """Follow the events table until cancelled; reconnects if the database goes away."""
+        """Follow the events table until cancelled; reconnects if the database goes away.
+        Any failure is logged and retried: a feed that stopped silently would strand clinicians."""
+        if self._last_seq is None:
+            await self.prime()
         while True:
             try:
                 await self._follow(poll_s)
-            except psycopg.OperationalError as exc:
-                log.error("alert feed lost the database (%s); retrying in 2 s", exc)
+            except Exception as exc:
+                log.error("alert feed interrupted (%s); resuming in 2 s", type(exc).__name__)
                 await asyncio.sleep(2)
 
     async def _follow(self, poll_s: float) -> None:
         async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
             await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            if self._last_seq == 0:
-                cur = await conn.execute("SELECT COALESCE(max(seq), 0) FROM alert_events")
-                row = await cur.fetchone()
-                self._last_seq = int(row[0]) if row else 0
             while True:
                 await self._publish_new(conn)
                 # A NOTIFY wakes us at once; the poll is a safety net, not the mechanism.
@@ -120,9 +128,8 @@ class AlertFeed:
     async def _publish_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                _EVENTS_AFTER.format(scope=""), {"after": self._last_seq, "limit": 1000}
-            )
+            after = self._last_seq or 0
+            await cur.execute(_EVENTS_AFTER.format(scope=""), {"after": after, "limit": 1000})
             rows = await cur.fetchall()
             for row in rows:
                 event = _event(row)
@@ -134,4 +141,4 @@ class AlertFeed:
 
     @property
     def last_seq(self) -> int:
-        return self._last_seq
+        return self._last_seq or 0

@@ -27,6 +27,11 @@ async def upsert_staff(
         " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
         (staff_id, name, role),
     )
+    # Replace, not add: someone moved off a team must stop seeing its patients.
+    await conn.execute(
+        "DELETE FROM staff_teams WHERE staff_id = %s AND NOT (team_id = ANY(%s))",
+        (staff_id, team_ids),
+    )
     await conn.execute(
         "INSERT INTO staff_teams (staff_id, team_id) SELECT %s, unnest(%s::text[])"
         " ON CONFLICT DO NOTHING",

@@ -46,8 +46,8 @@ def upsert_passwords(path: Path, passwords: Mapping[str, str]) -> int:
             entries[user] = encoded
     changed = 0
     for user, password in passwords.items():
-        if ":" in user or "\n" in user:
-            raise ValueError(f"invalid MQTT username {user!r}")
+        if ":" in user or "\n" in user or user.startswith("svc-"):
+            raise ValueError(f"invalid or reserved device username {user!r}")
         current = entries.get(user)
         if current is None or not verify_password(password, current):
             entries[user] = hash_password(password)

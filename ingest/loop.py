@@ -19,6 +19,7 @@ from datetime import datetime
 from ingest.acks import AckCoalescer, ack_payload
 from ingest.contract import ack_topic
 from ingest.mqtt import MqttReceiver
+from ingest.ports import TechnicalAlert
 from ingest.retry import retrying
 from ingest.service import IngestService
 
@@ -37,7 +38,7 @@ async def run_ingest(
 ) -> None:
     """Run until cancelled (or a non-retriable error)."""
     coalescer = AckCoalescer(ack_interval_s)
-    flusher = asyncio.create_task(_flush_acks(receiver, coalescer, clock, ack_interval_s))
+    flusher = asyncio.create_task(_flush_acks(receiver, service, coalescer, clock, ack_interval_s))
     try:
         async for batch in receiver.batches(max_batch, linger_s):
             what = f"storing a batch of {len(batch)} messages"
@@ -63,12 +64,24 @@ def _publish_due(
 
 async def _flush_acks(
     receiver: MqttReceiver,
+    service: IngestService,
     coalescer: AckCoalescer,
     clock: Callable[[], datetime],
     interval_s: float,
 ) -> None:
-    """Publish acks held back by the interval once it has passed, even if no traffic follows."""
+    """Publish acks held back by the interval once it has passed, even if no traffic follows;
+    report a lost broker session; keep the per-device memory bounded."""
+    sessions_lost = receiver.sessions_lost
     while True:
         await asyncio.sleep(max(interval_s / 4, 0.05))
         _publish_due(receiver, coalescer, clock)
         coalescer.forget_before(time.monotonic() - 3600)
+        service.housekeeping(clock())
+        if receiver.sessions_lost > sessions_lost:
+            sessions_lost = receiver.sessions_lost
+            detail = (
+                "the broker had no session for the ingest on reconnect; queued readings may be lost"
+            )
+            await service.raise_alarm(
+                TechnicalAlert("broker_session_lost", "ingest", detail, clock())
+            )

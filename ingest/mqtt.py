@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -70,6 +71,7 @@ class MqttReceiver:
         self._disconnected = asyncio.Event()
         self._stopping = False
         self._supervisor: asyncio.Task[None] | None = None
+        self.sessions_lost = 0  # reconnects on which the broker had no session for us
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
@@ -117,8 +119,10 @@ class MqttReceiver:
             try:
                 self._client.reconnect()
                 delay = 0.5
-            except OSError as exc:
-                log.error("mqtt reconnect failed (%r); retrying in %.1f s", exc, delay)
+            except Exception as exc:  # keep trying whatever it was: a deaf ingest is the worst case
+                log.error(
+                    "mqtt reconnect failed (%s); retrying in %.1f s", type(exc).__name__, delay
+                )
                 self._disconnected.set()
                 delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
 
@@ -191,6 +195,10 @@ class MqttReceiver:
             self._fail(MqttError(f"broker refused the connection: {reason}"))
             return
         self._connection += 1
+        if self._connection > 1 and not flags.session_present:
+            # The broker forgot our session: what it had queued for us while we were away is gone.
+            self.sessions_lost += 1
+            log.error("mqtt session was not resumed: readings queued at the broker may be lost")
         log.info("mqtt connected (session present: %s)", flags.session_present)
         client.subscribe(self._topic_filter, options=SubscribeOptions(qos=1))
 
@@ -230,3 +238,40 @@ class MqttReceiver:
     def _raise_stored_error(self) -> None:
         if self._error is not None:
             raise MqttError("MQTT adapter failed") from self._error
+
+
+async def retained_acks(
+    *, host: str, port: int, username: str, password: str, quiet_s: float = 1.0
+) -> dict[str, int]:
+    """The acked seq each device was last told, read back from the retained ack messages:
+    subscribe, take what the broker delivers, stop once it has been quiet for `quiet_s`."""
+    from ingest.contract.topics import PREFIX
+
+    acks: dict[str, int] = {}
+    arrived = asyncio.Event()
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        arrived.set()
+        device_id = msg.topic[len(PREFIX) : -len("/ack")]
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            acks[device_id] = int(orjson.loads(msg.payload)["acked_seq"])
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.on_message = on_message
+    client.on_subscribe = lambda *args: arrived.set()
+    AsyncioPaho(client, asyncio.get_running_loop())
+    client.connect(host, port, keepalive=30, clean_start=True)
+    client.subscribe(PREFIX + "+/ack", qos=1)
+    try:
+        async with asyncio.timeout(60):
+            await arrived.wait()  # the SUBACK (or a first message)
+        while True:
+            arrived.clear()
+            try:
+                await asyncio.wait_for(arrived.wait(), quiet_s)
+            except TimeoutError:
+                break
+    finally:
+        client.disconnect()
+    return acks

@@ -7,6 +7,7 @@ owned by the composition root. Writes are batched: one COPY per batch of rejecti
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -81,26 +82,28 @@ async def _next_notification(conn: psycopg.AsyncConnection, timeout_s: float) ->
 
 
 class PgRejectionStore:
+    """Stores refusals once each: identical bytes refused for the same reason (a redelivery, a
+    retried batch) do not add rows, so the table counts distinct refusals."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
     async def store(self, records: Sequence[RejectedRecord]) -> None:
         if not records:
             return
-        async with (
-            self._pool.connection() as conn,
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY rejected_readings (received_at, topic, device_id, seq, metric, reason,"
-                " detail, payload, payload_bytes) FROM STDIN"
-            ) as copy,
-        ):
-            for r in records:
-                j = r.rejection
-                await copy.write_row(
-                    (r.received_at, r.topic, j.device_id, j.seq, j.metric, j.reason.value,
-                     j.detail, r.payload, r.payload_bytes)
-                )  # fmt: skip
+        rows = [
+            (r.received_at, r.topic, r.rejection.device_id, r.rejection.seq, r.rejection.metric,
+             r.rejection.reason.value, r.rejection.detail, r.payload, r.payload_bytes,
+             hashlib.sha256(r.payload).digest())
+            for r in records
+        ]  # fmt: skip
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO rejected_readings (received_at, topic, device_id, seq, metric, reason,"
+                " detail, payload, payload_bytes, payload_sha256)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                rows,
+            )
 
 
 class PgTechnicalAlarms:

@@ -12,6 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+
+def describe(exc: BaseException) -> str:
+    """An exception's class and SQLSTATE, without its message: database messages can quote row
+    values (PHI), and logs must not carry them."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__}" + (f", SQLSTATE {sqlstate}" if sqlstate else "")
+
+
 A = TypeVar("A")
 T = TypeVar("T")
 MAX_DELAY_S = 30.0
@@ -31,6 +39,6 @@ async def retrying(
         try:
             return await write(batch)
         except retriable as exc:
-            log.error("%s failed (%r); retrying in %.1f s", what, exc, delay)
+            log.error("%s failed (%s); retrying in %.1f s", what, describe(exc), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)

@@ -5,9 +5,12 @@ on its ack topic with the highest *contiguous* seq handled (stored, or rejected 
 This tracker computes that number and counts gaps. It never decides what is stored: duplicates
 and old seqs still go to the database, which is the authority on idempotency.
 
-Memory is bounded: at most `max_pending` seqs above a gap are remembered per device. When more
-arrive, the oldest gap is declared lost (counted in `gaps_abandoned`), so one lost message
-cannot freeze a device's acknowledgements forever.
+After a restart the tracker is seeded from the acks the devices were last sent (retained on the
+broker), so it never acknowledges past a seq it has not seen. Memory is bounded: at most
+`max_pending` seqs above a gap are remembered per device. When more arrive, the oldest gap is
+declared lost (counted in `gaps_abandoned`): by then a device still holding those readings has
+re-sent them many times over (it re-sends unacknowledged readings every couple of minutes), so
+one lost message cannot freeze a device's acknowledgements forever.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ class SeqTracker:
     gaps_opened: int = 0
     gaps_abandoned: int = 0
     _devices: dict[str, _Device] = field(default_factory=dict)
+
+    def seed(self, device_id: str, acked_seq: int) -> None:
+        """Start from what the device was last told (its retained ack), not from the first seq
+        seen after a restart: seqs between the two may still sit in the device's buffer."""
+        if device_id not in self._devices:
+            self._devices[device_id] = _Device(acked_seq, acked_seq)
 
     def handled(self, device_id: str, seq: int) -> None:
         """Record that (device_id, seq) is durably handled."""

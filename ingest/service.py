@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from ingest.bindings import BindingIndex
 from ingest.bound import BoundMessage
@@ -144,6 +145,13 @@ class IngestService:
                         record.received_at,
                     )
                 )
+
+    async def raise_alarm(self, alert: TechnicalAlert) -> None:
+        await self._alarms.raise_alarm(alert)
+
+    def housekeeping(self, now: datetime) -> None:
+        """Bound memory: forget devices with no recent rejection."""
+        self._monitor.forget_before(now - timedelta(seconds=self._monitor.window_s))
 
     def _acknowledge(
         self, bound: Sequence[BoundMessage], rejected: Sequence[RejectedRecord]

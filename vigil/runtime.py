@@ -31,7 +31,7 @@ from ingest.contract import Limits
 from ingest.kafka import KafkaHandoff, ensure_topic
 from ingest.loop import run_ingest as ingest_loop
 from ingest.monitor import BadDataMonitor
-from ingest.mqtt import MqttReceiver
+from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.ports import ReadingHandoff
 from ingest.repository import PgRejectionStore, PgTechnicalAlarms, load_bindings, watch_bindings
 from ingest.retry import retrying
@@ -152,6 +152,12 @@ async def _ingest_tasks(
     watcher = watch_bindings(
         pool, settings.db.dsn.get_secret_value(), on_bindings, settings.ingest.binding_refresh_s
     )
+    m = settings.mqtt
+    acks = await retained_acks(host=m.host, port=m.port, username=m.username,
+                               password=m.password.get_secret_value())  # fmt: skip
+    for device_id, acked in acks.items():
+        service.tracker.seed(device_id, acked)
+    log.info("acks of %d devices read back from the broker", len(acks))
     await receiver.start()
     s = settings.ingest
     loop = ingest_loop(
@@ -193,7 +199,6 @@ async def run_embedded(settings: Settings) -> None:
         s = settings.stream
         tasks = [
             bus.run(),
-            server.serve(),
             overrides_watcher(settings, pool, core),
             ticker(pipeline, lock, s.tick_s),
             snapshotter(pool, core, lock, s.snapshot_s),
@@ -205,7 +210,7 @@ async def run_embedded(settings: Settings) -> None:
             settings.api.port,
         )
         try:
-            await _until_stopped(tasks)
+            await _until_stopped(tasks, server)
         finally:
             await store.close()
 
@@ -232,25 +237,34 @@ async def run_api(settings: Settings) -> None:
     mode = await asyncio.to_thread(report_mode, settings)
     async with open_pool(settings) as pool:
         server = build_api_server(settings, pool, mode, None)
-        await _until_stopped([server.serve()])
+        await _until_stopped([], server)
 
 
-async def _until_stopped(coros: Sequence[Awaitable[None]]) -> None:
-    """Run the coroutines until SIGINT/SIGTERM or until one of them ends; then cancel the rest."""
+async def _until_stopped(
+    coros: Sequence[Awaitable[None]], server: uvicorn.Server | None = None
+) -> None:
+    """Run the coroutines until SIGINT/SIGTERM or until one of them ends; then stop the rest.
+    The API server is asked to finish its requests and lifespan first; the rest is cancelled."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.ensure_future(c) for c in coros]
+    serving = asyncio.ensure_future(server.serve()) if server is not None else None
     stopper = asyncio.ensure_future(stop.wait())
+    everything = [*tasks, *([serving] if serving else []), stopper]
     try:
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(everything, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
     finally:
-        for t in [*tasks, stopper]:
+        if server is not None and serving is not None:
+            server.should_exit = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(serving), 10)
+        for t in everything:
             t.cancel()
-        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await asyncio.gather(*everything, return_exceptions=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

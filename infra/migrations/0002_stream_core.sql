@@ -55,3 +55,14 @@ CREATE TABLE stream_states (
     state      bytea       NOT NULL,
     saved_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- "svc-" names service accounts on the broker; no device may take one.
+ALTER TABLE devices ADD CONSTRAINT devices_not_a_service_account CHECK (id NOT LIKE 'svc-%');
+
+-- A refused payload redelivered (the ingest restarted before its PUBACK went out) or retried
+-- (the hand-off of its batch failed) is stored once: the same bytes refused for the same reason.
+ALTER TABLE rejected_readings ADD COLUMN payload_sha256 bytea;
+UPDATE rejected_readings SET payload_sha256 = sha256(payload);
+ALTER TABLE rejected_readings ALTER COLUMN payload_sha256 SET NOT NULL;
+CREATE UNIQUE INDEX rejected_readings_once ON rejected_readings
+    (topic, payload_sha256, reason, COALESCE(seq, -1), COALESCE(metric, ''));

@@ -68,6 +68,8 @@ def decode(
     if len(payload) > limits.max_payload_bytes:
         detail = f"{len(payload)} bytes > {limits.max_payload_bytes}"
         return _refuse(R.OVERSIZED, detail, device_id)
+    if b"\\u0000" in payload:  # a NUL escape: PostgreSQL text and jsonb refuse NUL characters
+        return _refuse(R.MALFORMED, "NUL characters are not allowed", device_id)
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:

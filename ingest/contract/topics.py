@@ -8,7 +8,8 @@ PREFIX = "vigil/v1/devices/"
 READINGS_FILTER = PREFIX + "+/readings"
 
 # Device ids are also MQTT usernames and part of topic names: no wildcards, slashes or spaces.
-DEVICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# The prefix "svc-" is reserved for service accounts (the ingest reads every device's topic).
+DEVICE_ID_RE = re.compile(r"(?!svc-)[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def readings_topic(device_id: str) -> str:

@@ -131,8 +131,10 @@ async def test_a_device_that_keeps_sending_bad_data_raises_a_technical_alert(
     cuff = bp_device(patients)
     async with running_stack(settings, dsn, tag, "embedded", tmp_path) as stack:
         device = await connect(settings, cuff)
-        for _ in range(25):  # the default threshold is 20 bad payloads in 10 minutes
-            await device.publish_raw(readings_topic(cuff), b"\x00garbage")
+        for i in range(25):  # the default threshold is 20 bad payloads in 10 minutes
+            await device.publish_raw(readings_topic(cuff), b"\x00garbage %d" % i)
+        for _ in range(5):  # the same bytes again (a device retrying): counted, stored once
+            await device.publish_raw(readings_topic(cuff), b"\x00garbage 0")
 
         async def alerted() -> Any:
             return await scalar(

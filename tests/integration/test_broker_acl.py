@@ -76,10 +76,10 @@ async def test_a_device_cannot_read_another_devices_acks(
     victim._client.message_callback_add(
         ack_topic(victim.device_id), lambda c, u, msg: seen["victim"].append(msg.payload)
     )
+    granted = asyncio.Event()
+    mallory._client.on_subscribe = lambda *args: granted.set()
     mallory._client.subscribe(ack_topic(victim.device_id), qos=1)
-    await asyncio.sleep(
-        0.5
-    )  # the SUBACK; there is nothing to wait on that would not be the ACL itself
+    await asyncio.wait_for(granted.wait(), 10)  # mosquitto grants it; the ACL filters delivery
 
     ingest = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     ingest.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())

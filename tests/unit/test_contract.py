@@ -215,3 +215,13 @@ def test_receive_time_in_another_zone_is_normalised() -> None:
     local = NOW.astimezone(timezone(timedelta(hours=8)))
     (message,) = decode(TOPIC, payload(), local).messages
     assert message.received_at == NOW and message.received_at.tzinfo is UTC
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database() -> None:
+    assert reasons(payload(context={"note": "a\u0000b"})) == [R.MALFORMED]
+
+
+def test_service_account_names_are_not_device_ids() -> None:
+    assert reasons(
+        payload(device_id="svc-ingest"), topic="vigil/v1/devices/svc-ingest/readings"
+    ) == [R.BAD_TOPIC]

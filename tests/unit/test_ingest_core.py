@@ -150,3 +150,13 @@ def test_bound_messages_survive_the_wire_exactly() -> None:
 def test_foreign_records_raise_wire_format_error(data: bytes) -> None:
     with pytest.raises(WireFormatError):
         bound.decode(data)
+
+
+def test_after_a_restart_acks_never_pass_what_the_device_was_last_told() -> None:
+    t = SeqTracker()
+    t.seed("d", 4)  # retained ack: 0..4 were handled before the restart
+    t.handled("d", 11)  # the first reading after the restart; 5..10 may still be on the device
+    assert t.acked("d") == 4
+    for seq in range(5, 11):
+        t.handled("d", seq)
+    assert t.acked("d") == 11
