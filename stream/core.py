@@ -47,11 +47,11 @@ class StreamCore:
         self.store: StateStore = store if store is not None else DictStore()
         self.changed: set[str] = set()
 
-    def process(self, batch: Sequence[BoundMessage]) -> Outcome:
+    def process(self, batch: Sequence[BoundMessage], now: float) -> Outcome:
         out = Outcome()
         for bound in batch:
             state = self._state(bound.patient_id)
-            self.operator.on_message(state, bound, out)
+            self.operator.on_message(state, bound, out, now)
             self.changed.add(state.patient_id)
         return out
 

@@ -107,6 +107,10 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         stream_wait_empty=True,
+        # A worker that dies is noticed within 10 s and its partitions (and their state) move
+        # to the survivors; Faust's default of 60 s leaves patients unwatched for a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
     table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
@@ -139,6 +143,8 @@ def build_app(
 
     @app.timer(interval=tick_s)
     async def tick() -> None:
+        if app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return  # the table is still being rebuilt from its changelog: no state to tick yet
         pipeline = await holder.get(None)
         async with lock:
             await pipeline.tick(time.time())

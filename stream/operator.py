@@ -11,8 +11,11 @@ does no I/O. Per reading, in this order:
    the allowed lateness, or after an idle flush), readings are taken in event-time order into the
    window and baseline, and the stateful rules run: persistence and hysteresis, confirmation,
    trends, CGM forecast, personal anomaly. Vitals also schedule a NEWS2 evaluation at their time,
-   which waits until every vitals stream of the patient has passed that time.
+   which waits until every vitals stream of the patient has passed that time and the patient's
+   newest vital is more than the allowed lateness later (another device may still report).
 3. Ticks (`tick`, driven by the runner's timer): streams quiet for `idle_flush_s` are flushed;
+   (quiet in processing time: when the operator last saw a reading, so a worker catching up on a
+   backlog does not flush streams whose next readings are still queued);
    crisis values whose re-measure did not come within its window fire as unconfirmable; devices
    silent beyond their limit raise a silence detection (cleared when data resumes).
 
@@ -23,7 +26,7 @@ arrival order within the allowed lateness yields the same detections, with the s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -78,18 +81,20 @@ class StreamOperator:
 
     # --- arrival ------------------------------------------------------------------------------
 
-    def on_message(self, state: PatientState, bound: BoundMessage, out: Outcome) -> None:
+    def on_message(
+        self, state: PatientState, bound: BoundMessage, out: Outcome, now: float
+    ) -> None:
+        """One message arriving at processing time `now` (epoch seconds)."""
         m = bound.message
         kind, cadence = bound.device_kind, bound.cadence_s
         t = m.measured_at.timestamp()
-        received = m.received_at.timestamp()
         touched = []
         for x in m.measurements:
             s = self._stream(state, m.device_id, x.metric, kind, cadence)
             if s.seen(m.seq):
                 continue
-            r = Reading(t, m.seq, x.value, received)
-            s.last_received = max(s.last_received, received)
+            r = Reading(t, m.seq, x.value, now)
+            s.last_seen = max(s.last_seen, now)
             if s.silent:
                 self._resume(state, s, r, out)
             late = t < s.wm
@@ -171,6 +176,11 @@ class StreamOperator:
             return
         vitals = [s for s in state.streams.values() if s.metric in news2.BANDS]
         horizon = min(s.wm for s in vitals)
+        if any(s.wm < s.max_t for s in vitals):
+            # Another device of the patient may still deliver a vital up to the allowed lateness
+            # behind the newest one, possibly from a stream not seen yet: wait for it, unless
+            # every vitals stream has caught up (idle flush).
+            horizon = min(horizon, max(s.max_t for s in vitals) - self.config.allowed_lateness_s)
         ready = sorted(p for p in state.news2_points if p[0] <= horizon)
         if not ready:
             return
@@ -236,7 +246,7 @@ class StreamOperator:
         Returns whether the state changed (beyond the detections it adds to `out`)."""
         changed = False
         for s in state.streams.values():
-            if s.max_t > s.wm and now - s.last_received >= self.config.idle_flush_s:
+            if s.max_t > s.wm and now - s.last_seen >= self.config.idle_flush_s:
                 s.wm = s.max_t  # quiet long enough: the stream has caught up
                 self._finalise(state, s, out)
                 changed = True
@@ -251,7 +261,7 @@ class StreamOperator:
             if base is None or rs.pending is None:
                 continue
             rule, version = self.overrides.rule_for(state.patient_id, base)
-            if now - rs.pending.received >= rule.within_s:
+            if now - rs.pending.arrived >= rule.within_s:
                 for finding in evaluate.unconfirmable(rule, rs):
                     out.detections.append(self._detection(state, s, finding, False, version))
 
@@ -265,12 +275,12 @@ class StreamOperator:
                 limit = rule.limits_s.get(first.device_kind)
                 if limit is None:
                     limit = rule.cadence_factor * first.cadence_s if first.cadence_s else math.inf
-                last = max(streams, key=lambda s: s.last_received)
-                if not last.silent and now - last.last_received > limit:
+                last = max(streams, key=lambda s: s.last_seen)
+                if not last.silent and now - last.last_seen > limit:
                     for s in streams:
                         s.silent = True
-                    t = last.max_t if math.isfinite(last.max_t) else last.last_received
-                    anchor = Reading(t, last.last_seq(), limit, last.last_received)
+                    t = last.max_t if math.isfinite(last.max_t) else last.last_seen
+                    anchor = Reading(t, last.last_seq(), limit, last.last_seen)
                     finding = Finding(rule.id, Kind.FIRED, anchor, (("limit_s", limit),))
                     out.detections.append(
                         self._detection(state, last, finding, False, "default", device_level=True)
@@ -340,16 +350,3 @@ def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse]]:
     for silent in rules.silence:
         specs[silent.id] = (silent.title, silent.severity, Worse.HIGHER)
     return specs
-
-
-def process_all(
-    operator: StreamOperator, states: dict[str, PatientState], batch: Iterable[BoundMessage]
-) -> Outcome:
-    """Run a batch through the operator, creating patient states as needed."""
-    out = Outcome()
-    for bound in batch:
-        state = states.get(bound.patient_id)
-        if state is None:
-            state = states[bound.patient_id] = PatientState(bound.patient_id)
-        operator.on_message(state, bound, out)
-    return out

@@ -71,7 +71,7 @@ class StreamPipeline:
         self.stats = PipelineStats()
 
     async def process(self, messages: Sequence[BoundMessage]) -> BatchOutcome:
-        out = self.core.process(messages)
+        out = self.core.process(messages, time.time())
         new = await retrying(
             self._write,
             (messages, out),

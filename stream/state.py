@@ -30,7 +30,7 @@ class Reading(NamedTuple):
     t: float  # measurement time, epoch seconds
     seq: int
     value: float
-    received: float  # receive time, epoch seconds (stamped once by the ingest)
+    arrived: float  # when the operator got it (processing time, epoch seconds)
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ class StreamState:
         "cadence_s",
         "device_id",
         "device_kind",
-        "last_received",
+        "last_seen",
         "max_t",
         "metric",
         "pending",
@@ -81,7 +81,7 @@ class StreamState:
         self.window, self.baseline = window, baseline
         self.max_t = NEG_INF
         self.wm = NEG_INF
-        self.last_received = NEG_INF
+        self.last_seen = NEG_INF
         self.pending: list[Reading] = []  # a heap by (t, seq)
         self.pending_seqs: set[int] = set()
         self.recent: deque[int] = deque(maxlen=dedupe_memory)  # finalised or late seqs
@@ -123,7 +123,7 @@ class StreamState:
                 "c": self.cadence_s,
                 "x": _num(self.max_t),
                 "w": _num(self.wm),
-                "l": _num(self.last_received),
+                "l": _num(self.last_seen),
                 "p": [list(r) for r in self.pending],
                 "r": list(self.recent),
                 "s": self.silent,
@@ -145,7 +145,7 @@ class StreamState:
             Baseline.from_bytes(baseline_raw),
             dedupe_memory,
         )
-        s.max_t, s.wm, s.last_received = _float(meta["x"]), _float(meta["w"]), _float(meta["l"])
+        s.max_t, s.wm, s.last_seen = _float(meta["x"]), _float(meta["w"]), _float(meta["l"])
         s.pending = [Reading(*r) for r in meta["p"]]
         heapq.heapify(s.pending)
         s.pending_seqs = {r.seq for r in s.pending}

@@ -109,15 +109,16 @@ def stack_env(settings: Settings, dsn: str, tag: str, api_port: int) -> dict[str
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, dsn: str, tag: str, bus: str, log_dir: Path
+    settings: Settings, dsn: str, tag: str, bus: str, log_dir: Path, **env: str
 ) -> AsyncIterator[Stack]:
+    """The real processes for `bus`; `env` adds settings (e.g. VIGIL_STREAM__TICK_S="0.5")."""
     port = free_port()
     stack = Stack(
         bus=bus,
         api_url=f"http://127.0.0.1:{port}",
         ws_url=f"ws://127.0.0.1:{port}/ws/alerts",
-        env=stack_env(settings, dsn, tag, port),
-        log=log_dir / f"stack-{tag}.log",
+        env={**stack_env(settings, dsn, tag, port), **env},
+        log=log_dir / f"stack-{bus}-{tag}.log",
     )
     if bus == "kafka":
         for name in ("ingest", "worker", "api"):

@@ -46,8 +46,12 @@ async def test_the_agent_writes_readings_detections_and_state(
     async with agent.test_context() as test_agent:
         for seq, value in enumerate(values):
             t = now - timedelta(minutes=10 - 5 * seq)
-            m = DeviceMessage(cgm, seq, t, t, (Measurement("glucose", value, "mg/dL", value, "mg/dL"),))
-            await test_agent.put(bound.encode(BoundMessage(patient, m, "cgm", 300.0)), key=patient.encode())
+            m = DeviceMessage(
+                cgm, seq, t, t, (Measurement("glucose", value, "mg/dL", value, "mg/dL"),)
+            )
+            await test_agent.put(
+                bound.encode(BoundMessage(patient, m, "cgm", 300.0)), key=patient.encode()
+            )
 
         async def stored() -> bool:
             cur = await aconn.execute("SELECT count(*) FROM readings")
