@@ -85,7 +85,7 @@ def run(messages: Iterable[At], *, ticks_at_min: Sequence[float] = (), op: Strea
             found += core.tick(
                 (T0 + timedelta(minutes=pending_ticks.pop(0))).timestamp()
             ).detections
-        found += core.process([b]).detections
+        found += core.process([b], b.message.received_at.timestamp()).detections
         last_received = max(last_received, b.message.received_at)
     for minute in pending_ticks:
         found += core.tick((T0 + timedelta(minutes=minute)).timestamp()).detections

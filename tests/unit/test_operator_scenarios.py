@@ -124,7 +124,9 @@ def test_meter_readings_in_either_unit(unit: str, value: float, expected: set[st
     payload = f'{{"v":1,"device_id":"glu-1","seq":1,"ts":"2026-11-02T08:00:00Z","readings":[{{"metric":"glucose","value":{value},"unit":"{unit}"}}]}}'
     (message,) = decode("vigil/v1/devices/glu-1/readings", payload.encode(), received).messages
     core = StreamCore(operator())
-    found = core.process([BoundMessage("p1", message, "glucometer", 21600.0)]).detections
+    found = core.process(
+        [BoundMessage("p1", message, "glucometer", 21600.0)], received.timestamp()
+    ).detections
     found += core.tick(received.timestamp() + 60).detections
     assert rules_fired(found) == expected
 
