@@ -51,11 +51,13 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
+        pipeline = stats() if stats is not None else None
+        alarms = pipeline.get("alarms") if pipeline else None
         return {
-            "status": "ok",
+            "status": "alarm" if alarms else "ok",
             "storage_mode": storage_mode,
             "feed_seq": feed.last_seq,
-            "pipeline": stats() if stats is not None else None,
+            "pipeline": pipeline,
         }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -109,6 +110,15 @@ class PgRejectionStore:
 class PgTechnicalAlarms:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+
+    async def clear_alarm(self, kind: str, subject: str, at: datetime) -> None:
+        log.info("technical alert %s for %s cleared", kind, subject)
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE technical_alerts SET status = 'resolved', resolved_at = %s"
+                " WHERE kind = %s AND subject = %s AND status = 'open'",
+                (at, kind, subject),
+            )
 
     async def raise_alarm(self, alert: TechnicalAlert) -> None:
         log.warning("technical alert %s for %s: %s", alert.kind, alert.subject, alert.detail)

@@ -35,13 +35,18 @@ class EmbeddedBus:
         self._lock = lock or asyncio.Lock()
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queued)
+        self.waiting = 0  # messages handed off and not yet processed (the embedded "lag")
 
     async def hand_off(self, messages: Sequence[BoundMessage]) -> None:
         if not messages:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((messages, done))
-        await done
+        self.waiting += len(messages)
+        try:
+            await self._queue.put((messages, done))
+            await done
+        finally:
+            self.waiting -= len(messages)
 
     async def run(self) -> None:
         """Drain the queue until cancelled. A failed batch fails its hand-offs (not the runner)."""

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ingest.bound import BoundMessage
@@ -44,8 +44,9 @@ class PipelineStats:
     readings_new: int = 0
     late: int = 0
     detections: int = 0
-    last_batch_at: float = 0.0  # monotonic, for the pipeline's own "no data" alarm
+    last_batch_at: float = field(default_factory=time.monotonic)  # for the "no data" alarm
     write_failures: int = 0
+    failing_since: float | None = None  # monotonic start of the current run of refused writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,10 @@ class StreamPipeline:
             await self._record(out.detections)
         except BaseException:
             self.stats.write_failures += 1
+            if self.stats.failing_since is None:
+                self.stats.failing_since = time.monotonic()
             raise
+        self.stats.failing_since = None
         return new
 
     async def _record(self, detections: Sequence[Detection]) -> None:

@@ -77,8 +77,8 @@ class PgReadingStore:
                             )  # fmt: skip
                 await cur.execute(_MOVE)
                 return cur.rowcount
-        except psycopg.OperationalError:
-            await conn.close()
+        except psycopg.Error:
+            await conn.close()  # the next attempt starts a fresh session (e.g. after a failover)
             raise
 
     async def close(self) -> None:

@@ -33,15 +33,23 @@ from ingest.loop import run_ingest as ingest_loop
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.ports import ReadingHandoff
-from ingest.repository import PgRejectionStore, PgTechnicalAlarms, load_bindings, watch_bindings
+from ingest.repository import (
+    PgRejectionStore,
+    PgTechnicalAlarms,
+    load_bindings,
+    watch_bindings,
+)
 from ingest.retry import retrying
 from ingest.service import IngestService
 from stream.embedded import EmbeddedBus
+from stream.health import PipelineHealth
 from vigil.migrate import storage_mode
 from vigil.settings import Settings
 from vigil.streaming import (
     build_core,
     build_pipeline,
+    health_limits,
+    health_monitor,
     overrides_watcher,
     restore,
     snapshotter,
@@ -52,6 +60,7 @@ log = logging.getLogger("vigil")
 
 RETRIABLE: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,  # a failover in progress: writes come back
     KafkaError,
     ConnectionError,
     TimeoutError,
@@ -139,7 +148,7 @@ def build_api_server(
 
 async def _ingest_tasks(
     settings: Settings, pool: AsyncConnectionPool, service: IngestService
-) -> list[Coroutine[Any, Any, None]]:
+) -> tuple[list[Coroutine[Any, Any, None]], MqttReceiver]:
     receiver = build_receiver(settings)
 
     def on_bindings(index: Any) -> None:
@@ -168,7 +177,7 @@ async def _ingest_tasks(
         max_batch=s.batch_max_messages,
         linger_s=s.batch_linger_ms / 1000,
     )
-    return [watcher, loop, _stop_receiver_on_exit(receiver)]
+    return [watcher, loop, _stop_receiver_on_exit(receiver)], receiver
 
 
 async def _stop_receiver_on_exit(receiver: MqttReceiver) -> None:
@@ -189,20 +198,29 @@ async def run_embedded(settings: Settings) -> None:
         bus = EmbeddedBus(pipeline, lock, max_batch=settings.stream.sink_batch_max)
         service = build_ingest(settings, pool, bus)
 
+        health = PipelineHealth(health_limits(settings))
+
         def stats() -> dict[str, Any]:
             return {
                 "ingest": service.stats.snapshot(service.tracker),
                 "stream": dataclasses.asdict(pipeline.stats),
+                "alarms": dict(health.active),
             }
 
         server = build_api_server(settings, pool, mode, stats)
         s = settings.stream
+        ingest_tasks, receiver = await _ingest_tasks(settings, pool, service)
+
+        async def lag() -> int:
+            return receiver.backlog + bus.waiting
+
         tasks = [
             bus.run(),
             overrides_watcher(settings, pool, core),
             ticker(pipeline, lock, s.tick_s),
             snapshotter(pool, core, lock, s.snapshot_s),
-            *await _ingest_tasks(settings, pool, service),
+            health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
+            *ingest_tasks,
         ]
         log.info(
             "embedded runner up: ingest, stream and API on http://%s:%d",
@@ -224,7 +242,7 @@ async def run_ingest(settings: Settings) -> None:
         await handoff.start()
         try:
             service = build_ingest(settings, pool, handoff)
-            tasks = await _ingest_tasks(settings, pool, service)
+            tasks, _ = await _ingest_tasks(settings, pool, service)
             log.info(
                 "ingest up, handing off to Kafka (%s): %s", k.bootstrap, handoff.effective_config()
             )

@@ -72,6 +72,11 @@ class StreamSettings(BaseModel):
     tick_s: float = Field(5.0, gt=0)
     override_refresh_s: float = Field(60.0, gt=0)
     snapshot_s: float = Field(60.0, gt=0)
+    # The pipeline's own alarms (technical alerts): no readings at all for this long, this many
+    # readings waiting for over a minute, the database refusing writes for this long.
+    alarm_no_data_s: float = Field(600.0, gt=0)
+    alarm_lag_readings: int = Field(50_000, ge=1)
+    alarm_db_refusing_s: float = Field(30.0, gt=0)
 
 
 class ApiSettings(BaseModel):

@@ -12,14 +12,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
-from ingest.repository import watch
+from ingest.ports import TechnicalAlert
+from ingest.repository import PgTechnicalAlarms, watch
 from stream.core import StreamCore
+from stream.health import Alarm, HealthLimits, Observation, PipelineHealth
 from stream.operator import OperatorConfig, StreamOperator
 from stream.pipeline import StreamPipeline
 from stream.repository import OVERRIDES_CHANNEL, load_overrides, load_states, save_states
@@ -28,6 +32,13 @@ from stream.sink import PgReadingStore
 from vigil.settings import Settings
 
 log = logging.getLogger("vigil")
+
+
+def health_limits(settings: Settings) -> HealthLimits:
+    s = settings.stream
+    return HealthLimits(
+        s.alarm_no_data_s, s.alarm_lag_readings, db_refusing_s=s.alarm_db_refusing_s
+    )
 
 
 def build_core(settings: Settings) -> StreamCore:
@@ -90,3 +101,48 @@ async def snapshotter(
         with contextlib.suppress(Exception):
             saved = await save_states(pool, core.store.all())
             log.info("operator state of %d patients saved", saved)
+
+
+async def health_monitor(
+    pipeline: StreamPipeline,
+    health: PipelineHealth,
+    alarms: PgTechnicalAlarms,
+    lag: Callable[[], Awaitable[int]],
+    subject: str,
+    every_s: float = 5.0,
+) -> None:
+    """Watch the pipeline (no data, lag, refused writes) and report changes. An alarm that cannot
+    be stored (the database may be the problem) is logged at once and stored when it can be."""
+    unsaved: list[Alarm] = []
+    while True:
+        await asyncio.sleep(every_s)
+        s = pipeline.stats
+        now = time.monotonic()
+        failing = 0.0 if s.failing_since is None else now - s.failing_since
+        changes = health.observe(Observation(now, now - s.last_batch_at, await lag(), failing))
+        for alarm in changes:
+            level = logging.CRITICAL if alarm.raised else logging.INFO
+            log.log(
+                level,
+                "pipeline alarm %s %s: %s",
+                alarm.kind,
+                "raised" if alarm.raised else "cleared",
+                alarm.detail,
+            )
+        unsaved += changes
+        unsaved = await _store_alarms(alarms, unsaved, subject)
+
+
+async def _store_alarms(
+    alarms: PgTechnicalAlarms, pending: list[Alarm], subject: str
+) -> list[Alarm]:
+    at = datetime.now(UTC)
+    for i, alarm in enumerate(pending):
+        try:
+            if alarm.raised:
+                await alarms.raise_alarm(TechnicalAlert(alarm.kind, subject, alarm.detail, at))
+            else:
+                await alarms.clear_alarm(alarm.kind, subject, at)
+        except (psycopg.Error, OSError):
+            return pending[i:]  # keep them for the next round
+    return []

@@ -15,27 +15,48 @@ import faust
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.kafka import ensure_topic
+from ingest.repository import PgTechnicalAlarms
 from stream.core import StreamCore
 from stream.faust_app import build_app
+from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
-from vigil.streaming import build_core, build_pipeline, overrides_watcher
+from vigil.streaming import (
+    build_core,
+    build_pipeline,
+    health_limits,
+    health_monitor,
+    overrides_watcher,
+)
 
 
 def make_app(settings: Settings) -> faust.App:
     dsn = settings.db.dsn.get_secret_value()
     core = build_core(settings)
+    apps: list[faust.App] = []  # the app, once built: the lag probe needs its consumer
+    background: set[asyncio.Task[None]] = set()
 
     async def pipeline(core: StreamCore) -> StreamPipeline:
         pool = AsyncConnectionPool(dsn, min_size=1, max_size=settings.db.pool_max, open=False)
         await pool.open(wait=True, timeout=30)
         built, _ = build_pipeline(settings, pool, core, RETRIABLE)
-        asyncio.get_running_loop().create_task(overrides_watcher(settings, pool, core))
+        loop = asyncio.get_running_loop()
+        subject = f"worker {settings.kafka.app_id}"
+        monitor = health_monitor(
+            built,
+            PipelineHealth(health_limits(settings)),
+            PgTechnicalAlarms(pool),
+            lambda: consumer_lag(apps[0]),
+            subject,
+        )
+        for work in (overrides_watcher(settings, pool, core), monitor):
+            task = loop.create_task(work)
+            background.add(task)  # keep a reference: the loop only holds weak ones
         return built
 
     k, s = settings.kafka, settings.stream
-    return build_app(
+    app = build_app(
         app_id=k.app_id,
         bootstrap=k.bootstrap,
         topic=k.readings_topic,
@@ -48,6 +69,18 @@ def make_app(settings: Settings) -> faust.App:
         batch_within_s=s.sink_linger_ms / 1000,
         tick_s=s.tick_s,
     )
+    apps.append(app)
+    return app
+
+
+async def consumer_lag(app: faust.App) -> int:
+    """Records on our partitions not yet committed (0 while partitions are being assigned)."""
+    consumer = app.consumer
+    lag = 0
+    for tp in consumer.assignment():
+        committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # no public accessor
+        lag += max(0, consumer.highwater(tp) - committed)
+    return lag
 
 
 def run_worker(settings: Settings) -> NoReturn:
