@@ -41,15 +41,16 @@ class Finding:
 def threshold(rule: ThresholdRule, s: StreamState, r: Reading) -> Iterator[Finding]:
     i = rule.metrics.index(s.metric)
     limit = rule.thresholds[i]
-    state = s.rule(rule.id)
     out = COMPARE[rule.comparison](r.value, limit)
     if rule.timing is Timing.IMMEDIATE:  # it fired on arrival; here only the episode state
-        state.active = state.active or out
+        if out:
+            s.rule(rule.id).active = True
     elif rule.timing is Timing.PERSISTENT:
         yield from _persistent(rule, s, r, out, limit)
-    else:
+    elif out or rule.id in s.rules:
         yield from _confirmed(rule, s, r, out)
-    if not out and state.active:
+    state = s.rules.get(rule.id)  # rule state exists only once something happened
+    if not out and state is not None and state.active:
         yield from _maybe_clear(rule, s, r, i)
 
 
@@ -107,16 +108,20 @@ def _maybe_clear(rule: ThresholdRule, s: StreamState, r: Reading, i: int) -> Ite
 
 
 def trend(rule: TrendRule, s: StreamState, r: Reading) -> Iterator[Finding]:
-    state = s.rule(rule.id)
     change, details = (_gain if rule.mode == "gain" else _drift)(rule, s, r)
     if change is None:
         return
     if change >= rule.delta:
-        state.active = True
+        s.rule(rule.id).active = True
         yield Finding(rule.id, Kind.FIRED, r, (("change", round(change, 3)), *details))
-    elif state.active and change < rule.delta / 2:
-        state.active = False
+    elif _active(s, rule.id) and change < rule.delta / 2:
+        s.rule(rule.id).active = False
         yield Finding(rule.id, Kind.CLEARED, r, (("change", round(change, 3)),))
+
+
+def _active(s: StreamState, rule_id: str) -> bool:
+    state = s.rules.get(rule_id)
+    return state is not None and state.active
 
 
 def _gain(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, tuple[Detail, ...]]:
@@ -145,7 +150,6 @@ def _drift(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, t
 def glucose_forecast(rule: GlucoseForecastRule, s: StreamState, r: Reading) -> Iterator[Finding]:
     times, values = s.window.since(r.t - 3600.0)
     fc = forecast(times, values.astype(np.float64))
-    state = s.rule(rule.id)
     if fc is None:
         return
     if rule.mode == "predicted_low":
@@ -162,10 +166,10 @@ def glucose_forecast(rule: GlucoseForecastRule, s: StreamState, r: Reading) -> I
         clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
         details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
     if firing:
-        state.active = True
+        s.rule(rule.id).active = True
         yield Finding(rule.id, Kind.FIRED, r, details)
-    elif state.active and clear:
-        state.active = False
+    elif clear and _active(s, rule.id):
+        s.rule(rule.id).active = False
         yield Finding(rule.id, Kind.CLEARED, r, details)
 
 
@@ -194,6 +198,6 @@ def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> Iterator[Finding]:
                 ("baseline_median", round(median, 2)),
             ),
         )
-    elif state.active and abs(deviation) < rule.floor / 2:
-        state.active = False
+    elif _active(s, rule.id) and abs(deviation) < rule.floor / 2:
+        s.rule(rule.id).active = False
         yield Finding(rule.id, Kind.CLEARED, r)

@@ -47,7 +47,9 @@ WINDOW_CAPACITY = MappingProxyType({"glucose": 24, "heart_rate": 32, "spo2": 32,
 class OperatorConfig:
     allowed_lateness_s: float = 120.0
     idle_flush_s: float = 30.0
-    dedupe_memory: int = 64
+    # Duplicates still pending are found in the pending heap; this remembers the last finalised
+    # seqs (a duplicate of an older reading is behind the watermark: late, and it changes nothing).
+    dedupe_memory: int = 16
     window_capacity: dict[str, int] = field(default_factory=lambda: dict(WINDOW_CAPACITY))
     default_capacity: int = 32
     ewma_alpha: float = 0.3
@@ -78,6 +80,7 @@ class StreamOperator:
         self._anomalies = {m: tuple(r for r in rules.anomalies if r.metric == m) for m in METRICS}
         self._confirmed = {r.id: r for r in rules.thresholds if r.timing is Timing.CONFIRMED}
         self._specs = _specs(rules)
+        self._news2_freshness = max((r.freshness_s for r in rules.news2), default=3600.0)
 
     # --- arrival ------------------------------------------------------------------------------
 
@@ -95,13 +98,12 @@ class StreamOperator:
                 continue
             r = Reading(t, m.seq, x.value, now)
             s.last_seen = max(s.last_seen, now)
-            if s.silent:
-                self._resume(state, s, r, out)
             late = t < s.wm
+            if s.silent and not late:  # current data again (an old backlog alone does not count)
+                self._resume(state, s, r, out)
             self._immediate_rules(state, s, r, late, out)
-            if late:
-                s.baseline.add(t, x.value)
-                s.recent.append(m.seq)
+            if late:  # not remembered in `recent`: that must keep the latest finalised seqs
+                s.baseline.add(t, x.value, daily=False)
                 out.late.add((m.device_id, m.seq, x.metric))
             else:
                 s.add_pending(r)
@@ -172,7 +174,8 @@ class StreamOperator:
     # --- NEWS2 --------------------------------------------------------------------------------
 
     def _news2(self, state: PatientState, out: Outcome) -> None:
-        if not state.news2_points:
+        points = state.news2_points
+        if not points:
             return
         vitals = [s for s in state.streams.values() if s.metric in news2.BANDS]
         horizon = min(s.wm for s in vitals)
@@ -181,15 +184,15 @@ class StreamOperator:
             # behind the newest one, possibly from a stream not seen yet: wait for it, unless
             # every vitals stream has caught up (idle flush).
             horizon = min(horizon, max(s.max_t for s in vitals) - self.config.allowed_lateness_s)
-        ready = sorted(p for p in state.news2_points if p[0] <= horizon)
-        if not ready:
+        if min(p[0] for p in points) > horizon:
             return
-        state.news2_points = [p for p in state.news2_points if p[0] > horizon]
-        done: set[float] = set()
+        ready = sorted(p for p in points if p[0] <= horizon)
+        state.news2_points = [p for p in points if p[0] > horizon]
+        last_t = None
         for t, metric, device, seq in ready:
-            if t in done:  # one evaluation per instant; the first anchor in sort order
+            if t == last_t:  # one evaluation per instant; the first anchor in sort order
                 continue
-            done.add(t)
+            last_t = t
             score = news2.score(self._vitals_at(vitals, t))
             anchor = state.streams[(device, metric)]
             r = Reading(t, seq, float(score.aggregate), t)
@@ -200,44 +203,37 @@ class StreamOperator:
 
     def _vitals_at(self, vitals: list[StreamState], t: float) -> dict[str, float]:
         """The latest value of each vital at or before t, within the freshness window."""
-        freshness = max(r.freshness_s for r in self.rules.news2)
         best: dict[str, tuple[float, float]] = {}
         for s in vitals:
-            times, values = s.window.since(t - freshness)
-            keep = times <= t
-            if keep.any():
-                i = int(keep.nonzero()[0][-1])
-                if s.metric not in best or times[i] > best[s.metric][0]:
-                    best[s.metric] = (float(times[i]), float(values[i]))
+            found = s.window.at_or_before(t)
+            if found is None or found[0] < t - self._news2_freshness:
+                continue
+            if s.metric not in best or found[0] > best[s.metric][0]:
+                best[s.metric] = found
         return {metric: value for metric, (_, value) in best.items()}
 
     def _news2_findings(
         self, state: PatientState, score: news2.News2Score, r: Reading
     ) -> Iterator[Finding]:
-        points: tuple[Detail, ...] = tuple(
-            (f"points_{p}", float(v)) for p, v in sorted(score.points.items())
-        )
-        details: tuple[Detail, ...] = (
-            ("aggregate", float(score.aggregate)),
-            ("partial", str(score.partial).lower()),
-            ("missing", ",".join(score.missing)),
-            *points,
-        )
+        details: tuple[Detail, ...] | None = None
         for rule in self.rules.news2:
-            rs = state.news2_rules.setdefault(rule.id, RuleState())
+            rs = state.news2_rules.get(rule.id)
             hit = score.aggregate >= rule.aggregate_at_least or (
                 rule.single_parameter > 0 and score.max_single >= rule.single_parameter
             )
-            if hit:
-                rs.active = True
-                yield Finding(rule.id, Kind.FIRED, r, details)
-            elif (
-                rs.active
+            clears = (
+                rs is not None
+                and rs.active
                 and score.aggregate <= max(0, rule.aggregate_at_least - 3)
                 and score.max_single < 3
-            ):
-                rs.active = False
-                yield Finding(rule.id, Kind.CLEARED, r, details)
+            )
+            if not hit and not clears:
+                continue  # the common case: build nothing
+            if rs is None:
+                rs = state.news2_rules[rule.id] = RuleState()
+            details = details or _news2_details(score)
+            rs.active = hit
+            yield Finding(rule.id, Kind.FIRED if hit else Kind.CLEARED, r, details)
 
     # --- ticks --------------------------------------------------------------------------------
 
@@ -332,6 +328,16 @@ class StreamOperator:
             details=f.details,
             rule_version=version,
         )
+
+
+def _news2_details(score: news2.News2Score) -> tuple[Detail, ...]:
+    points = tuple((f"points_{p}", float(v)) for p, v in sorted(score.points.items()))
+    return (
+        ("aggregate", float(score.aggregate)),
+        ("partial", str(score.partial).lower()),
+        ("missing", ",".join(score.missing)),
+        *points,
+    )
 
 
 def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 import math
 import struct
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -52,13 +51,13 @@ class StreamState:
     __slots__ = (
         "baseline",
         "cadence_s",
+        "dedupe_memory",
         "device_id",
         "device_kind",
         "last_seen",
         "max_t",
         "metric",
         "pending",
-        "pending_seqs",
         "recent",
         "rules",
         "silent",
@@ -82,26 +81,26 @@ class StreamState:
         self.max_t = NEG_INF
         self.wm = NEG_INF
         self.last_seen = NEG_INF
-        self.pending: list[Reading] = []  # a heap by (t, seq)
-        self.pending_seqs: set[int] = set()
-        self.recent: deque[int] = deque(maxlen=dedupe_memory)  # finalised or late seqs
+        self.pending: list[Reading] = []  # a heap by (t, seq); a few readings at most
+        self.recent: list[int] = []  # the last `dedupe_memory` finalised seqs (a short list:
+        self.dedupe_memory = dedupe_memory  # a deque would allocate a 64-slot block per stream)
         self.rules: dict[str, RuleState] = {}
         self.silent = False
 
     def seen(self, seq: int) -> bool:
-        return seq in self.pending_seqs or seq in self.recent
+        return seq in self.recent or any(r.seq == seq for r in self.pending)
 
     def add_pending(self, r: Reading) -> None:
         heapq.heappush(self.pending, r)
-        self.pending_seqs.add(r.seq)
         if r.t > self.max_t:
             self.max_t = r.t
 
     def pop_final(self) -> Reading | None:
         if self.pending and self.pending[0].t <= self.wm:
             r = heapq.heappop(self.pending)
-            self.pending_seqs.discard(r.seq)
             self.recent.append(r.seq)
+            if len(self.recent) > self.dedupe_memory:
+                del self.recent[0]
             return r
         return None
 
@@ -148,8 +147,7 @@ class StreamState:
         s.max_t, s.wm, s.last_seen = _float(meta["x"]), _float(meta["w"]), _float(meta["l"])
         s.pending = [Reading(*r) for r in meta["p"]]
         heapq.heapify(s.pending)
-        s.pending_seqs = {r.seq for r in s.pending}
-        s.recent.extend(meta["r"])
+        s.recent = [int(x) for x in meta["r"]][-dedupe_memory:]
         s.silent = meta["s"]
         s.rules = {k: RuleState.from_json(v) for k, v in meta["u"].items()}
         return s

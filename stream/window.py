@@ -76,6 +76,11 @@ class RingWindow:
         lo = max(0, self.n - k)
         return self._times[lo : self.n], self._values[lo : self.n]
 
+    def at_or_before(self, t: float) -> tuple[float, float] | None:
+        """(time, value) of the latest reading at or before t."""
+        i = int(np.searchsorted(self._times[: self.n], t, side="right")) - 1
+        return None if i < 0 else (float(self._times[i]), float(self._values[i]))
+
     def since(self, t0: float) -> tuple[F64, F32]:
         """Readings with time > t0."""
         times = self._times[: self.n]
@@ -123,20 +128,28 @@ def least_squares_slope(times: F64, values: F64) -> float:
 
 
 class Baseline:
-    """A personal baseline over `days` days: time-stratified sample plus daily means."""
+    """A personal baseline over `days` days: a time-stratified sample plus daily sums."""
 
-    __slots__ = ("_daily_n", "_daily_sum", "_day0", "_sample", "_sample_t", "bucket_s", "days")
+    __slots__ = ("_cache", "_daily", "_day0", "_sample", "_sample_min", "bucket_s", "days")
+
+    _EMPTY_MINUTE = np.iinfo(np.uint16).max
 
     def __init__(self, days: int = 28, bucket_s: float = 3 * 3600.0) -> None:
         per_day = int(DAY_S // bucket_s)
         self.days, self.bucket_s = days, bucket_s
         self._day0 = -1  # absolute day number of slot 0
         self._sample: F32 = np.full((days, per_day), np.nan, np.float32)
-        self._sample_t: F32 = np.full((days, per_day), np.inf, np.float32)  # seconds of the day
-        self._daily_sum: F64 = np.zeros(days, np.float64)
-        self._daily_n: npt.NDArray[np.int32] = np.zeros(days, np.int32)
+        # minute of the day of each sampled reading: the earliest one of its bucket is kept
+        self._sample_min: npt.NDArray[np.uint16] = np.full(
+            (days, per_day), self._EMPTY_MINUTE, np.uint16
+        )
+        self._daily: F64 = np.zeros((days, 2), np.float64)  # per day: sum, count
+        # (days with data, (median, MAD) or None): recomputed only after the sample changed
+        self._cache: tuple[int, tuple[float, float] | None] | None = None
 
-    def add(self, t: float, value: float) -> None:
+    def add(self, t: float, value: float, *, daily: bool = True) -> None:
+        """Add a reading. `daily=False` (late readings, which may be duplicates) updates only
+        the sample, which keeps one reading per bucket and so cannot count anything twice."""
         day = int(t // DAY_S)
         if self._day0 < 0:
             self._day0 = day - self.days + 1
@@ -145,49 +158,58 @@ class Baseline:
         slot = day - self._day0
         if slot < 0:
             return  # older than the baseline horizon
-        self._daily_sum[slot] += value
-        self._daily_n[slot] += 1
+        if daily:
+            if self._daily[slot, 1] == 0:
+                self._cache = None  # one more day with data
+            self._daily[slot, 0] += value
+            self._daily[slot, 1] += 1
         second = t % DAY_S
-        bucket = int(second // self.bucket_s)
-        if second < self._sample_t[slot, bucket]:  # keep the earliest: independent of arrival order
-            self._sample_t[slot, bucket] = second
+        bucket, minute = int(second // self.bucket_s), int(second // 60)
+        kept = int(self._sample_min[slot, bucket])
+        # earliest minute wins, the lower value within a minute: independent of arrival order
+        if minute < kept or (minute == kept and value < self._sample[slot, bucket]):
+            self._sample_min[slot, bucket] = minute
             self._sample[slot, bucket] = value
+            self._cache = None
 
     def _roll(self, by: int) -> None:
         by = min(by, self.days)
-        for arr, empty in ((self._sample, np.nan), (self._sample_t, np.inf)):
-            arr[:-by] = arr[by:].copy()
-            arr[-by:] = empty
-        for arr1 in (self._daily_sum, self._daily_n):
-            arr1[:-by] = arr1[by:].copy()
-            arr1[-by:] = 0
+        self._sample[:-by] = self._sample[by:].copy()
+        self._sample[-by:] = np.nan
+        self._sample_min[:-by] = self._sample_min[by:].copy()
+        self._sample_min[-by:] = self._EMPTY_MINUTE
+        self._daily[:-by] = self._daily[by:].copy()
+        self._daily[-by:] = 0
         self._day0 += by
+        self._cache = None
+
+    def _stats(self) -> tuple[int, tuple[float, float] | None]:
+        if self._cache is None:
+            values = self._sample[~np.isnan(self._sample)]
+            stats = None
+            if len(values):
+                median = float(np.median(values))
+                stats = (median, float(np.median(np.abs(values - median))))
+            self._cache = (int((self._daily[:, 1] > 0).sum()), stats)
+        return self._cache
 
     def days_with_data(self) -> int:
-        return int((self._daily_n > 0).sum())
+        return self._stats()[0]
 
     def median_mad(self) -> tuple[float, float] | None:
         """(median, MAD) of the sample; None before there is any data."""
-        values = self._sample[~np.isnan(self._sample)]
-        if len(values) == 0:
-            return None
-        median = float(np.median(values))
-        return median, float(np.median(np.abs(values - median)))
+        return self._stats()[1]
 
     def daily_means(self, last_days: int, before_day: int | None = None) -> F64:
         """Means of the days with data among the `last_days` days ending before `before_day`."""
         end = self.days if before_day is None else max(0, min(self.days, before_day - self._day0))
-        lo = max(0, end - last_days)
-        n = self._daily_n[lo:end]
-        sums = self._daily_sum[lo:end]
-        return np.asarray(sums[n > 0] / n[n > 0], np.float64)
+        days = self._daily[max(0, end - last_days) : end]
+        with_data = days[days[:, 1] > 0]
+        return np.asarray(with_data[:, 0] / with_data[:, 1], np.float64)
 
     def to_bytes(self) -> bytes:
-        head = struct.pack(
-            "<HIdi", self.days, int(DAY_S // self.bucket_s), self.bucket_s, self._day0
-        )
-        parts = (self._sample, self._sample_t, self._daily_sum, self._daily_n)
-        return head + b"".join(a.tobytes() for a in parts)
+        head = struct.pack("<HIdi", self.days, self._sample.shape[1], self.bucket_s, self._day0)
+        return head + self._sample.tobytes() + self._sample_min.tobytes() + self._daily.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Baseline:
@@ -197,9 +219,8 @@ class Baseline:
         cells = days * per_day
         b._sample = np.frombuffer(data, np.float32, cells, off).reshape(days, per_day).copy()
         off += 4 * cells
-        b._sample_t = np.frombuffer(data, np.float32, cells, off).reshape(days, per_day).copy()
-        off += 4 * cells
-        b._daily_sum = np.frombuffer(data, np.float64, days, off).copy()
-        b._daily_n = np.frombuffer(data, np.int32, days, off + 8 * days).copy()
+        b._sample_min = np.frombuffer(data, np.uint16, cells, off).reshape(days, per_day).copy()
+        off += 2 * cells
+        b._daily = np.frombuffer(data, np.float64, 2 * days, off).reshape(days, 2).copy()
         b._day0 = day0
         return b

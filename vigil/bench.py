@@ -1,6 +1,7 @@
 """`vigil bench`: measured figures, printed, with baselines run in the same process.
 
     vigil bench ingest [--json] [--messages N] [--rounds R]
+    vigil bench stream [--json] [--messages N] [--live-s S] [--patients-state N]
 
 Human-readable lines first; with --json the last line is one JSON object with the figures. The
 benchmark uses its own database (`vigil_bench`, re-created each run) and the running broker; run
@@ -31,20 +32,32 @@ BENCH_DB = "vigil_bench"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest"])
+    p.add_argument("what", choices=["ingest", "stream"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument("--messages", type=int, default=20_000, help="device messages per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
+    p.add_argument("--live-s", type=float, default=30.0, help="stream: seconds of live load")
+    p.add_argument(
+        "--patients-state", type=int, default=100_000, help="stream: patients for state size"
+    )
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.cli import SERVICES_SCRIPT
 
-    subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
+    services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
+    subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
     from vigil.settings import load_settings
 
     settings = load_settings()
-    figures = asyncio.run(_ingest(settings, args.messages, args.rounds))
+    if args.what == "ingest":
+        figures = asyncio.run(_ingest(settings, args.messages, args.rounds))
+    else:
+        from vigil.bench_run import stream_figures
+
+        figures = asyncio.run(
+            stream_figures(settings, args.messages, args.live_s, args.patients_state)
+        )
     for key, value in figures.items():
         if key != "rounds_detail":
             print(f"{key:>22}: {value}", file=sys.stderr)

@@ -21,7 +21,8 @@ CREATE TABLE detections (
     measured_at  timestamptz      NOT NULL,
     details      jsonb            NOT NULL DEFAULT '{}',
     rule_version text             NOT NULL,
-    created_at   timestamptz      NOT NULL DEFAULT now()
+    -- the wall-clock moment of the insert (not the transaction start): latency measurements
+    created_at   timestamptz      NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX detections_patient ON detections (patient_id, measured_at DESC);
 
