@@ -3,9 +3,10 @@
 Glue between the paho adapter and the pure-ish service, run by the composition root. A batch
 is acknowledged to the broker only after `IngestService.handle` returned, i.e. after everything
 in it is durable. A retriable failure (database or bus unavailable) retries the same batch with
-backoff, holding its PUBACKs; the broker stops sending once `receive_maximum` messages are
-unacknowledged, so an outage turns into backpressure and queueing at the broker, not loss. Any
-other exception propagates and stops the process: better down and alarmed than silently wrong.
+backoff, holding its PUBACKs; the broker stops sending once `max_inflight_messages` (1,000)
+messages are unacknowledged, so an outage turns into backpressure and queueing at the broker,
+not loss. Any other exception propagates and stops the process: better down and alarmed than
+silently wrong.
 """
 
 from __future__ import annotations

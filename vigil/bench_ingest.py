@@ -28,9 +28,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.contract import READINGS_FILTER, decode, readings_topic
 from ingest.loop import run_ingest
@@ -120,17 +117,12 @@ async def publish_all(settings: Settings, messages: Sequence[tuple[str, int, byt
         raise RuntimeError(f"publishing failed: {stats.refused} {stats.errors}")
 
 
-def _client(settings: Settings, client_id: str) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def _client(settings: Settings, client_id: str, *, clean: bool = False) -> mqtt.Client:
+    """MQTT 3.1.1 with a persistent session, like the ingest: the same protocol costs."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
+                    protocol=mqtt.MQTTv311)  # fmt: skip
     c.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
     return c
-
-
-def _connect_props(expiry_s: int) -> Properties:
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = expiry_s
-    props.ReceiveMaximum = 1000
-    return props
 
 
 def open_session(settings: Settings, client_id: str) -> None:
@@ -138,10 +130,8 @@ def open_session(settings: Settings, client_id: str) -> None:
     c = _client(settings, client_id)
     subscribed = threading.Event()
     c.on_subscribe = lambda *a: subscribed.set()
-    c.connect(
-        settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=_connect_props(600)
-    )
-    c.subscribe(READINGS_FILTER, options=SubscribeOptions(qos=1))
+    c.connect(settings.mqtt.host, settings.mqtt.port)
+    c.subscribe(READINGS_FILTER, qos=1)
     c.loop_start()
     if not subscribed.wait(10):
         raise RuntimeError("no SUBACK")
@@ -150,10 +140,8 @@ def open_session(settings: Settings, client_id: str) -> None:
 
 
 def close_session(settings: Settings, client_id: str) -> None:
-    c = _client(settings, client_id)
-    c.connect(
-        settings.mqtt.host, settings.mqtt.port, clean_start=True, properties=_connect_props(0)
-    )
+    c = _client(settings, client_id, clean=True)  # a clean session discards the stored one
+    c.connect(settings.mqtt.host, settings.mqtt.port)
     c.loop_start()
     time.sleep(0.2)
     c.disconnect()
@@ -174,9 +162,7 @@ def bare_drain(settings: Settings, client_id: str, count: int) -> float:
     c = _client(settings, client_id)
     c.on_message = on_message
     t0 = time.perf_counter()
-    c.connect(
-        settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=_connect_props(600)
-    )
+    c.connect(settings.mqtt.host, settings.mqtt.port)
     c.loop_start()
     if not done.wait(300):
         raise RuntimeError(f"bare subscriber got {got} of {count}")
@@ -194,7 +180,7 @@ async def ingest_drain(settings: Settings, dsn: str, client_id: str, readings: i
         bus = EmbeddedBus(pipeline)
         service = build_ingest(settings, pool, bus)
         service.bindings = await load_bindings(pool)
-        receiver = build_receiver(settings, client_id=client_id, session_expiry_s=600)
+        receiver = build_receiver(settings, client_id=client_id)
         started = time.perf_counter()
         await receiver.start()
         s = settings.ingest

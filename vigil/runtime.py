@@ -109,9 +109,7 @@ def build_ingest(
     )
 
 
-def build_receiver(
-    settings: Settings, *, client_id: str | None = None, session_expiry_s: int | None = None
-) -> MqttReceiver:
+def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttReceiver:
     m = settings.mqtt
     return MqttReceiver(
         host=m.host,
@@ -119,9 +117,7 @@ def build_receiver(
         username=m.username,
         password=m.password.get_secret_value(),
         client_id=client_id or m.client_id,
-        receive_maximum=m.receive_maximum,
         keepalive_s=m.keepalive_s,
-        session_expiry_s=m.session_expiry_s if session_expiry_s is None else session_expiry_s,
     )
 
 

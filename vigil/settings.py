@@ -23,12 +23,8 @@ class MqttSettings(BaseModel):
     password: SecretStr = SecretStr("")
     client_id: str = "vigil-ingest"
     keepalive_s: int = Field(30, ge=5)
-    # The broker keeps our subscription and queues readings this long while the ingest is down.
-    session_expiry_s: int = Field(7 * 86_400, ge=0)
-    # How many QoS 1 messages the broker may have in flight to the ingest before it waits for
-    # PUBACKs: ingest acknowledges only after durable hand-off, so this bounds what is held in
-    # memory and, with the hand-off latency, the throughput (window / latency).
-    receive_maximum: int = Field(1000, ge=1, le=65535)
+    # (How many unacknowledged messages the broker sends the ingest, and how long it keeps a
+    # stopped ingest's queue, are broker settings: see infra/mosquitto/mosquitto.conf.in.)
 
 
 class DbSettings(BaseModel):

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil.bench_ingest import close_session
 from vigil.settings import Settings
 
 
@@ -98,7 +99,6 @@ def stack_env(settings: Settings, dsn: str, tag: str, api_port: int) -> dict[str
         **os.environ,
         "VIGIL_DB__DSN": dsn,
         "VIGIL_MQTT__CLIENT_ID": f"ingest-{tag}",
-        "VIGIL_MQTT__SESSION_EXPIRY_S": "120",
         "VIGIL_API__PORT": str(api_port),
         "VIGIL_KAFKA__READINGS_TOPIC": f"vigil.readings.{tag}",
         "VIGIL_KAFKA__APP_ID": f"vigil-stream-{tag}",
@@ -134,3 +134,5 @@ async def running_stack(
         raise
     finally:
         stack.stop_all()
+        # the test ingest's persistent session would otherwise queue everyone's readings for days
+        await asyncio.to_thread(close_session, settings, f"ingest-{tag}")
