@@ -10,7 +10,7 @@ the set of readings, not on the order they arrived in.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +38,8 @@ class Finding:
     details: tuple[Detail, ...] = ()
 
 
-def threshold(rule: ThresholdRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+def threshold(rule: ThresholdRule, s: StreamState, r: Reading) -> list[Finding]:
+    found: list[Finding] = []
     i = rule.metrics.index(s.metric)
     limit = rule.thresholds[i]
     out = COMPARE[rule.comparison](r.value, limit)
@@ -46,17 +47,18 @@ def threshold(rule: ThresholdRule, s: StreamState, r: Reading) -> Iterator[Findi
         if out:
             s.rule(rule.id).active = True
     elif rule.timing is Timing.PERSISTENT:
-        yield from _persistent(rule, s, r, out, limit)
+        _persistent(rule, s, r, out, limit, found)
     elif out or rule.id in s.rules:
-        yield from _confirmed(rule, s, r, out)
+        _confirmed(rule, s, r, out, found)
     state = s.rules.get(rule.id)  # rule state exists only once something happened
     if not out and state is not None and state.active:
-        yield from _maybe_clear(rule, s, r, i)
+        _maybe_clear(rule, s, r, i, found)
+    return found
 
 
 def _persistent(
-    rule: ThresholdRule, s: StreamState, r: Reading, out: bool, limit: float
-) -> Iterator[Finding]:
+    rule: ThresholdRule, s: StreamState, r: Reading, out: bool, limit: float, found: list[Finding]
+) -> None:
     if not out:
         return
     _, values = s.window.since(r.t - rule.within_s)
@@ -64,38 +66,42 @@ def _persistent(
     count = sum(1 for v in values.tolist() if compare(v, limit))
     if count >= rule.persistence_n:
         s.rule(rule.id).active = True
-        yield Finding(rule.id, Kind.FIRED, r, (("readings_out_of_range", float(count)),))
+        found.append(Finding(rule.id, Kind.FIRED, r, (("readings_out_of_range", float(count)),)))
 
 
-def _confirmed(rule: ThresholdRule, s: StreamState, r: Reading, out: bool) -> Iterator[Finding]:
+def _confirmed(
+    rule: ThresholdRule, s: StreamState, r: Reading, out: bool, found: list[Finding]
+) -> None:
     state = s.rule(rule.id)
     pending = state.pending
     if pending is not None and r.t - pending.t > rule.within_s:
-        yield from unconfirmable(rule, state)  # the re-measure window passed in event time
+        found.extend(unconfirmable(rule, state))  # the re-measure window passed in event time
         pending = None
     if not out:
         state.pending = None  # an in-range re-measure refutes the suspicion
         return
     if pending is not None:
         state.pending, state.active = None, True
-        yield Finding(
-            rule.id, Kind.FIRED, r, (("confirmation", "confirmed"), ("first_value", pending.value))
-        )
+        details = (("confirmation", "confirmed"), ("first_value", pending.value))
+        found.append(Finding(rule.id, Kind.FIRED, r, details))
     elif state.active:
-        yield Finding(rule.id, Kind.FIRED, r, (("confirmation", "episode open"),))
+        found.append(Finding(rule.id, Kind.FIRED, r, (("confirmation", "episode open"),)))
     else:
         state.pending = r
 
 
-def unconfirmable(rule: ThresholdRule, state: RuleState) -> Iterator[Finding]:
+def unconfirmable(rule: ThresholdRule, state: RuleState) -> list[Finding]:
     """No re-measure came within the window: the crisis value stands on its own."""
     pending = state.pending
-    if pending is not None:
-        state.pending, state.active = None, True
-        yield Finding(rule.id, Kind.FIRED, pending, (("confirmation", "unconfirmable"),))
+    if pending is None:
+        return []
+    state.pending, state.active = None, True
+    return [Finding(rule.id, Kind.FIRED, pending, (("confirmation", "unconfirmable"),))]
 
 
-def _maybe_clear(rule: ThresholdRule, s: StreamState, r: Reading, i: int) -> Iterator[Finding]:
+def _maybe_clear(
+    rule: ThresholdRule, s: StreamState, r: Reading, i: int, found: list[Finding]
+) -> None:
     state = s.rule(rule.id)
     band = rule.clear_thresholds[i] if rule.clear_thresholds else rule.thresholds[i]
     if not CLEARED[rule.worse](r.value, band):
@@ -104,19 +110,20 @@ def _maybe_clear(rule: ThresholdRule, s: StreamState, r: Reading, i: int) -> Ite
     state.clear_count += 1
     if state.clear_count >= rule.clear_n:
         state.active, state.clear_count = False, 0
-        yield Finding(rule.id, Kind.CLEARED, r)
+        found.append(Finding(rule.id, Kind.CLEARED, r))
 
 
-def trend(rule: TrendRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+def trend(rule: TrendRule, s: StreamState, r: Reading) -> list[Finding]:
     change, details = (_gain if rule.mode == "gain" else _drift)(rule, s, r)
     if change is None:
-        return
+        return []
     if change >= rule.delta:
         s.rule(rule.id).active = True
-        yield Finding(rule.id, Kind.FIRED, r, (("change", round(change, 3)), *details))
-    elif _active(s, rule.id) and change < rule.delta / 2:
+        return [Finding(rule.id, Kind.FIRED, r, (("change", round(change, 3)), *details))]
+    if _active(s, rule.id) and change < rule.delta / 2:
         s.rule(rule.id).active = False
-        yield Finding(rule.id, Kind.CLEARED, r, (("change", round(change, 3)),))
+        return [Finding(rule.id, Kind.CLEARED, r, (("change", round(change, 3)),))]
+    return []
 
 
 def _active(s: StreamState, rule_id: str) -> bool:
@@ -147,57 +154,56 @@ def _drift(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, t
     return recent - base, (("recent_mean", round(recent, 1)), ("baseline_median", round(base, 1)))
 
 
-def glucose_forecast(rule: GlucoseForecastRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+def glucose_forecast(
+    rules: Sequence[GlucoseForecastRule], s: StreamState, r: Reading
+) -> list[Finding]:
+    """All forecast rules of a CGM stream at one reading, from one forecast."""
     times, values = s.window.since(r.t - 3600.0)
-    fc = forecast(times, values.astype(np.float64))
+    fc = forecast(times, values)
     if fc is None:
-        return
-    if rule.mode == "predicted_low":
-        predicted = fc.at(rule.horizon_s)
-        firing = fc.level_mg_dl >= rule.below_mg_dl and predicted < rule.below_mg_dl
-        clear = predicted >= rule.below_mg_dl + 10.0
-        details: tuple[Detail, ...] = (
-            ("predicted_mg_dl", round(predicted, 1)),
-            ("horizon_s", rule.horizon_s),
-            ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
-        )
-    else:
-        firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
-        clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
-        details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
-    if firing:
-        s.rule(rule.id).active = True
-        yield Finding(rule.id, Kind.FIRED, r, details)
-    elif clear and _active(s, rule.id):
-        s.rule(rule.id).active = False
-        yield Finding(rule.id, Kind.CLEARED, r, details)
+        return []
+    found = []
+    for rule in rules:
+        if rule.mode == "predicted_low":
+            predicted = fc.at(rule.horizon_s)
+            firing = fc.level_mg_dl >= rule.below_mg_dl and predicted < rule.below_mg_dl
+            clear = predicted >= rule.below_mg_dl + 10.0
+            details: tuple[Detail, ...] = (
+                ("predicted_mg_dl", round(predicted, 1)),
+                ("horizon_s", rule.horizon_s),
+                ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
+            )
+        else:
+            firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
+            clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
+            details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
+        if firing:
+            s.rule(rule.id).active = True
+            found.append(Finding(rule.id, Kind.FIRED, r, details))
+        elif clear and _active(s, rule.id):
+            s.rule(rule.id).active = False
+            found.append(Finding(rule.id, Kind.CLEARED, r, details))
+    return found
 
 
-def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> Iterator[Finding]:
+def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> list[Finding]:
     if s.baseline.days_with_data() < rule.min_days:
-        return
+        return []
     stats = s.baseline.median_mad()
     if stats is None:
-        return
+        return []
     median, mad = stats
     deviation = r.value - median
     sd = MAD_TO_SD * mad
     z = math.inf if sd == 0 else deviation / sd
-    wrong_way = (rule.direction is not None) and (
-        (deviation > 0) != (rule.direction.value == "higher")
-    )
-    state = s.rule(rule.id)
+    higher = deviation > 0
+    wrong_way = rule.direction is not None and higher != (rule.direction.value == "higher")
     if abs(z) >= rule.z and abs(deviation) >= rule.floor and not wrong_way:
-        state.active = True
-        yield Finding(
-            rule.id,
-            Kind.FIRED,
-            r,
-            (
-                ("z", round(z, 2) if math.isfinite(z) else 99.0),
-                ("baseline_median", round(median, 2)),
-            ),
-        )
-    elif _active(s, rule.id) and abs(deviation) < rule.floor / 2:
+        s.rule(rule.id).active = True
+        z_detail = round(z, 2) if math.isfinite(z) else 99.0
+        details = (("z", z_detail), ("baseline_median", round(median, 2)))
+        return [Finding(rule.id, Kind.FIRED, r, details)]
+    if _active(s, rule.id) and abs(deviation) < rule.floor / 2:
         s.rule(rule.id).active = False
-        yield Finding(rule.id, Kind.CLEARED, r)
+        return [Finding(rule.id, Kind.CLEARED, r)]
+    return []

@@ -21,12 +21,14 @@ The model, for the last `fit_s` seconds of readings (at least `min_points`, no g
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,26 +55,43 @@ class Forecast:
 DEFAULT_MODEL = ForecastModel()
 
 
-def forecast(times_s: F64, values: F64, model: ForecastModel = DEFAULT_MODEL) -> Forecast | None:
-    """Forecast from readings (ascending times, seconds) ending at the reading of interest."""
-    if len(times_s) == 0:
+def forecast(
+    times_s: F64 | Sequence[float],
+    values: F32 | F64 | Sequence[float],
+    model: ForecastModel = DEFAULT_MODEL,
+) -> Forecast | None:
+    """Forecast from readings (ascending times, seconds) ending at the reading of interest.
+
+    Plain Python, not numpy: the fit window holds about six readings, and for so few points the
+    arithmetic is cheaper than numpy's call overhead (this runs for every CGM reading)."""
+    ts = times_s.tolist() if isinstance(times_s, np.ndarray) else list(times_s)
+    vs = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    if not ts:
         return None
-    keep = times_s > times_s[-1] - model.fit_s
-    t, v = times_s[keep], values[keep]
-    if len(t) < model.min_points or np.any(np.diff(t) > model.max_gap_s):
+    start = ts[-1] - model.fit_s
+    first = next(i for i, t in enumerate(ts) if t > start)
+    t, v = ts[first:], vs[first:]
+    if len(t) < model.min_points:
         return None
-    rates = np.diff(v) / (np.diff(t) / 60.0)
-    if np.any(rates < model.implausible_rate_mg_dl_min):
-        return None
-    w = 0.5 ** ((t[-1] - t) / model.half_life_s)
-    tm = (w * t).sum() / w.sum()
-    vm = (w * v).sum() / w.sum()
-    denom = (w * (t - tm) ** 2).sum()
+    for i in range(1, len(t)):
+        dt = t[i] - t[i - 1]
+        if dt > model.max_gap_s or (
+            dt > 0 and (v[i] - v[i - 1]) / (dt / 60.0) < model.implausible_rate_mg_dl_min
+        ):
+            return None
+    last = t[-1]
+    w = [0.5 ** ((last - x) / model.half_life_s) for x in t]
+    sw = sum(w)
+    tm = sum(wi * ti for wi, ti in zip(w, t, strict=True)) / sw
+    vm = sum(wi * vi for wi, vi in zip(w, v, strict=True)) / sw
+    denom = sum(wi * (ti - tm) ** 2 for wi, ti in zip(w, t, strict=True))
     if denom <= 0:
         return None
-    slope_per_s = (w * (t - tm) * (v - vm)).sum() / denom
-    level = vm + slope_per_s * (t[-1] - tm)
-    return Forecast(float(level), float(slope_per_s * 60.0), model.tau_s)
+    slope_per_s = (
+        sum(wi * (ti - tm) * (vi - vm) for wi, ti, vi in zip(w, t, v, strict=True)) / denom
+    )
+    level = vm + slope_per_s * (last - tm)
+    return Forecast(level, slope_per_s * 60.0, model.tau_s)
 
 
 def linear_extrapolation(times_s: F64, values: F64, horizon_s: float) -> float | None:

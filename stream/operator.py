@@ -25,8 +25,9 @@ arrival order within the allowed lateness yields the same detections, with the s
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -36,7 +37,7 @@ from stream import evaluate, news2
 from stream.detections import Detail, Detection, Kind, Severity, Worse, detection_id
 from stream.evaluate import Finding
 from stream.overrides import OverrideIndex
-from stream.rules import COMPARE, DEFAULT_RULES, RuleSet, Timing
+from stream.rules import COMPARE, DEFAULT_RULES, RuleSet, ThresholdRule, Timing
 from stream.state import PatientState, Reading, RuleState, StreamState, to_datetime
 from stream.window import Baseline, RingWindow
 
@@ -80,6 +81,7 @@ class StreamOperator:
         self._anomalies = {m: tuple(r for r in rules.anomalies if r.metric == m) for m in METRICS}
         self._confirmed = {r.id: r for r in rules.thresholds if r.timing is Timing.CONFIRMED}
         self._specs = _specs(rules)
+        self._plans: dict[tuple[str, str], list[_Planned]] = {}
         self._news2_freshness = max((r.freshness_s for r in rules.news2), default=3600.0)
 
     # --- arrival ------------------------------------------------------------------------------
@@ -97,7 +99,8 @@ class StreamOperator:
             if s.seen(m.seq):
                 continue
             r = Reading(t, m.seq, x.value, now)
-            s.last_seen = max(s.last_seen, now)
+            if now > s.last_seen:
+                s.last_seen = now
             late = t < s.wm
             if s.silent and not late:  # current data again (an old backlog alone does not count)
                 self._resume(state, s, r, out)
@@ -153,23 +156,40 @@ class StreamOperator:
             for finding, version in self._evaluate(state, s, r):
                 out.detections.append(self._detection(state, s, finding, False, version))
             if s.metric in news2.BANDS:
-                state.news2_points.append((r.t, s.metric, s.device_id, r.seq))
+                bisect.insort(state.news2_points, (r.t, s.metric, s.device_id, r.seq))
 
     def _evaluate(
         self, state: PatientState, s: StreamState, r: Reading
-    ) -> Iterator[tuple[Finding, str]]:
-        for base in self.rules.thresholds_for(s.metric):
-            rule, version = self.overrides.rule_for(state.patient_id, base)
-            if rule.applies(s.metric, s.device_kind):
-                yield from ((f, version) for f in evaluate.threshold(rule, s, r))
+    ) -> list[tuple[Finding, str]]:
+        found: list[tuple[Finding, str]] = []
+        value, rules = r.value, s.rules
+        for rule, limit, compare, version in self._thresholds(state.patient_id, s):
+            if not compare(value, limit) and rule.id not in rules:
+                continue  # in range, and nothing happened before: the common case costs nothing
+            found.extend((f, version) for f in evaluate.threshold(rule, s, r))
         for trend in self._trends[s.metric]:
-            yield from ((f, "default") for f in evaluate.trend(trend, s, r))
+            found.extend((f, "default") for f in evaluate.trend(trend, s, r))
         if s.metric == "glucose":
-            for fc in self.rules.forecasts:
-                if s.device_kind in fc.device_kinds:
-                    yield from ((f, "default") for f in evaluate.glucose_forecast(fc, s, r))
+            forecasts = [fc for fc in self.rules.forecasts if s.device_kind in fc.device_kinds]
+            if forecasts:
+                found.extend((f, "default") for f in evaluate.glucose_forecast(forecasts, s, r))
         for anomaly in self._anomalies[s.metric]:
-            yield from ((f, "default") for f in evaluate.anomaly(anomaly, s, r))
+            found.extend((f, "default") for f in evaluate.anomaly(anomaly, s, r))
+        return found
+
+    def _thresholds(self, patient_id: str, s: StreamState) -> list[_Planned]:
+        """The threshold rules of a stream, each with its limit and comparison resolved."""
+        if patient_id in self.overrides.patients:  # few patients: resolved every time
+            rules = self.rules.thresholds_for(s.metric)
+            return _plan(
+                s.metric, s.device_kind, (self.overrides.rule_for(patient_id, r) for r in rules)
+            )
+        key = (s.metric, s.device_kind)
+        plan = self._plans.get(key)
+        if plan is None:
+            defaults = ((r, "default") for r in self.rules.thresholds_for(s.metric))
+            plan = self._plans[key] = _plan(s.metric, s.device_kind, defaults)
+        return plan
 
     # --- NEWS2 --------------------------------------------------------------------------------
 
@@ -178,16 +198,20 @@ class StreamOperator:
         if not points:
             return
         vitals = [s for s in state.streams.values() if s.metric in news2.BANDS]
-        horizon = min(s.wm for s in vitals)
-        if any(s.wm < s.max_t for s in vitals):
-            # Another device of the patient may still deliver a vital up to the allowed lateness
-            # behind the newest one, possibly from a stream not seen yet: wait for it, unless
-            # every vitals stream has caught up (idle flush).
-            horizon = min(horizon, max(s.max_t for s in vitals) - self.config.allowed_lateness_s)
-        if min(p[0] for p in points) > horizon:
+        behind = [s.wm for s in vitals if s.wm < s.max_t]  # streams still waiting for readings
+        if behind:
+            # Wait for every stream that is not caught up, and for a vital that another device
+            # (possibly a stream not seen yet) may still deliver up to the allowed lateness behind
+            # the newest one. A caught-up stream (idle-flushed) holds nothing back: its next
+            # reading is newer than all it has, or it is late.
+            newest = max(s.max_t for s in vitals)
+            horizon = min(min(behind), newest - self.config.allowed_lateness_s)
+        else:
+            horizon = math.inf
+        split = bisect.bisect_right(points, (horizon, "\uffff"))  # kept sorted on insert
+        if split == 0:
             return
-        ready = sorted(p for p in points if p[0] <= horizon)
-        state.news2_points = [p for p in points if p[0] > horizon]
+        ready, state.news2_points = points[:split], points[split:]
         last_t = None
         for t, metric, device, seq in ready:
             if t == last_t:  # one evaluation per instant; the first anchor in sort order
@@ -328,6 +352,17 @@ class StreamOperator:
             details=f.details,
             rule_version=version,
         )
+
+
+_Planned = tuple[ThresholdRule, float, Callable[[float, float], bool], str]
+
+
+def _plan(metric: str, kind: str, rules: Iterable[tuple[ThresholdRule, str]]) -> list[_Planned]:
+    return [
+        (rule, rule.thresholds[rule.metrics.index(metric)], COMPARE[rule.comparison], version)
+        for rule, version in rules
+        if rule.applies(metric, kind)
+    ]
 
 
 def _news2_details(score: news2.News2Score) -> tuple[Detail, ...]:

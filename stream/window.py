@@ -42,7 +42,7 @@ class RollingStats:
 class RingWindow:
     """The last `capacity` readings of a stream, oldest first, appended in event-time order."""
 
-    __slots__ = ("_times", "_values", "alpha", "ewma", "n")
+    __slots__ = ("_times", "_values", "alpha", "ewma", "last_t", "last_v", "n")
 
     def __init__(self, capacity: int, alpha: float = 0.3) -> None:
         if capacity < 2 or not 0 < alpha <= 1:
@@ -52,13 +52,15 @@ class RingWindow:
         self.n = 0
         self.alpha = alpha
         self.ewma = math.nan
+        self.last_t = -math.inf  # the newest reading, as Python floats: the hot path reads it
+        self.last_v = math.nan
 
     @property
     def capacity(self) -> int:
         return len(self._times)
 
     def append(self, t: float, value: float) -> None:
-        if self.n and t < self._times[self.n - 1]:
+        if t < self.last_t:
             raise ValueError("readings must be appended in event-time order")
         if self.n == self.capacity:  # shift left by one: O(capacity) but capacity is small
             self._times[:-1] = self._times[1:]
@@ -67,6 +69,7 @@ class RingWindow:
         self._times[self.n] = t
         self._values[self.n] = value
         self.n += 1
+        self.last_t, self.last_v = t, value
         self.ewma = (
             value if math.isnan(self.ewma) else self.alpha * value + (1 - self.alpha) * self.ewma
         )
@@ -78,6 +81,8 @@ class RingWindow:
 
     def at_or_before(self, t: float) -> tuple[float, float] | None:
         """(time, value) of the latest reading at or before t."""
+        if self.last_t <= t:  # usually the newest one
+            return None if self.n == 0 else (self.last_t, float(np.float32(self.last_v)))
         i = int(np.searchsorted(self._times[: self.n], t, side="right")) - 1
         return None if i < 0 else (float(self._times[i]), float(self._values[i]))
 
@@ -115,6 +120,8 @@ class RingWindow:
         w._times[:n] = np.frombuffer(data, np.float64, n, off)
         w._values[:n] = np.frombuffer(data, np.float32, n, off + 8 * n)
         w.n, w.ewma = n, ewma
+        if n:
+            w.last_t, w.last_v = float(w._times[n - 1]), float(w._values[n - 1])
         return w
 
 
