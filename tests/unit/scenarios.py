@@ -73,12 +73,17 @@ def operator(overrides: OverrideIndex | None = None, **config: float) -> StreamO
 
 
 def run(messages: Iterable[At], *, ticks_at_min: Sequence[float] = (), op: StreamOperator | None = None,
-        core: StreamCore | None = None, final_tick: bool = True) -> list[Detection]:  # fmt: skip
-    """Feed the messages in order; tick at the given minutes (processing time) and at the end."""
+        core: StreamCore | None = None, final_tick: bool = True,
+        since: datetime = T0) -> list[Detection]:  # fmt: skip
+    """Feed the messages in order; tick at the given minutes (processing time) and at the end.
+
+    The final tick comes a minute after the last arrival, counted from ``since`` when this call
+    carries on from an earlier one (so an empty continuation still ticks after the data).
+    """
     core = core or StreamCore(op or operator())
     found: list[Detection] = []
     pending_ticks = sorted(ticks_at_min)
-    last_received = T0
+    last_received = since
     for m in messages:
         b = m.bound()
         while pending_ticks and T0 + timedelta(minutes=pending_ticks[0]) <= b.message.received_at:

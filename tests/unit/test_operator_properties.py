@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.core import StreamCore
-from tests.unit.scenarios import At, operator, run
+from tests.unit.scenarios import T0, At, operator, run
 
 LATENESS_S = 120.0
 
@@ -97,5 +97,6 @@ def test_state_survives_serialisation_at_any_point(readings: list[At], data: st.
     restored = StreamCore(operator())
     for state in core.store.all():
         restored.store.put(PatientState.unpack(state.pack(), 0.3, 16))
-    found += run(ordered[k:], core=restored)
+    since = max((m.bound().message.received_at for m in ordered[:k]), default=T0)
+    found += run(ordered[k:], core=restored, since=since)
     assert sorted(found, key=lambda d: str(d.id)) == sorted(reference, key=lambda d: str(d.id))
