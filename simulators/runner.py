@@ -41,6 +41,7 @@ class RunConfig:
     max_readings: int | None = None
     rate: float | None = None  # load mode: messages/s across the cohort, ignoring cadences
     max_inflight: int = 20
+    resend_after_s: float = 120.0  # a reading not acknowledged end to end is published again
     episodes: tuple[Episode, ...] = ()
     seq_file: Path | None = None
     progress: bool = True
@@ -118,7 +119,7 @@ class Simulation:
         for d in self._devices:
             conn = DeviceConnection(
                 d.device_id, device_password(c.secret, d.device_id), c.host, c.port, self.stats,
-                max_inflight=c.max_inflight,
+                max_inflight=c.max_inflight, resend_after_s=c.resend_after_s,
             )  # fmt: skip
             self._conns[d.device_id] = conn
         sem = asyncio.Semaphore(50)

@@ -70,7 +70,7 @@ async def send(settings: Settings, per_device: list[list[Sent]], *, upto: int | 
     """Publish messages [start:upto] of every device, all devices interleaved in measurement
     time order (as devices measuring side by side would); return the readings sent."""
     chunk = sorted((m for messages in per_device for m in messages[start:upto]), key=lambda m: m.at)
-    devices = {m.device_id: await connect(settings, m.device_id) for m in chunk}
+    devices = {d: await connect(settings, d) for d in dict.fromkeys(m.device_id for m in chunk)}
     for m in chunk:
         reason = await devices[m.device_id].publish_raw(
             f"vigil/v1/devices/{m.device_id}/readings", m.payload
