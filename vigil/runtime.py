@@ -6,7 +6,8 @@
 - `run_api`: the API alone (distributed deployment).
 The Faust worker is started by `vigil.worker`.
 
-Every process reports its storage mode at start and stops cleanly on SIGINT/SIGTERM.
+Every process reports its storage mode at start, stops cleanly on SIGINT/SIGTERM and logs its
+tasks' await chains on SIGUSR1 (`vigil.diagnostics`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ingest.retry import retrying
 from ingest.service import IngestService
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
+from vigil.diagnostics import install_task_dump
 from vigil.migrate import storage_mode
 from vigil.settings import Settings
 from vigil.streaming import (
@@ -263,6 +265,7 @@ async def _until_stopped(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    install_task_dump(loop)
     tasks = [asyncio.ensure_future(c) for c in coros]
     serving = asyncio.ensure_future(server.serve()) if server is not None else None
     stopper = asyncio.ensure_future(stop.wait())

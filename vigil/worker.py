@@ -20,6 +20,7 @@ from stream.core import StreamCore
 from stream.faust_app import build_app
 from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
+from vigil.diagnostics import install_task_dump
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
 from vigil.streaming import (
@@ -70,6 +71,11 @@ def make_app(settings: Settings) -> faust.App:
         tick_s=s.tick_s,
     )
     apps.append(app)
+
+    @app.task  # type: ignore[untyped-decorator]  # Faust's decorators carry no types
+    async def diagnostics() -> None:
+        install_task_dump(asyncio.get_running_loop())
+
     return app
 
 
