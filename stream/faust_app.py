@@ -3,7 +3,9 @@
 The readings topic is keyed by patient id, so each patient's readings arrive in order on one
 partition and one worker at a time. Per batch (`noack_take`):
 
-1. decode the records (a record this version cannot read is logged at ERROR and skipped: it did
+1. admit the records in offset order (`stream/offsets.py`: Faust can drop fetched records
+   around a rebalance; a partition with missing records is sought back, nothing is skipped),
+   then decode them (a record this version cannot read is logged at ERROR and skipped: it did
    not come from our ingest);
 2. `StreamPipeline.process`: the operator runs once, then readings and detections are written to
    PostgreSQL with retries while the database is unavailable;
@@ -35,6 +37,7 @@ from ingest import bound
 from ingest.bound import BoundMessage, WireFormatError
 from ingest.retry import retrying
 from stream.core import StreamCore
+from stream.offsets import STALL_S, Admit, OffsetGuard, rewind, start_positions
 from stream.pipeline import StreamPipeline
 from stream.state import PatientState
 
@@ -119,11 +122,16 @@ def build_app(
     store = TableStore(table, op.config.ewma_alpha, op.config.dedupe_memory)
     core.store = store
     holder = _PipelineHolder(pipeline_factory, core)
+    guard = OffsetGuard()  # every record processed, in order (stream/offsets.py)
+    busy = False  # the agent is inside a batch: no progress to expect meanwhile
     lock = asyncio.Lock()  # batches and ticks take turns: each is compute, write, persist
 
     @app.agent(readings_topic)
     async def process_readings(stream: Any) -> None:
-        async for events in stream.noack_take(batch_max, within=batch_within_s):
+        nonlocal busy
+        async for batch in stream.noack_take(batch_max, within=batch_within_s):
+            busy = True
+            events, redelivered = await admit(batch)
             messages = decode_batch([e.value for e in events])
             try:
                 pipeline = await retrying(holder.get, None, retriable=retriable,
@@ -138,13 +146,35 @@ def build_app(
                 )
                 await app.crash(exc)
                 raise
-            for event in events:
+            for event in (*events, *redelivered):
                 await stream.ack(event)
+            guard.touch({e.message.tp for e in events}, time.monotonic())
+            busy = False
+
+    async def admit(batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        """The batch's events in offset order, the redelivered ones, and a rewind for each
+        partition with missing records (its later events are dropped unacknowledged)."""
+        events, redelivered, now = [], [], time.monotonic()
+        for event in batch:
+            tp = event.message.tp
+            verdict = guard.admit(tp, event.message.offset, now)
+            if verdict is Admit.PROCESS:
+                events.append(event)
+            elif verdict is Admit.REDELIVERED:
+                redelivered.append(event)
+            elif guard.rewind_due(tp, now):
+                await rewind(app.consumer, guard, tp, "records missing before this batch")
+        return events, redelivered
 
     @app.timer(interval=tick_s)
     async def tick() -> None:
         if app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return  # the table is still being rebuilt from its changelog: no state to tick yet
+        now, consumer = time.monotonic(), app.consumer
+        highwaters = [] if busy else [(tp, consumer.highwater(tp)) for tp in consumer.assignment()]
+        for tp in guard.stalled(highwaters, now, STALL_S):
+            if guard.rewind_due(tp, now):
+                await rewind(consumer, guard, tp, "no progress although the topic has more")
         pipeline = await holder.get(None)
         async with lock:
             await pipeline.tick(time.time())
@@ -153,6 +183,11 @@ def build_app(
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal stubs
     async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         store.forget()
+        guard.clear()
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def on_rebalanced(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        guard.start(await start_positions(app.consumer, topic), time.monotonic())
 
     app.vigil_holder = holder  # type: ignore[attr-defined]  # for tests and stats
     return app

@@ -85,7 +85,7 @@ async def consumer_lag(app: faust.App) -> int:
     lag = 0
     for tp in consumer.assignment():
         committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # no public accessor
-        lag += max(0, consumer.highwater(tp) - committed)
+        lag += max(0, (consumer.highwater(tp) or 0) - committed)
     return lag
 
 

@@ -19,7 +19,7 @@ PURE = [
     "ingest/service.py", "ingest/ports.py", "ingest/bound.py",
     "stream/detections.py", "stream/rules.py", "stream/pipeline.py", "stream/window.py",
     "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
-    "stream/news2.py", "stream/overrides.py", "stream/core.py",
+    "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py",
     "alerts/episodes.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py",
