@@ -2,6 +2,7 @@
 
     vigil bench ingest [--json] [--messages N] [--rounds R]
     vigil bench stream [--json] [--messages N] [--live-s S] [--patients-state N]
+    vigil bench quality [--json] [--patients N] [--days D] [--seed S]   (no services needed)
 
 Human-readable lines first; with --json the last line is one JSON object with the figures. The
 benchmark uses its own database (`vigil_bench`, re-created each run) and the running broker; run
@@ -32,7 +33,7 @@ BENCH_DB = "vigil_bench"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream"])
+    p.add_argument("what", choices=["ingest", "stream", "quality"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument("--messages", type=int, default=20_000, help="device messages per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
@@ -40,10 +41,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
     )
+    p.add_argument("--patients", type=int, default=30, help="quality: patients per family")
+    p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
+    p.add_argument("--seed", type=int, default=1, help="quality: cohort seed")
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.cli import SERVICES_SCRIPT
+
+    if args.what == "quality":
+        from vigil.bench_quality import quality_figures
+
+        figures = quality_figures(args.patients, args.days, args.seed)
+        if args.json:
+            print(json.dumps(figures))
+        return 0
 
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
