@@ -167,7 +167,7 @@ def glucose_forecast(
         if rule.mode == "predicted_low":
             predicted = fc.at(rule.horizon_s)
             firing = fc.level_mg_dl >= rule.below_mg_dl and predicted < rule.below_mg_dl
-            clear = predicted >= rule.below_mg_dl + 10.0
+            clear = predicted >= rule.below_mg_dl + 20.0
             details: tuple[Detail, ...] = (
                 ("predicted_mg_dl", round(predicted, 1)),
                 ("horizon_s", rule.horizon_s),
