@@ -122,6 +122,7 @@ async def _ingest(settings: Settings, count: int, rounds: int) -> dict[str, Any]
         "rounds_detail": {
             "bare_rps": [round(x) for x in bare],
             "ingest_rps": [round(x) for x in ingest],
+            "ratio": [round(i / b, 3) for i, b in zip(ingest, bare, strict=True)],  # back to back
         },
     }
 

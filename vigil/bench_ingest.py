@@ -8,6 +8,8 @@ published into it, then the subscriber connects and the clock runs until it has 
   work per message): what paho and the broker can deliver to one Python process;
 - `ingest_rps`: the real ingest (paho with manual PUBACK, contract decode, binding, embedded
   bus, batched COPY into PostgreSQL, device acks): done when every reading is in `readings`.
+  The embedded pipeline runs with its detectors off (`_ReadingsOnly`): this measures the ingest
+  path; the same path with every detector is `vigil bench stream`'s `embedded_rps`.
 
 Rates are readings per second (the payload mix carries about 2 readings per message). Rounds
 alternate bare/ingest and the median is reported. `decode_us` is the contract's decode +
@@ -29,6 +31,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.bound import BoundMessage
 from ingest.contract import READINGS_FILTER, decode, readings_topic
 from ingest.loop import run_ingest
 from ingest.repository import load_bindings
@@ -36,7 +39,9 @@ from simulators import payloads
 from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimPatient, device_password
 from simulators.physiology import baseline_for, true_value
+from stream.core import StreamCore
 from stream.embedded import EmbeddedBus
+from stream.operator import Outcome
 from vigil.runtime import RETRIABLE, build_ingest, build_receiver, open_pool, utc_now
 from vigil.settings import Settings
 from vigil.streaming import build_core, build_pipeline
@@ -172,10 +177,17 @@ def bare_drain(settings: Settings, client_id: str, count: int) -> float:
     return elapsed
 
 
+class _ReadingsOnly(StreamCore):
+    """The embedded pipeline without detectors: readings are stored, nothing is evaluated."""
+
+    def process(self, batch: Sequence[BoundMessage], now: float) -> Outcome:
+        return Outcome()
+
+
 async def ingest_drain(settings: Settings, dsn: str, client_id: str, readings: int) -> float:
     """Seconds the embedded ingest needs to store `readings` queued readings in PostgreSQL."""
     async with open_pool(settings) as pool:
-        core = build_core(settings)
+        core = _ReadingsOnly(build_core(settings).operator)
         pipeline, store = build_pipeline(settings, pool, core, RETRIABLE)
         bus = EmbeddedBus(pipeline)
         service = build_ingest(settings, pool, bus)
