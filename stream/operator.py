@@ -11,8 +11,10 @@ does no I/O. Per reading, in this order:
    the allowed lateness, or after an idle flush), readings are taken in event-time order into the
    window and baseline, and the stateful rules run: persistence and hysteresis, confirmation,
    trends, CGM forecast, personal anomaly. Vitals also schedule a NEWS2 evaluation at their time,
-   which waits until every vitals stream of the patient has passed that time and the patient's
-   newest vital is more than the allowed lateness later (another device may still report).
+   which waits until every vitals stream of the patient that is still behind (not caught up) has
+   passed that time and, while any is behind, the patient's newest vital is more than the
+   allowed lateness later (another device may still report). A caught-up stream (idle-flushed)
+   holds nothing back: whatever it sends next is newer, or late.
 3. Ticks (`tick`, driven by the runner's timer): streams quiet for `idle_flush_s` are flushed;
    (quiet in processing time: when the operator last saw a reading, so a worker catching up on a
    backlog does not flush streams whose next readings are still queued);
