@@ -39,6 +39,7 @@ LEAD_WINDOW_S = 3600.0  # an alert this long before an episode counts for it
 GRACE_S = 1800.0  # an alert this long after the true value recovered still counts as true
 TICK_S = 60.0
 QUIET_S = 3600.0
+TAIL_S = 600.0  # ticking after the last arrival: well past the idle flush (30 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,10 @@ def vigil_alerts(cases: Sequence[Case], family: Family) -> list[list[float]]:
             collect(core.tick(epoch + next_tick).detections, next_tick)
             next_tick += TICK_S
         collect(core.process([b], epoch + at).detections, at)
-    collect(core.tick(epoch + next_tick + 3600.0).detections, next_tick + 3600.0)
+    end = next_tick + TAIL_S  # ticks go on after the last arrival, as a runner's timer does
+    while next_tick <= end:
+        collect(core.tick(epoch + next_tick).detections, next_tick)
+        next_tick += TICK_S
     return [openings(e) for e in events]
 
 
