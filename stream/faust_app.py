@@ -131,25 +131,34 @@ def build_app(
         nonlocal busy
         async for batch in stream.noack_take(batch_max, within=batch_within_s):
             busy = True
-            events, redelivered = await admit(batch)
-            messages = decode_batch([e.value for e in events])
+            before = guard.positions({e.message.tp for e in batch})
             try:
-                pipeline = await retrying(holder.get, None, retriable=retriable,
-                                          what="opening the database", log=log)  # fmt: skip
-                async with lock:
-                    await pipeline.process(messages)
-                    store.persist(core.take_changed())
-            except Exception as exc:  # not retriable: stop before anything is acknowledged
-                log.critical(
-                    "stream batch failed (%s); stopping the worker unacknowledged",
-                    type(exc).__name__,
-                )
-                await app.crash(exc)
+                events, redelivered = await admit(batch)
+                del batch  # drop the refused events: faust forgets unacked ones once collected
+                await process(events)
+                for event in (*events, *redelivered):
+                    await stream.ack(event)
+                guard.touch({e.message.tp for e in events}, time.monotonic())
+            except BaseException:
+                guard.restore(before)  # not processed: these records are to be read again
                 raise
-            for event in (*events, *redelivered):
-                await stream.ack(event)
-            guard.touch({e.message.tp for e in events}, time.monotonic())
-            busy = False
+            finally:
+                busy = False
+
+    async def process(events: Sequence[Any]) -> None:
+        messages = decode_batch([e.value for e in events])
+        try:
+            pipeline = await retrying(holder.get, None, retriable=retriable,
+                                      what="opening the database", log=log)  # fmt: skip
+            async with lock:
+                await pipeline.process(messages)
+                store.persist(core.take_changed())
+        except Exception as exc:  # not retriable: stop before anything is acknowledged
+            log.critical(
+                "stream batch failed (%s); stopping the worker unacknowledged", type(exc).__name__
+            )
+            await app.crash(exc)
+            raise
 
     async def admit(batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         """The batch's events in offset order, the redelivered ones, and a rewind for each

@@ -98,6 +98,15 @@ def tp(partition: int, topic: str = "readings") -> TP:
     return TP((topic, partition))
 
 
+def test_a_failed_batch_is_expected_again() -> None:
+    guard = started(p0=10)
+    before = guard.positions([P0, P1])
+    guard.admit(P0, 10, 1.0)
+    guard.admit(P1, 7, 1.0)  # a partition the guard had not seen
+    guard.restore(before)
+    assert (guard.expected(P0), guard.expected(P1)) == (10, None)
+
+
 def test_a_long_batch_counts_as_progress_for_its_partitions_only() -> None:
     guard = started(p0=10, p1=0)
     guard.admit(P0, 10, 0.0)
@@ -112,6 +121,7 @@ class FakeConsumer:
     committed: dict[TP, int | None]
     earliest: dict[TP, int]
     seeks: list[tuple[TP, int]] = field(default_factory=list)
+    _gap: dict[TP, str] = field(default_factory=dict)  # faust's gap bookkeeping, per partition
 
     def assignment(self) -> set[TP]:
         return set(self.committed) | {tp(0, "other-topic")}  # not ours: left alone
@@ -147,6 +157,15 @@ def test_rewind_seeks_back_to_the_expected_record_or_the_first_left(
     assert guard.expected(tp(0)) == seek_to
     deleted = [r for r in caplog.records if r.levelname == "ERROR"]
     assert bool(deleted) is (first > 10)  # a loss to retention is never quiet
+
+
+def test_rewind_forgets_the_gaps_faust_noted_so_it_cannot_commit_past_them() -> None:
+    guard = OffsetGuard()
+    guard.start({tp(0): 10, tp(1): 0}, now=0.0)
+    consumer = FakeConsumer(committed={tp(0): 10}, earliest={tp(0): 0})
+    consumer._gap.update({tp(0): "11..40", tp(1): "3..5"})
+    asyncio.run(rewind(consumer, guard, tp(0), "records missing"))
+    assert consumer._gap == {tp(1): "3..5"}
 
 
 def test_rewind_of_an_unknown_partition_does_nothing() -> None:
