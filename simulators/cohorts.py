@@ -46,8 +46,9 @@ class Truth:
     episodes: tuple[tuple[float, float], ...]  # (start_s, end_s) a detector should catch
 
     def abnormal_between(self, lo_s: float, hi_s: float) -> bool:
-        i, j = np.searchsorted(self.grid_s, [lo_s, hi_s], side="left")
-        return bool(self.abnormal[i : j + 1].any())
+        i = int(np.searchsorted(self.grid_s, lo_s, side="left"))
+        j = int(np.searchsorted(self.grid_s, hi_s, side="right"))
+        return bool(self.abnormal[i:j].any())
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +72,13 @@ def message(patient_id: str, device_id: str, kind: str, cadence_s: float, seq: i
 
 def runs(grid_s: npt.NDArray[np.float64], abnormal: BoolArray,
          min_s: float) -> tuple[tuple[float, float], ...]:  # fmt: skip
-    """Runs of `abnormal` lasting at least `min_s`: (first abnormal time, first normal time)."""
+    """Runs of `abnormal` lasting at least `min_s`: (first abnormal time, first normal time; for
+    a run still going at the end of the grid, one step past its last sample)."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], abnormal.astype(np.int8), [0]))))
+    step = float(grid_s[1] - grid_s[0]) if len(grid_s) > 1 else 0.0
     out = []
     for first, back in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-        end = float(grid_s[back]) if back < len(grid_s) else float(grid_s[-1])
+        end = float(grid_s[back]) if back < len(grid_s) else float(grid_s[-1]) + step
         if end - float(grid_s[first]) >= min_s:
             out.append((float(grid_s[first]), end))
     return tuple(out)

@@ -15,10 +15,12 @@ Scoring per alert family (the rules whose alerts reach a clinician):
 - false alerts: alerts with the patient's true value normal from 30 min before to 60 min after
   the alert, per patient-day.
 
-An alert is what a nurse sees open in the feed: a rule's repeated detections update one alert
-until the rule reports its condition cleared (`openings`); several rules of a family firing for
-one episode are several alerts. The baseline's alert likewise lasts until a reading is back
-inside the threshold.
+An alert is counted as a nurse would meet it: a rule's repeated detections update one alert,
+which is taken as closed when the rule reports its condition cleared (`openings`; in the feed
+the alert stays open after that until a clinician resolves it, `alerts/episodes.py`, so a rule
+that fires again before then updates it rather than paging anew: the count here is an upper
+bound). Several rules of a family firing for one episode are several alerts. The baseline's
+alert likewise lasts until a reading is back inside the threshold.
 """
 
 from __future__ import annotations

@@ -26,6 +26,24 @@ def test_runs_keep_only_episodes_long_enough() -> None:
     assert runs(grid, abnormal, 600.0) == ((600.0, 1200.0),)  # 10 min kept, 5 min dropped
 
 
+def test_a_run_at_the_end_of_the_grid_lasts_to_one_step_past_its_last_sample() -> None:
+    grid = np.arange(0.0, 3600.0, 300.0)  # 12 samples, 5 min apart
+    abnormal = grid >= 2700.0  # the last three samples: 15 min
+    assert runs(grid, abnormal, 900.0) == ((2700.0, 3600.0),)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [(0.0, 599.0, False), (0.0, 600.0, True), (600.0, 600.0, True), (601.0, 2000.0, False)],
+)
+def test_abnormal_between_includes_both_ends_and_nothing_past_them(
+    lo: float, hi: float, expected: bool
+) -> None:
+    grid = np.arange(0.0, 1800.0, 300.0)
+    t = Truth(grid, (grid >= 600.0) & (grid < 900.0), ())  # abnormal at 600 only
+    assert t.abnormal_between(lo, hi) is expected
+
+
 @pytest.mark.parametrize(
     ("alert_h", "detected", "lead_min", "false"),
     [
