@@ -6,7 +6,7 @@ back to the committed offset; but aiokafka does not seek a partition whose commi
 missing or 0, and records queued between that seek and the resume are dropped as well. The
 skipped records would then be processed only after the next restart, if ever: for a clinical
 pipeline that is a silent hole. (Seen in the integration test that kills a worker; faust
-0.15.x, aiokafka 0.12.)
+0.15.3, aiokafka 0.14.)
 
 So the agent keeps its own account. `OffsetGuard` knows, per partition, the next offset the
 agent must process: the committed offset (or the first record, when nothing is committed) after
