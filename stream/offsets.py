@@ -112,13 +112,20 @@ class OffsetGuard:
 
 async def start_positions(consumer: Any, topic: str) -> dict[Any, int]:
     """Where the assigned partitions of `topic` resume: the committed offset, or the first
-    record when nothing (or 0) is committed; those partitions are sought there explicitly,
-    because aiokafka leaves them wherever the fetcher happens to be."""
+    record when nothing (or 0) is committed, or when the commit lies past the end of the log
+    (every record would otherwise look like a redelivery and be skipped); those partitions are
+    sought there explicitly, because aiokafka leaves them wherever the fetcher happens to be."""
     tps = {tp for tp in consumer.assignment() if tp.topic == topic}
     if not tps:
         return {}
     committed = await consumer.seek_to_committed()
     positions = {tp: committed[tp] for tp in tps if committed.get(tp)}
+    ends = await consumer.highwaters(*positions) if positions else {}
+    for tp, offset in list(positions.items()):
+        if offset > ends[tp]:  # the topic was re-created or truncated under the group
+            log.error("%s: committed offset %d is past the end of the log (%d); reading the "
+                      "partition from its first record", tp, offset, ends[tp])  # fmt: skip
+            del positions[tp]
     bare = [tp for tp in tps if tp not in positions]
     if bare:
         earliest = await consumer.earliest_offsets(*bare)

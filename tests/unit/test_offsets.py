@@ -122,12 +122,16 @@ class FakeConsumer:
     earliest: dict[TP, int]
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     _gap: dict[TP, str] = field(default_factory=dict)  # faust's gap bookkeeping, per partition
+    ends: dict[TP, int] = field(default_factory=dict)  # log end offsets (default 1,000)
 
     def assignment(self) -> set[TP]:
         return set(self.committed) | {tp(0, "other-topic")}  # not ours: left alone
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return dict(self.committed)
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {p: self.ends.get(p, 1_000) for p in tps}
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return {p: self.earliest[p] for p in tps}
@@ -143,6 +147,15 @@ def test_start_positions_use_the_commit_or_else_the_first_record() -> None:
     positions = asyncio.run(start_positions(consumer, "readings"))
     assert positions == {tp(0): 7, tp(1): 3, tp(2): 0}
     assert sorted(consumer.seeks) == [(tp(1), 3), (tp(2), 0)]  # those aiokafka leaves alone
+
+
+def test_a_commit_past_the_end_of_the_log_restarts_at_the_first_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = FakeConsumer(committed={tp(0): 5_000}, earliest={tp(0): 0}, ends={tp(0): 40})
+    assert asyncio.run(start_positions(consumer, "readings")) == {tp(0): 0}
+    assert consumer.seeks == [(tp(0), 0)]
+    assert any(r.levelname == "ERROR" for r in caplog.records)  # not a quiet skip of 40 records
 
 
 @pytest.mark.parametrize(("first", "seek_to"), [(0, 10), (10, 10), (15, 15)])
