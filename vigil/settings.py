@@ -59,7 +59,10 @@ class IngestSettings(BaseModel):
 
 class StreamSettings(BaseModel):
     sink_batch_max: int = Field(2_000, ge=1)
-    sink_linger_ms: float = Field(10.0, ge=0)
+    # How long the Faust agent waits to fill a batch. Each batch is one database transaction: at
+    # 10 ms batches averaged 54 messages and the worker spent its time on per-batch costs; 50 ms
+    # raised its drain rate from ~2,900 to ~4,800 readings/s for ~25 ms more median latency.
+    sink_linger_ms: float = Field(50.0, ge=0)
     # Event time: readings up to this much older than the newest of their stream are still put
     # in order; older ones are late (stored, flagged, never paged retroactively).
     allowed_lateness_s: float = Field(120.0, ge=0)
