@@ -53,8 +53,11 @@ def rss_bytes() -> int:
 
 
 def state_bytes(patients: int = 100_000) -> dict[str, float]:
-    """Resident and serialised operator state per patient, 4 streams each."""
+    """Resident and serialised operator state per patient, 4 streams each, at steady state:
+    enough readings per stream to fill its duplicate memory (windows are allocated whole), with
+    sequence numbers of a device that has been running for a while."""
     core = StreamCore(StreamOperator())
+    per_stream = core.operator.config.dedupe_memory + 2
     gc.collect()
     before = rss_bytes()
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -66,12 +69,13 @@ def state_bytes(patients: int = 100_000) -> dict[str, float]:
     )
     for i in range(patients):
         pid = f"p{i}"
-        for k in range(3):
+        for k in range(per_stream):
             t = t0 + timedelta(minutes=5 * k)
+            seq = 10_000 + k
             batch = [
                 BoundMessage(
                     pid,
-                    DeviceMessage(f"{pid}-{dev}", k, t, t, (Measurement(m, v, "u", v, "u"),)),
+                    DeviceMessage(f"{pid}-{dev}", seq, t, t, (Measurement(m, v, "u", v, "u"),)),
                     kind,
                     300.0,
                 )
@@ -79,7 +83,7 @@ def state_bytes(patients: int = 100_000) -> dict[str, float]:
             ]
             core.process(batch, t.timestamp())
         core.changed.clear()
-    core.tick(t0.timestamp() + 3600)
+    core.tick(t0.timestamp() + per_stream * 300 + 3600)
     gc.collect()
     grown = rss_bytes() - before
     sample = [s for _, s in zip(range(1000), core.store.all(), strict=False)]
