@@ -41,17 +41,20 @@ class Admit(enum.Enum):
 
 class OffsetGuard:
     def __init__(self) -> None:
+        self._assignment = 0  # counts starts and clears
         self._next: dict[Hashable, int] = {}
         self._progress_at: dict[Hashable, float] = {}
         self._rewound_at: dict[Hashable, float] = {}
 
     def start(self, positions: Mapping[Hashable, int], now: float) -> None:
         """A new assignment: processing resumes at these offsets."""
+        self._assignment += 1
         self._next = dict(positions)
         self._progress_at = dict.fromkeys(positions, now)
         self._rewound_at = {}
 
     def clear(self) -> None:
+        self._assignment += 1
         self._next, self._progress_at, self._rewound_at = {}, {}, {}
 
     def expected(self, tp: Hashable) -> int | None:
@@ -68,11 +71,16 @@ class OffsetGuard:
         self._rewound_at.pop(tp, None)
         return Admit.PROCESS
 
-    def positions(self, tps: Iterable[Hashable]) -> dict[Hashable, int | None]:
-        return {tp: self._next.get(tp) for tp in tps}
+    def positions(self, tps: Iterable[Hashable]) -> tuple[int, dict[Hashable, int | None]]:
+        """The expected offsets of `tps` now, to `restore` if the batch fails."""
+        return self._assignment, {tp: self._next.get(tp) for tp in tps}
 
-    def restore(self, positions: Mapping[Hashable, int | None]) -> None:
-        """Undo `admit` for a batch that failed: its records are expected again."""
+    def restore(self, saved: tuple[int, Mapping[Hashable, int | None]]) -> None:
+        """Undo `admit` for a batch that failed: its records are expected again (unless the
+        partitions were reassigned meanwhile: the new assignment's positions stand)."""
+        assignment, positions = saved
+        if assignment != self._assignment:
+            return
         for tp, offset in positions.items():
             if offset is None:
                 self._next.pop(tp, None)

@@ -107,6 +107,16 @@ def test_a_failed_batch_is_expected_again() -> None:
     assert (guard.expected(P0), guard.expected(P1)) == (10, None)
 
 
+def test_a_batch_failing_after_a_reassignment_leaves_the_new_positions_alone() -> None:
+    guard = started(p0=10)
+    before = guard.positions([P0])
+    guard.admit(P0, 10, 1.0)
+    guard.clear()  # revoked while the batch was in flight (it is then cancelled)
+    guard.start({P0: 50}, now=2.0)
+    guard.restore(before)
+    assert guard.expected(P0) == 50
+
+
 def test_a_long_batch_counts_as_progress_for_its_partitions_only() -> None:
     guard = started(p0=10, p1=0)
     guard.admit(P0, 10, 0.0)
