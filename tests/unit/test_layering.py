@@ -20,7 +20,7 @@ PURE = [
     "stream/detections.py", "stream/rules.py", "stream/pipeline.py", "stream/window.py",
     "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
     "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py",
-    "alerts/episodes.py", "alerts/escalation.py",
+    "alerts/episodes.py", "alerts/escalation.py", "alerts/roster.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
     "simulators/_cgm_sensor.py", "simulators/cohorts.py",
