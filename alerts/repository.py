@@ -18,7 +18,8 @@ delivered only when the transaction commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -26,25 +27,33 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.episodes import Alert, AlertEvent, AlertStatus, condition_cleared, open_or_update
+from alerts._sql import EVENTS_CHANNEL, lock_alert_writes
+from alerts.episodes import Alert, AlertStatus, condition_cleared, open_or_update
+from alerts.response import Escalator
 from stream.detections import Detection, Kind, Severity, Worse
 
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "vigil_alert_events"
-_EVENT_ORDER_LOCK = 0x5649_4749_4C45  # any constant shared by every alert writer
+__all__ = ["EVENTS_CHANNEL", "PgAlertStore"]
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class PgAlertStore:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, clock: Callable[[], datetime] = _wall_clock
+    ) -> None:
         self._pool = pool
+        self._escalator = Escalator(clock)
 
     async def record(self, detections: Sequence[Detection]) -> None:
         if not detections:
             return
         ordered = sorted(detections, key=lambda d: (d.measured_at, d.device_id, d.seq))
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_EVENT_ORDER_LOCK,))
+            await lock_alert_writes(conn)
             new_events = 0
             for d in ordered:
                 new_events += await self._apply(conn, d)
@@ -58,18 +67,19 @@ class PgAlertStore:
         if d.kind is Kind.CLEARED:
             if current is None:
                 return 0
-            await _insert_event(conn, condition_cleared(current, d))
             await conn.execute(
                 "UPDATE alerts SET condition_cleared_at = %s, updated_at = now() WHERE id = %s",
                 (d.measured_at, current.id),
             )
+            await self._escalator.cleared(conn, condition_cleared(current, d))
             return 1
         alert, event = open_or_update(current, d)
         if current is None:
             await _insert_alert(conn, alert)
+            await self._escalator.opened(conn, d, event)
         else:
             await _update_alert(conn, alert)
-        await _insert_event(conn, event)
+            await self._escalator.repeated(conn, d, event)
         return 1
 
 
@@ -120,18 +130,6 @@ async def _insert_alert(conn: AsyncConnection[Any], a: Alert) -> bool:
          a.unit, a.worse.value, a.first_value, a.last_value, a.worst_value, a.count, a.opened_at,
          a.last_seen_at),
     )  # fmt: skip
-    return cur.rowcount == 1
-
-
-async def _insert_event(conn: AsyncConnection[Any], e: AlertEvent) -> bool:
-    cur = await conn.execute(
-        """
-        INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at, payload)
-        VALUES (%s, %s, %s, %s, %s, %s)
-        ON CONFLICT (event_id) DO NOTHING
-        """,
-        (e.event_id, e.alert_id, e.patient_id, e.kind.value, e.at, Jsonb(e.payload)),
-    )
     return cur.rowcount == 1
 
 

@@ -1,0 +1,133 @@
+"""SQL shared by the alert writers (the pipeline's episodes, people's actions, the timers).
+
+Every writer takes the same transaction-scoped advisory lock before its first alert-event insert
+and before any alert row lock, so `alert_events.seq` follows commit order and writers never
+deadlock on each other's row locks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from alerts.escalation import Escalation
+
+EVENTS_CHANNEL = "vigil_alert_events"
+DEADLINES_CHANNEL = "vigil_deadlines"
+OUTBOX_CHANNEL = "vigil_outbox"
+EVENT_ORDER_LOCK = 0x5649_4749_4C45  # any constant shared by every alert writer
+
+VIEW_COLUMNS = (
+    "id", "patient_id", "rule_id", "title", "severity", "status", "tier", "due", "deadline",
+    "metric", "unit", "first_value", "last_value", "worst_value", "count", "opened_at",
+    "last_seen_at", "assigned_to", "acknowledged_by", "acknowledged_at", "resolved_at",
+    "resolved_by", "outcome", "snoozed_until", "snooze_reason", "dangerous",
+)  # fmt: skip
+_VIEW = ", ".join(VIEW_COLUMNS)
+
+
+async def lock_alert_writes(conn: AsyncConnection[Any]) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_ORDER_LOCK,))
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as JSON: ids as strings, times in ISO 8601."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+async def insert_event(
+    conn: AsyncConnection[Any],
+    event_id: uuid.UUID,
+    view: dict[str, Any],
+    kind: str,
+    at: datetime,
+    payload: dict[str, Any],
+    actor: str,
+) -> bool:
+    """Insert one alert event; `view` is the alert after the change (its tier scopes the feed)."""
+    cur = await conn.execute(
+        """
+        INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at, payload, actor, tier)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (event_id) DO NOTHING
+        """,
+        (event_id, view["id"], view["patient_id"], kind, at,
+         Jsonb({**payload, **jsonable(view), "actor": actor}), actor, view["tier"]),
+    )  # fmt: skip
+    return cur.rowcount == 1
+
+
+async def save_escalation(
+    conn: AsyncConnection[Any],
+    alert_id: uuid.UUID,
+    state: Escalation,
+    state_json: dict[str, Any],
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    """Store the machine's state (and extra column changes) and return the alert's view."""
+    deadline = datetime.fromtimestamp(state.deadline, tz=UTC) if state.deadline else None
+    status = "resolved" if state.resolved else "acknowledged" if state.acknowledged_by else "open"
+    columns = {"escalation": Jsonb(state_json), "tier": int(state.tier),
+               "due": state.due.value if state.due else None, "deadline": deadline,
+               "fence": state.fence, "status": status, "dangerous": state.dangerous,
+               "outcome": state.outcome.value if state.outcome else None, **changes}  # fmt: skip
+    sets = ", ".join(f"{name} = %({name})s" for name in columns)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"UPDATE alerts SET {sets}, updated_at = now() WHERE id = %(_id)s RETURNING {_VIEW}",
+        {**columns, "_id": alert_id},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise LookupError(f"alert {alert_id} vanished inside its own transaction")
+    if deadline is not None:
+        await conn.execute(
+            "SELECT pg_notify(%s, %s)", (DEADLINES_CHANNEL, f"{alert_id} {state.fence}")
+        )
+    return row
+
+
+async def insert_message(
+    conn: AsyncConnection[Any],
+    message_id: uuid.UUID,
+    view: dict[str, Any],
+    template: str,
+    lang: str,
+    body: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO patient_messages (id, alert_id, patient_id, template, lang, body)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (message_id, view["id"], view["patient_id"], template, lang, body),
+    )
+    await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+
+
+async def insert_pages(
+    conn: AsyncConnection[Any],
+    view: dict[str, Any],
+    staff_ids: tuple[str, ...],
+    backup: bool,
+    fence: int,
+    at: datetime,
+    tier: int,
+) -> None:
+    rows = [(view["id"], tier, s, backup, fence, at) for s in staff_ids or (None,)]
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO pages (alert_id, tier, staff_id, backup, fence, at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )

@@ -1,0 +1,399 @@
+"""The three-tier response on PostgreSQL: runs the pure escalation machine (alerts.escalation)
+for each alert under its row lock, and carries out its effects as rows in the same transaction.
+
+- `Escalator` is called by the alert store (alerts.repository) inside the pipeline's transaction:
+  an alert opens (the machine starts, with the team's policy snapshotted), repeats, or its
+  condition clears (a patient's re-measure back in range resolves a tier-1 alert).
+- `PgResponse.act` carries out people's actions (alerts.actions), scoped to the actor's teams.
+- `PgResponse.fire` is a timer firing: it moves the alert only if the fence it was armed with is
+  still the alert's fence, read under the row lock, and the deadline has passed.
+
+Effects: `Notify` pages whoever is on call (alerts.roster_store; a `pages` row per person, or one
+with nobody, which feeds `NobodyOnCall` back to the machine so the backup is paged), and
+`PromptPatient` writes a message to the outbox (`patient_messages`), delivered after commit by
+alerts.outbox. A transition that sets a deadline NOTIFYs `vigil_deadlines`, which PostgreSQL
+delivers only when the transaction commits: timers are armed (alerts.timers) only after commit.
+Every transition and effect is an alert event (the audit trail and the live feed).
+
+Must not: decide anything the machine decides, or page a late finding (DESIGN 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from alerts import _sql
+from alerts._codec import from_json, policy_with, to_json
+from alerts.actions import (
+    Acknowledge,
+    Action,
+    ActionRefusedError,
+    Actor,
+    AlertNotFoundError,
+    Assign,
+    Comment,
+    Escalate,
+    InvalidActionError,
+    Resolve,
+    Snooze,
+)
+from alerts.episodes import ALERT_NAMESPACE, AlertEvent
+from alerts.escalation import (
+    Acknowledged,
+    DeadlinePassed,
+    EscalateRequested,
+    Escalation,
+    Event,
+    NobodyOnCall,
+    Notify,
+    Outcome,
+    PromptPatient,
+    Refused,
+    Remeasured,
+    Repeated,
+    Resolved,
+    Snoozed,
+    Step,
+    Tier,
+    start,
+    step,
+)
+from alerts.messages import Template, render
+from alerts.roster_store import who_to_page
+from stream.detections import Detection, Severity
+from stream.rules import THRESHOLD_RULES, Timing
+
+log = logging.getLogger(__name__)
+
+# Rules that fire on a single value dangerous on its own: never snoozed, always a clinician.
+DANGEROUS_RULES = frozenset(r.id for r in THRESHOLD_RULES if r.timing is Timing.IMMEDIATE)
+MAX_EFFECTS = 8  # per transition; paging nobody feeds the machine, which must not loop forever
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    """An alert under its row lock, with what the machine needs."""
+
+    view: dict[str, Any]
+    state: Escalation | None
+    team_id: str
+    lang: str
+    team_policy: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Lead:
+    """The event that records the transition itself (the effects follow it)."""
+
+    id: uuid.UUID
+    kind: str
+    actor: str = "system"
+    payload: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+    @classmethod
+    def of(cls, e: AlertEvent) -> _Lead:
+        return cls(e.event_id, e.kind.value, "system", e.payload, e.at)
+
+
+async def _lock(conn: AsyncConnection[Any], alert_id: uuid.UUID) -> _Locked | None:
+    cur = conn.cursor(row_factory=dict_row)
+    columns = ", ".join(f"a.{c}" for c in _sql.VIEW_COLUMNS)
+    await cur.execute(
+        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy"
+        "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
+        "  JOIN care_teams t ON t.id = p.team_id"
+        " WHERE a.id = %s FOR UPDATE OF a",
+        (alert_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    raw, team, lang, policy = (row.pop(k) for k in ("escalation", "team_id", "lang",
+                                                    "escalation_policy"))  # fmt: skip
+    return _Locked(row, from_json(raw) if raw else None, team, lang, policy)
+
+
+class Escalator:
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+
+    def _start(self, locked: _Locked, dangerous: bool, now: datetime) -> Step:
+        try:
+            policy = policy_with(locked.team_policy)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.error(
+                "team %s has an invalid escalation policy; using the defaults", locked.team_id
+            )
+            policy = policy_with(None)
+        severity = Severity(locked.view["severity"])
+        return start(policy, severity, dangerous, now.timestamp())
+
+    def _state(self, locked: _Locked, now: datetime) -> Escalation:
+        # An alert opened before escalations were stored: start its machine now.
+        return locked.state or self._start(locked, bool(locked.view["dangerous"]), now).state
+
+    async def opened(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
+        locked = await _lock(conn, lead.alert_id)
+        assert locked is not None, "the alert was inserted in this transaction"
+        now = self._clock()
+        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now)
+        if d.late:
+            first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
+        await self.transition(conn, locked, first, now, _Lead.of(lead))
+
+    async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
+        locked = await _lock(conn, lead.alert_id)
+        assert locked is not None, "the alert is locked by this transaction"
+        now = self._clock()
+        state = self._state(locked, now)
+        dangerous = d.rule_id in DANGEROUS_RULES and not d.late
+        event: Event = Repeated(dangerous)
+        if state.tier is Tier.PATIENT and not dangerous and not d.late:
+            event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
+        await self.transition(conn, locked, step(state, event, now.timestamp()), now,
+                              _Lead.of(lead))  # fmt: skip
+
+    async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
+        locked = await _lock(conn, lead.alert_id)
+        assert locked is not None, "the alert is locked by this transaction"
+        now = self._clock()
+        state = self._state(locked, now)
+        if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
+            await self.transition(conn, locked, Step(state), now, _Lead.of(lead))
+            return
+        done = step(state, Remeasured(in_range=True), now.timestamp())
+        changes = {"resolved_at": now, "resolved_by": "system"}
+        view = await self.transition(conn, locked, done, now, _Lead.of(lead), changes)
+        await self._message(conn, locked, view, Template.ADVICE, done.state.fence)
+
+    async def transition(
+        self,
+        conn: AsyncConnection[Any],
+        locked: _Locked,
+        first: Step,
+        now: datetime,
+        lead: _Lead,
+        changes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Carry out `first` (and what paging nobody leads to), store the state and the events;
+        return the alert's view. Raises ActionRefusedError if the machine refused the event."""
+        before = locked.state
+        state, events, refused = await self._carry_out(conn, locked, first, now)
+        if refused:
+            raise ActionRefusedError(refused[0])
+        view = await _sql.save_escalation(conn, locked.view["id"], state, to_json(state),
+                                          _mirror(state, before, now, changes or {}))  # fmt: skip
+        payload = {**lead.payload, "from_tier": int(before.tier) if before else None}
+        await _sql.insert_event(conn, lead.id, view, lead.kind, lead.at or now, payload,
+                                lead.actor)  # fmt: skip
+        for i, (kind, detail) in enumerate(events):
+            event_id = uuid.uuid5(ALERT_NAMESPACE, f"{lead.id}|effect|{i}")
+            await _sql.insert_event(conn, event_id, view, kind, now, {"detail": detail}, "system")
+        return view
+
+    async def _carry_out(
+        self, conn: AsyncConnection[Any], locked: _Locked, first: Step, now: datetime
+    ) -> tuple[Escalation, list[tuple[str, dict[str, Any]]], list[str]]:
+        state, queue = first.state, deque(first.effects)
+        events: list[tuple[str, dict[str, Any]]] = []
+        refused: list[str] = []
+        for _ in range(MAX_EFFECTS):
+            if not queue:
+                break
+            effect = queue.popleft()
+            if isinstance(effect, Refused):
+                refused.append(effect.reason)
+            elif isinstance(effect, PromptPatient):
+                template = Template(effect.template)
+                await self._message(conn, locked, locked.view, template, state.fence)
+                events.append(("prompted", {"template": template.value, "lang": locked.lang}))
+            elif not await self._page(conn, locked, state, effect, now, events) and not (
+                effect.backup and effect.tier is Tier.DOCTOR
+            ):
+                nobody = step(state, NobodyOnCall(effect.tier), now.timestamp())
+                state = nobody.state
+                queue.extend(nobody.effects)
+        if queue:
+            log.error("alert %s: paging stopped after %d effects", locked.view["id"], MAX_EFFECTS)
+        return state, events, refused
+
+    async def _page(
+        self,
+        conn: AsyncConnection[Any],
+        locked: _Locked,
+        state: Escalation,
+        notify: Notify,
+        now: datetime,
+        events: list[tuple[str, dict[str, Any]]],
+    ) -> bool:
+        """Page the tier's on-call people (or its backups); False when there is nobody."""
+        who = await who_to_page(conn, locked.view["patient_id"], notify.tier, now)
+        staff = who.backup if notify.backup else who.primary
+        await _sql.insert_pages(conn, locked.view, staff, notify.backup, state.fence, now,
+                                int(notify.tier))  # fmt: skip
+        detail = {"tier": int(notify.tier), "backup": notify.backup, "staff_ids": list(staff)}
+        events.append(("paged" if staff else "nobody_on_call", detail))
+        if not staff:
+            log.error("alert %s: nobody on call at tier %d (backup: %s)",
+                      locked.view["id"], notify.tier, notify.backup)  # fmt: skip
+        return bool(staff)
+
+    async def _message(
+        self,
+        conn: AsyncConnection[Any],
+        locked: _Locked,
+        view: dict[str, Any],
+        template: Template,
+        fence: int,
+    ) -> None:
+        body = render(template, locked.lang, metric=view["metric"], value=view["last_value"],
+                      unit=view["unit"])  # fmt: skip
+        message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{view['id']}|{fence}|{template}")
+        await _sql.insert_message(conn, message_id, view, template.value, locked.lang, body)
+
+
+def _mirror(
+    state: Escalation, before: Escalation | None, now: datetime, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Columns that follow the machine's state: the acknowledgement and the snooze in force."""
+    mirrored: dict[str, Any] = {"acknowledged_by": state.acknowledged_by}
+    if state.acknowledged_by is None:
+        mirrored["acknowledged_at"] = None
+    elif before is None or before.acknowledged_by != state.acknowledged_by:
+        mirrored["acknowledged_at"] = now
+    if state.snoozed is None:
+        mirrored.update(snoozed_until=None, snooze_reason=None)
+    return {**mirrored, **changes}
+
+
+class PgResponse:
+    """People's actions and timer firings, each in its own transaction."""
+
+    def __init__(self, pool: AsyncConnectionPool, clock: Callable[[], datetime]) -> None:
+        self._pool = pool
+        self._clock = clock
+        self.escalator = Escalator(clock)
+
+    async def act(self, alert_id: uuid.UUID, action: Action, actor: Actor) -> dict[str, Any]:
+        now = self._clock()
+        async with self._pool.connection() as conn, conn.transaction():
+            await _sql.lock_alert_writes(conn)
+            locked = await _lock(conn, alert_id)
+            if locked is None or not actor.sees(locked.team_id):
+                raise AlertNotFoundError(f"no alert {alert_id}")
+            if locked.view["status"] == "resolved":
+                raise ActionRefusedError("the alert is resolved")
+            view = await self._act(conn, locked, action, actor, now)
+            await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
+        return _sql.jsonable(view)
+
+    async def _act(
+        self,
+        conn: AsyncConnection[Any],
+        locked: _Locked,
+        action: Action,
+        actor: Actor,
+        now: datetime,
+    ) -> dict[str, Any]:
+        state = self.escalator._state(locked, now)
+        lead_id = uuid.uuid4()  # people's actions are not replayed
+        at = now.timestamp()
+        changes: dict[str, Any] = {}
+        match action:
+            case Acknowledge(note):
+                if state.tier is Tier.DOCTOR and actor.role not in ("doctor", "admin"):
+                    raise ActionRefusedError("a tier-3 alert is acknowledged by a doctor")
+                first = step(state, Acknowledged(actor.id), at)
+                lead = _Lead(lead_id, "acknowledged", actor.id, {"note": note})
+            case Assign(staff_id):
+                await _check_staff(conn, staff_id, locked.team_id)
+                first, changes = Step(state), {"assigned_to": staff_id}
+                lead = _Lead(lead_id, "assigned", actor.id, {"staff_id": staff_id})
+            case Comment(text):
+                if not text.strip() or len(text) > MAX_COMMENT:
+                    raise InvalidActionError(f"a comment has 1 to {MAX_COMMENT} characters")
+                first = Step(state)
+                lead = _Lead(lead_id, "commented", actor.id, {"text": text})
+            case Escalate(reason):
+                first = step(state, EscalateRequested(actor.id), at)
+                lead = _Lead(lead_id, "escalated", actor.id, {"reason": reason})
+            case Snooze(until, reason):
+                first, changes = _snooze(state, until, reason, actor, now)
+                lead = _Lead(lead_id, "snoozed", actor.id,
+                             {"until": until.isoformat(), "reason": reason})  # fmt: skip
+            case Resolve(outcome, note):
+                if outcome is Outcome.AUTO_RESOLVED:
+                    raise InvalidActionError("auto_resolved is recorded by the system only")
+                first = step(state, Resolved(outcome, actor.id), at)
+                changes = {"resolved_at": now, "resolved_by": actor.id}
+                lead = _Lead(lead_id, "resolved", actor.id,
+                             {"outcome": outcome.value, "note": note})  # fmt: skip
+        return await self.escalator.transition(conn, locked, first, now, lead, changes)
+
+    async def fire(self, alert_id: uuid.UUID, fence: int, now: datetime | None = None) -> bool:
+        """A timer armed at `fence` went off; True if it moved the alert (at most once)."""
+        now = now or self._clock()
+        async with self._pool.connection() as conn, conn.transaction():
+            await _sql.lock_alert_writes(conn)
+            locked = await _lock(conn, alert_id)
+            if locked is None or locked.state is None:
+                return False
+            moved = step(locked.state, DeadlinePassed(fence), now.timestamp())
+            if moved.state is locked.state:
+                return False  # stale (another transition re-armed it), early, or resolved
+            lead = _Lead(uuid.uuid5(ALERT_NAMESPACE, f"deadline|{alert_id}|{fence}"),
+                         "deadline_passed", payload={"missed": locked.view["due"]})  # fmt: skip
+            await self.escalator.transition(conn, locked, moved, now, lead)
+            await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
+        return True
+
+    async def pending(self, until: datetime) -> list[tuple[datetime, uuid.UUID, int]]:
+        """Deadlines (with their fences) up to `until`, earliest first: what timers must arm."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT deadline, id, fence FROM alerts WHERE status <> 'resolved'"
+                " AND deadline IS NOT NULL AND deadline <= %s ORDER BY deadline LIMIT 10000",
+                (until,),
+            )
+            return [(d, i, f) for d, i, f in await cur.fetchall()]
+
+    async def fire_due(self, now: datetime | None = None) -> int:
+        """Fire every deadline already passed (after a restart, or for a missed timer)."""
+        now = now or self._clock()
+        fired = 0
+        for _, alert_id, fence in await self.pending(now):
+            fired += await self.fire(alert_id, fence, now)
+        return fired
+
+
+def _snooze(
+    state: Escalation, until: datetime, reason: str, actor: Actor, now: datetime
+) -> tuple[Step, dict[str, Any]]:
+    if until.tzinfo is None or until <= now:
+        raise InvalidActionError("a snooze needs a time-zone-aware `until` in the future")
+    if not reason.strip():
+        raise InvalidActionError("a snooze needs a reason")
+    snoozed = step(state, Snoozed(until.timestamp(), reason, actor.id), now.timestamp())
+    if snoozed.state is state and not snoozed.effects:
+        raise InvalidActionError("a snooze must end after the current deadline")
+    return snoozed, {"snoozed_until": until.astimezone(UTC), "snooze_reason": reason}
+
+
+async def _check_staff(conn: AsyncConnection[Any], staff_id: str, team_id: str) -> None:
+    cur = await conn.execute(
+        "SELECT 1 FROM staff_teams WHERE staff_id = %s AND team_id = %s", (staff_id, team_id)
+    )
+    if await cur.fetchone() is None:
+        raise InvalidActionError(f"{staff_id!r} is not on the patient's care team")
