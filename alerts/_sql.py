@@ -94,7 +94,8 @@ async def save_escalation(
         raise LookupError(f"alert {alert_id} vanished inside its own transaction")
     if deadline is not None:
         await conn.execute(
-            "SELECT pg_notify(%s, %s)", (DEADLINES_CHANNEL, f"{alert_id} {state.fence}")
+            "SELECT pg_notify(%s, %s)",
+            (DEADLINES_CHANNEL, f"{alert_id} {state.fence} {state.deadline!r}"),
         )
     return row
 
