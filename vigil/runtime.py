@@ -26,6 +26,8 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.response import PgResponse
+from alerts.timers import DeadlineTimers
 from api.app import create_app
 from api.feed import AlertFeed
 from ingest.contract import Limits
@@ -218,6 +220,7 @@ async def run_embedded(settings: Settings) -> None:
             ticker(pipeline, lock, s.tick_s),
             snapshotter(pool, core, lock, s.snapshot_s),
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
+            escalation_timers(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -253,7 +256,14 @@ async def run_api(settings: Settings) -> None:
     mode = await asyncio.to_thread(report_mode, settings)
     async with open_pool(settings) as pool:
         server = build_api_server(settings, pool, mode, None)
-        await _until_stopped([], server)
+        # The API process keeps the escalation timers in the distributed deployment (the
+        # Faust workers write alerts; their deadlines reach this process by NOTIFY).
+        await _until_stopped([escalation_timers(settings, pool)], server)
+
+
+async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:
+    response = PgResponse(pool, utc_now)
+    await DeadlineTimers(response, settings.db.dsn.get_secret_value(), utc_now).run()
 
 
 async def _until_stopped(
