@@ -62,3 +62,24 @@ async def who_to_page(
         return rota
     backup = tuple(s for s in (*rota.primary, *rota.backup) if s != doctor)
     return OnCall((doctor,), backup)
+
+
+async def replace_roster(conn: AsyncConnection[Any], roster: TeamRoster) -> None:
+    """Make the team's weekly shifts and backups exactly `roster`'s (overrides are kept: they
+    are one-off cover, managed one by one)."""
+    team = roster.team_id
+    await conn.execute("DELETE FROM roster_shifts WHERE team_id = %s", (team,))
+    await conn.execute("DELETE FROM roster_backups WHERE team_id = %s", (team,))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO roster_shifts (team_id, staff_id, role, tz, weekdays, start_time,"
+            " end_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(team, s.staff_id, s.role.value, s.tz, sorted(s.weekdays), s.start, s.end)
+             for s in roster.shifts],
+        )  # fmt: skip
+        await cur.executemany(
+            "INSERT INTO roster_backups (team_id, role, position, staff_id)"
+            " VALUES (%s, %s, %s, %s)",
+            [(team, role.value, i, staff) for role, staff_ids in roster.backups.items()
+             for i, staff in enumerate(staff_ids)],
+        )  # fmt: skip

@@ -16,12 +16,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import time as daytime
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.roster import Role, Shift, TeamRoster
+from alerts.roster_store import replace_roster
 from api import registry
 from api.auth import issue_token
 from ingest.credentials import reload_broker, upsert_passwords
@@ -31,7 +34,22 @@ from vigil.runtime import utc_now
 from vigil.settings import Settings
 
 CHARGE_NURSE = "nurse-charge"
+ONCALL_DOCTOR = "doctor-oncall"
 TOKEN_TTL = timedelta(hours=12)
+
+
+def demo_roster(team: str) -> TeamRoster:
+    """Round the clock: the team's nurse and doctor, the charge nurse and the on-call doctor as
+    backups."""
+    every_day = frozenset(range(7))
+    return TeamRoster(
+        team,
+        shifts=(
+            Shift(f"nurse-{team}", Role.NURSE, "UTC", every_day, daytime(0), daytime(0)),
+            Shift(f"doctor-{team}", Role.DOCTOR, "UTC", every_day, daytime(0), daytime(0)),
+        ),
+        backups={Role.NURSE: (CHARGE_NURSE,), Role.DOCTOR: (ONCALL_DOCTOR,)},
+    )
 
 
 async def enrol_demo(
@@ -45,8 +63,13 @@ async def enrol_demo(
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         for i, team in enumerate(teams):
             await registry.upsert_team(conn, team, f"Demo ward {i + 1}")
-            await registry.upsert_staff(conn, f"nurse-{team}", f"Nurse of {team}", "nurse", [team])
+            for role in ("nurse", "doctor"):
+                name = f"{role.title()} of {team}"
+                await registry.upsert_staff(conn, f"{role}-{team}", name, role, [team])
         await registry.upsert_staff(conn, CHARGE_NURSE, "Charge nurse", "nurse", teams)
+        await registry.upsert_staff(conn, ONCALL_DOCTOR, "On-call doctor", "doctor", teams)
+        for team in teams:
+            await replace_roster(conn, demo_roster(team))
         for p in people:
             await registry.upsert_patient(conn, p.patient_id, p.team_id, f"Patient {p.index + 1}")
             for d in p.devices:
