@@ -1,8 +1,9 @@
-"""The FastAPI application: health, the alerts websocket and a small live page.
+"""The FastAPI application: health, the REST API (/api/v1), the alerts websocket and a small
+live page.
 
-`create_app` receives everything it needs (pool, feed, clock, settings values) from the
-composition root; it reads no environment and opens nothing at import time. The feed task runs
-for the lifetime of the app.
+`create_app` receives everything it needs (pool, feed, clock, the alert response, settings
+values) from the composition root; it reads no environment and opens nothing at import time.
+The feed task runs for the lifetime of the app. Errors become JSON in api.error_handlers.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from psycopg_pool import AsyncConnectionPool
 
-from api import ws
+from alerts.response import PgResponse
+from api import error_handlers, ws
 from api.feed import AlertFeed
+from api.routes.v1 import v1_router
 
 
 def create_app(
@@ -30,6 +33,7 @@ def create_app(
     allowed_origins: list[str],
     storage_mode: str,
     stats: Callable[[], dict[str, Any]] | None = None,
+    response: PgResponse | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +51,10 @@ def create_app(
     app.state.feed = feed
     app.state.clock = clock
     app.state.allowed_origins = frozenset(allowed_origins)
+    app.state.response = response  # None: alert actions answer 503 (e.g. a read-only API)
+    error_handlers.install(app)
     app.include_router(ws.router)
+    app.include_router(v1_router())
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""The audit log (DESIGN 6): every PHI read and every alert action, written in the caller's
+transaction; and the admin's view of it, scoped to the admin's care teams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from api.auth import Principal
+
+_INSERT = (
+    "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+async def record(
+    conn: AsyncConnection[Any],
+    who: Principal,
+    at: datetime,
+    action: str,
+    resource: str,
+    patient_ids: Iterable[str | None],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One row per patient concerned (a list of alerts across patients writes several)."""
+    rows = [
+        (at, who.staff_id, who.role, action, resource, pid, Jsonb(detail or {}))
+        for pid in dict.fromkeys(patient_ids)
+    ]
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(_INSERT, rows)
+
+
+async def entries(
+    conn: AsyncConnection[Any],
+    team_ids: frozenset[str],
+    *,
+    patient_id: str | None,
+    actor: str | None,
+    since: datetime | None,
+    before_id: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Entries about the teams' patients, or about the teams themselves, newest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """
+        SELECT a.id, a.at, a.actor, a.role, a.action, a.resource, a.patient_id, a.detail
+          FROM audit_log a LEFT JOIN patients p ON p.id = a.patient_id
+         WHERE (p.team_id = ANY(%(teams)s)
+                OR (a.patient_id IS NULL AND a.detail->>'team_id' = ANY(%(teams)s)))
+           AND (%(patient)s::text IS NULL OR a.patient_id = %(patient)s)
+           AND (%(actor)s::text IS NULL OR a.actor = %(actor)s)
+           AND (%(since)s::timestamptz IS NULL OR a.at >= %(since)s)
+           AND (%(before)s::bigint IS NULL OR a.id < %(before)s)
+         ORDER BY a.id DESC LIMIT %(limit)s
+        """,
+        {"teams": list(team_ids), "patient": patient_id, "actor": actor, "since": since,
+         "before": before_id, "limit": limit},
+    )  # fmt: skip
+    return await cur.fetchall()

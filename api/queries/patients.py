@@ -1,0 +1,81 @@
+"""Patients and care teams: reads scoped by team, and the admin's writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+_COLUMNS = "id, team_id, display_name, tz, lang, responsible_doctor, created_at"
+EDITABLE = ("team_id", "display_name", "tz", "lang", "responsible_doctor")
+
+
+async def team_of(conn: AsyncConnection[Any], patient_id: str) -> str | None:
+    cur = await conn.execute("SELECT team_id FROM patients WHERE id = %s", (patient_id,))
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def get(conn: AsyncConnection[Any], patient_id: str) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {_COLUMNS} FROM patients WHERE id = %s", (patient_id,))
+    return await cur.fetchone()
+
+
+async def in_teams(
+    conn: AsyncConnection[Any], team_ids: list[str], after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {_COLUMNS} FROM patients WHERE team_id = ANY(%s)"
+        " AND (%s::text IS NULL OR id > %s) ORDER BY id LIMIT %s",
+        (team_ids, after, after, limit),
+    )
+    return await cur.fetchall()
+
+
+async def create(conn: AsyncConnection[Any], values: dict[str, Any]) -> dict[str, Any] | None:
+    """The new patient, or None if the id is taken."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "INSERT INTO patients (id, team_id, display_name, tz, lang, responsible_doctor)"
+        " VALUES (%(id)s, %(team_id)s, %(display_name)s, %(tz)s, %(lang)s,"
+        " %(responsible_doctor)s) ON CONFLICT (id) DO NOTHING"
+        f" RETURNING {_COLUMNS}",
+        values,
+    )
+    return await cur.fetchone()
+
+
+async def update(
+    conn: AsyncConnection[Any], patient_id: str, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    sets = ", ".join(f"{k} = %({k})s" for k in changes if k in EDITABLE)
+    cur = conn.cursor(row_factory=dict_row)
+    if not sets:
+        return await get(conn, patient_id)
+    await cur.execute(
+        f"UPDATE patients SET {sets} WHERE id = %(pid)s RETURNING {_COLUMNS}",
+        {**changes, "pid": patient_id},
+    )
+    return await cur.fetchone()
+
+
+async def is_team_member(
+    conn: AsyncConnection[Any], staff_id: str, team_id: str, role: str | None = None
+) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM staff_teams st JOIN staff s ON s.id = st.staff_id"
+        " WHERE st.staff_id = %s AND st.team_id = %s AND (%s::text IS NULL OR s.role = %s)",
+        (staff_id, team_id, role, role),
+    )
+    return await cur.fetchone() is not None
+
+
+async def teams(conn: AsyncConnection[Any], team_ids: list[str]) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, name, tz FROM care_teams WHERE id = ANY(%s) ORDER BY id", (team_ids,)
+    )
+    return await cur.fetchall()

@@ -1,0 +1,104 @@
+"""Devices and their bindings to patients. Admins register devices and bind them to patients
+of their teams (api.registry.bind_device); staff read the devices bound in their teams; a device
+reads only its own record. An admin also sees unbound devices, so as to bind them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from psycopg import AsyncConnection
+
+from api import registry
+from api.access import ADMIN, DEVICE_READERS, STAFF, Caller, Pool, allow
+from api.auth import Principal
+from api.bodies import BindingIn, DeviceIn
+from api.errors import ConflictError, NotFoundError
+from api.queries import audit
+from api.queries import devices as q
+from api.routes._common import now, visible_patient
+from api.schemas import Binding, Device
+
+router = APIRouter(tags=["devices"])
+
+
+def _sees(caller: Principal, device: dict[str, Any]) -> bool:
+    if caller.role == "device":
+        return caller.device_id is not None and caller.device_id == str(device["id"])
+    team_id: str | None = device["team_id"]
+    if team_id is None:
+        return caller.role == "admin"
+    return caller.role in STAFF and team_id in caller.team_ids
+
+
+async def _visible(conn: AsyncConnection[Any], caller: Principal, device_id: str) -> Device:
+    row = await q.get(conn, device_id)
+    if row is None or not _sees(caller, row):
+        raise NotFoundError(f"no device {device_id}")
+    return Device.model_validate(row)
+
+
+@router.get("/devices", response_model=list[Device])
+async def list_devices(
+    caller: Caller,
+    pool: Pool,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[Device]:
+    allow(caller, STAFF)
+    async with pool.connection() as conn:
+        rows = await q.in_teams(conn, sorted(caller.team_ids), caller.role == "admin", after,
+                                limit)  # fmt: skip
+    return [Device.model_validate(r) for r in rows]
+
+
+@router.get("/devices/{device_id}", response_model=Device)
+async def get_device(device_id: str, caller: Caller, pool: Pool) -> Device:
+    allow(caller, DEVICE_READERS)
+    async with pool.connection() as conn:
+        return await _visible(conn, caller, device_id)
+
+
+@router.post("/devices", response_model=Device, status_code=201)
+async def register_device(body: DeviceIn, caller: Caller, pool: Pool) -> Device:
+    allow(caller, ADMIN)
+    async with pool.connection() as conn, conn.transaction():
+        row = await q.create(conn, body.model_dump())
+        if row is None:
+            raise ConflictError(f"device {body.id} exists")
+    return Device.model_validate(row)
+
+
+@router.get("/devices/{device_id}/bindings", response_model=list[Binding])
+async def list_bindings(device_id: str, caller: Caller, pool: Pool) -> list[Binding]:
+    allow(caller, STAFF)
+    async with pool.connection() as conn:
+        await _visible(conn, caller, device_id)
+        rows = await q.bindings(conn, device_id, sorted(caller.team_ids))
+    return [Binding.model_validate(r) for r in rows]
+
+
+@router.post("/devices/{device_id}/bindings", response_model=Binding, status_code=201)
+async def bind(
+    request: Request, device_id: str, body: BindingIn, caller: Caller, pool: Pool
+) -> Binding:
+    allow(caller, ADMIN)
+    valid_from = body.valid_from or now(request)
+    async with pool.connection() as conn, conn.transaction():
+        await _visible(conn, caller, device_id)
+        await visible_patient(conn, caller, body.patient_id)
+        changed = await registry.bind_device(
+            conn,
+            device_id,
+            body.patient_id,
+            valid_from,
+            reason=body.reason,
+            changed_by=caller.staff_id,
+        )
+        if not changed:
+            raise ConflictError(f"device {device_id} is already bound to this patient")
+        await audit.record(conn, caller, now(request), "bind", "device", [body.patient_id],
+                           {"device_id": device_id})  # fmt: skip
+        row = await q.binding_at(conn, device_id, valid_from)
+    assert row is not None, "inserted in this transaction"
+    return Binding.model_validate(row)

@@ -1,0 +1,26 @@
+"""The /api/v1 router: every REST resource, with the error responses they share declared for
+the OpenAPI document."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import (
+    alert_actions,
+    alerts,
+    audit_log,
+    devices,
+    patients,
+    readings,
+    rosters,
+    thresholds,
+)
+from api.schemas import ERROR_RESPONSES
+
+
+def v1_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    for module in (patients, devices, thresholds, readings, alerts, alert_actions, rosters,
+                   audit_log):  # fmt: skip
+        router.include_router(module.router)
+    return router
