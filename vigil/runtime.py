@@ -139,6 +139,7 @@ def build_api_server(
         allowed_origins=settings.api.allowed_origins,
         storage_mode=mode,
         stats=stats,
+        response=PgResponse(pool, utc_now),
     )
     config = uvicorn.Config(
         app, host=settings.api.host, port=settings.api.port, log_level="warning", lifespan="on"
