@@ -21,7 +21,7 @@ PURE = [
     "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
     "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py",
     "alerts/episodes.py", "alerts/escalation.py", "alerts/roster.py", "alerts/actions.py",
-    "alerts/messages.py",
+    "alerts/messages.py", "alerts/delivery.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
     "simulators/_cgm_sensor.py", "simulators/cohorts.py",
