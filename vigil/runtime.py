@@ -2,7 +2,8 @@
 
 - `run_embedded`: the whole pipeline in one process (ingest -> in-process bus -> stream ->
   alerts -> API), on real Mosquitto and PostgreSQL. The default deployment and demo.
-- `run_ingest`: the ingest alone, handing readings to Kafka (distributed deployment).
+- `run_ingest`: the ingest alone, handing readings to Kafka (distributed deployment); it also
+  runs the tier-1 outbox sender (alerts.outbox), the embedded runner runs it too.
 - `run_api`: the API alone (distributed deployment).
 The Faust worker is started by `vigil.worker`.
 
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -26,11 +28,14 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.delivery import Backoff
+from alerts.outbox import OutboxSender
 from alerts.response import PgResponse
 from alerts.timers import DeadlineTimers
 from api.app import create_app
 from api.feed import AlertFeed
 from ingest.contract import Limits
+from ingest.downlink import MqttPublisher
 from ingest.kafka import KafkaHandoff, ensure_topic
 from ingest.loop import run_ingest as ingest_loop
 from ingest.monitor import BadDataMonitor
@@ -222,6 +227,7 @@ async def run_embedded(settings: Settings) -> None:
             snapshotter(pool, core, lock, s.snapshot_s),
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
             escalation_timers(settings, pool),
+            outbox_sender(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -245,6 +251,9 @@ async def run_ingest(settings: Settings) -> None:
         try:
             service = build_ingest(settings, pool, handoff)
             tasks, _ = await _ingest_tasks(settings, pool, service)
+            # Tier-1 delivery runs here in the distributed deployment: the ingest is the process
+            # that holds the broker account; the internet-facing API process holds none.
+            tasks.append(outbox_sender(settings, pool))
             log.info(
                 "ingest up, handing off to Kafka (%s): %s", k.bootstrap, handoff.effective_config()
             )
@@ -265,6 +274,24 @@ async def run_api(settings: Settings) -> None:
 async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:
     response = PgResponse(pool, utc_now)
     await DeadlineTimers(response, settings.db.dsn.get_secret_value(), utc_now).run()
+
+
+async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:
+    """Tier-1 patient messages out of the outbox to the devices (alerts.outbox), published as
+    the ingest's broker account with a client id of its own and a clean session."""
+    m, o = settings.mqtt, settings.outbox
+    publisher = MqttPublisher(host=m.host, port=m.port, username=m.username,
+                              password=m.password.get_secret_value(),
+                              client_id=f"{m.client_id}-downlink-{secrets.token_hex(4)}",
+                              keepalive_s=m.keepalive_s)  # fmt: skip
+    sender = OutboxSender(pool, settings.db.dsn.get_secret_value(), publisher, clock=utc_now,
+                          batch_max=o.batch_max, poll_s=o.poll_s,
+                          publish_timeout_s=o.publish_timeout_s,
+                          backoff=Backoff(o.retry_base_s, o.retry_max_s))  # fmt: skip
+    try:
+        await sender.run()
+    finally:
+        await publisher.close()
 
 
 async def _until_stopped(

@@ -85,6 +85,22 @@ class ApiSettings(BaseModel):
     ws_queue_max: int = Field(1_000, ge=1)
 
 
+class OutboxSettings(BaseModel):
+    """Tier-1 patient messages (alerts.outbox): delivery rounds, safety-net poll, retries."""
+
+    batch_max: int = Field(50, ge=1)
+    poll_s: float = Field(30.0, gt=0)
+    publish_timeout_s: float = Field(10.0, gt=0)
+    retry_base_s: float = Field(2.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> OutboxSettings:
+        if self.retry_base_s > self.retry_max_s:
+            raise ValueError("outbox.retry_base_s must not exceed outbox.retry_max_s")
+        return self
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -104,6 +120,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     stream: StreamSettings = StreamSettings()
     api: ApiSettings = ApiSettings()
+    outbox: OutboxSettings = OutboxSettings()
     sim: SimulatorSettings = SimulatorSettings()
 
     @model_validator(mode="after")

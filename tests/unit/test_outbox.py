@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from alerts.delivery import NO_BOUND_DEVICE, Backoff, OutboxMessage, describe, outcome, payload
+from vigil.settings import OutboxSettings
 
 A, B, C = (uuid.UUID(int=i) for i in (1, 2, 3))
 AT = datetime(2026, 11, 23, 8, 1, 7, tzinfo=UTC)
@@ -116,3 +118,9 @@ def test_backoff_rejects_nonsense() -> None:
         Backoff(base_s=0.0)
     with pytest.raises(ValueError, match="base_s"):
         Backoff(base_s=10.0, max_s=1.0)
+
+
+def test_outbox_settings_refuse_a_base_delay_above_the_cap() -> None:
+    assert OutboxSettings().retry_base_s <= OutboxSettings().retry_max_s
+    with pytest.raises(ValidationError, match="retry_base_s"):
+        OutboxSettings(retry_base_s=10.0, retry_max_s=1.0)
