@@ -28,13 +28,14 @@ class Episode:
 
 
 def hypertensive_crisis(patient_index: int = 0, start_s: float = 5.0) -> Episode:
-    """SBP ~195 / DBP ~125 for an hour; the patient measures at once and re-measures after 5 min
-    (ACC/AHA: confirm a crisis value with a repeat measurement)."""
+    """SBP ~200 / DBP ~125 for an hour, above the crisis thresholds (> 180 / > 120) at any time
+    of day and for any simulated baseline; the patient measures at once and re-measures after
+    5 min (ACC/AHA: confirm a crisis value with a repeat measurement)."""
     return Episode(
         patient_index=patient_index,
         start_s=start_s,
         duration_s=3600.0,
-        offsets=MappingProxyType({"systolic_bp": 62.0, "diastolic_bp": 42.0, "heart_rate": 12.0}),
+        offsets=MappingProxyType({"systolic_bp": 80.0, "diastolic_bp": 50.0, "heart_rate": 12.0}),
         measure_at_s=(start_s, start_s + 300.0),
         kind="bp_cuff",
     )
