@@ -21,7 +21,8 @@ Tiers: 1 the patient (automated re-measure prompt and advice), 2 the care team's
 - A value dangerous on its own always reaches a clinician: such an alert enters at tier 2 at
   least, cannot be snoozed, and a dangerous repeat of an alert that only the patient had, or
   that was snoozed, hands it to a clinician again at once.
-- Snooze postpones the next deadline, with a reason.
+- Snooze postpones the next deadline, with a reason; when it ends the alert is handed back to
+  its tier afresh (notified again, a new acknowledgement deadline), not escalated.
 - Timers are fenced: each deadline carries the state's `fence`, and a `DeadlinePassed` with
   another fence (a timer armed before a later transition) or before the deadline changes
   nothing.
@@ -249,7 +250,10 @@ def step(s: Escalation, event: Event, now: float) -> Step:
     match event:
         case DeadlinePassed(fence):
             due = fence == s.fence and s.deadline is not None and now >= s.deadline
-            return _escalate(s, now) if due else Step(s)  # a stale or early timer: nothing
+            if not due:
+                return Step(s)  # a stale or early timer: nothing
+            # The end of a snooze (or silence) hands the alert back to its tier, afresh.
+            return _enter(s, s.tier, now) if s.snoozed is not None else _escalate(s, now)
         case Acknowledged(by):
             if s.tier is Tier.PATIENT or s.due is not Due.ACK:
                 return Step(s, (Refused("nothing to acknowledge at this tier"),))

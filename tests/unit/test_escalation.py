@@ -126,6 +126,24 @@ def test_a_dangerous_repeat_ends_a_snooze_at_once() -> None:
     assert repeat.state.deadline == T0 + 3 * HOUR and repeat.state.snoozed is None
 
 
+@pytest.mark.parametrize(
+    ("severity", "tier", "effects"),
+    [
+        (Severity.HIGH, Tier.NURSE, (Notify(Tier.NURSE),)),
+        (Severity.MODERATE, Tier.PATIENT, (PromptPatient("remeasure"),)),
+    ],
+)
+def test_the_end_of_a_snooze_hands_the_alert_back_to_its_tier(
+    severity: Severity, tier: Tier, effects: tuple[object, ...]
+) -> None:
+    s = start(POLICY, severity, False, T0).state
+    snoozed = step(s, Snoozed(T0 + 8 * HOUR, "patient at the clinic", "nurse-a"), T0 + 1).state
+    back = timeout(snoozed)
+    assert back.effects == effects
+    assert (back.state.tier, back.state.snoozed) == (tier, None)
+    assert back.state.deadline == T0 + 8 * HOUR + POLICY.clock(severity, tier).ack_s
+
+
 def test_resolution_is_final() -> None:
     s = step(start(POLICY, Severity.HIGH, False, T0).state, Resolved(Outcome.VISIT_BOOKED, "n"), T0)
     for event in (DeadlinePassed(s.state.fence), EscalateRequested("n"), Repeated(True)):
@@ -185,13 +203,19 @@ class EscalationMachine(RuleBasedStateMachine):
         m.awaiting_ack, m.backup, m.snoozed = True, True, False
         return 1
 
+    def snooze_ends(self) -> int:
+        """The same tier is told again (the patient is prompted again at tier 1)."""
+        m = self.m
+        m.awaiting_ack, m.backup, m.snoozed = m.tier > 1, False, False
+        return int(m.tier > 1)
+
     @rule(minutes=st.integers(0, 3000))
     def time_passes(self, minutes: int) -> None:
         self.now += minutes * MIN
         if self.m.resolved or self.s.deadline is None or self.now < self.s.deadline:
             return
         self.now = self.s.deadline  # the timer fires at its deadline
-        expected = self.escalate_model()
+        expected = self.snooze_ends() if self.m.snoozed else self.escalate_model()
         self.apply(DeadlinePassed(self.s.fence), expect_notify=expected)
 
     @rule(data=st.data())
