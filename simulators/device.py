@@ -7,6 +7,9 @@
   readings wait in the device's buffer, as on a device that is offline or throttled.
 - Keeps every reading until the ingest acknowledges it end to end on the device's ack topic
   (highest contiguous seq stored), and publishes it again if no ack came within `resend_after_s`.
+- Receives the patient's tier-1 messages on its `messages` topic, shows each once (they come at
+  least once; simulators.inbox deduplicates) and hands a new one to `on_message` (the runner
+  schedules a re-measurement when prompted).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +29,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.contract import ack_topic, readings_topic
+from ingest.contract import ack_topic, messages_topic, readings_topic
 from ingest.paho_asyncio import AsyncioPaho
+from simulators.inbox import Inbox, PatientMessage, parse
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,9 @@ class DeviceStats:
     buffered_peak: int = 0
     refused: Counter[str] = field(default_factory=Counter)  # PUBACK reason -> count
     errors: Counter[str] = field(default_factory=Counter)  # paho return code -> count
+    messages: int = 0  # patient messages shown (each message id once)
+    duplicate_messages: int = 0  # redeliveries of a message already shown
+    remeasured: int = 0  # extra measurements taken because a message asked for one
 
 
 class DeviceError(RuntimeError):
@@ -73,6 +81,8 @@ class DeviceConnection:
         self.rejected: dict[int, str] = {}  # seq -> reason, as reported on the ack topic
         self._connected: asyncio.Future[ReasonCode] | None = None
         self._puback_waiters: dict[int, asyncio.Future[ReasonCode]] = {}
+        self.inbox = Inbox()
+        self.on_message: Callable[[PatientMessage], None] | None = None
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         client.username_pw_set(device_id, password)
         client.on_connect = self._on_connect
@@ -95,7 +105,9 @@ class DeviceConnection:
             raise DeviceError(f"{self.device_id}: no CONNACK within {timeout_s} s") from exc
         if reason.is_failure:
             raise DeviceError(f"{self.device_id}: broker refused the connection: {reason}")
-        self._client.subscribe(ack_topic(self.device_id), qos=1)
+        self._client.subscribe(
+            [(ack_topic(self.device_id), 1), (messages_topic(self.device_id), 1)]
+        )
 
     def disconnect(self) -> None:
         self._client.disconnect()
@@ -180,8 +192,26 @@ class DeviceConnection:
         self._pump()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/messages"):
+            self._on_patient_message(msg.payload)
+        else:
+            self._on_ack(msg.payload)
+
+    def _on_patient_message(self, data: bytes | bytearray) -> None:
+        message = parse(data)
+        if message is None:
+            log.warning("%s: unreadable patient message", self.device_id)
+            return
+        if not self.inbox.receive(message):
+            self._stats.duplicate_messages += 1
+            return
+        self._stats.messages += 1
+        if self.on_message is not None:
+            self.on_message(message)
+
+    def _on_ack(self, data: bytes | bytearray) -> None:
         try:
-            doc = orjson.loads(msg.payload)
+            doc = orjson.loads(data)
             acked = int(doc["acked_seq"])
             refused = {int(r["seq"]): str(r["reason"]) for r in doc.get("rejected", ())}
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):

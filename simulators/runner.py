@@ -5,6 +5,11 @@ time. With `accel` > 1 (which needs a duration) simulated time runs faster and i
 it catches up with the wall clock exactly when the run ends: every timestamp lies in the past,
 within the ingest's accepted backlog, never in the future.
 
+Devices listen for the patient's tier-1 messages: a `remeasure` prompt about a metric a device
+measures makes it measure again `remeasure_after_s` (simulated) later, so that the loop
+"prompt -> re-measure -> resolved or escalated" runs in the demo (schedule mode only: load mode
+ignores cadences and prompts alike).
+
 The run stops at `duration_s` or after `max_readings` messages, whichever comes first, then
 waits (briefly) for outstanding end-to-end acks and saves each device's seq counter, as a real
 device keeps its counter across restarts.
@@ -13,11 +18,13 @@ device keeps its counter across restarts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import json
 import random
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +33,7 @@ from pathlib import Path
 from simulators import payloads
 from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimDevice, SimPatient, device_password
+from simulators.inbox import PatientMessage, remeasure_of
 from simulators.physiology import Baseline, baseline_for, measure, true_value
 from simulators.scenarios import Episode
 
@@ -47,6 +55,7 @@ class RunConfig:
     progress: bool = True
     drain_s: float = 5.0
     record: bool = False  # keep (device_id, seq, metrics) of every message sent, for tests
+    remeasure_after_s: float = 5.0  # simulated seconds from a re-measure prompt to the measurement
 
     def __post_init__(self) -> None:
         if self.accel < 1.0:
@@ -74,6 +83,7 @@ class _Due:
     order: int
     device: SimDevice = field(compare=False)
     extra: bool = field(compare=False, default=False)
+    prompted: bool = field(compare=False, default=False)
 
 
 class Simulation:
@@ -91,6 +101,8 @@ class Simulation:
         self._conns: dict[str, DeviceConnection] = {}
         self.sent = 0
         self.sent_log: list[tuple[str, int, tuple[str, ...]]] = []
+        self._prompts: deque[SimDevice] = deque()  # devices asked to measure again
+        self._prompted = asyncio.Event()
 
     async def run(self) -> DeviceStats:
         c = self.config
@@ -121,6 +133,7 @@ class Simulation:
                 d.device_id, device_password(c.secret, d.device_id), c.host, c.port, self.stats,
                 max_inflight=c.max_inflight, resend_after_s=c.resend_after_s,
             )  # fmt: skip
+            conn.on_message = functools.partial(self._on_patient_message, d)
             self._conns[d.device_id] = conn
         sem = asyncio.Semaphore(50)
 
@@ -139,21 +152,47 @@ class Simulation:
     async def _run_schedule(self, clock: SimClock) -> None:
         heap = self._initial_schedule(clock)
         deadline = self._deadline()
-        while heap and self._budget_left():
+        order = len(heap)
+        while self._budget_left():
+            while self._prompts:
+                order += 1
+                at = clock.now() + timedelta(seconds=self.config.remeasure_after_s)
+                heapq.heappush(heap, _Due(at, order, self._prompts.popleft(), True, True))
+            if not heap:
+                return
             due = heap[0]
             delay = clock.real_delay(due.at)
-            if time.monotonic() + delay > deadline:
-                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            if delay > left:
+                if await self._prompt_within(left):
+                    continue
                 return
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0 and await self._prompt_within(delay):
+                continue  # a prompt may come before the next measurement
             heapq.heappop(heap)
             self._emit(due.device, due.at, clock)
+            if due.prompted:
+                self.stats.remeasured += 1
             if not due.extra:
                 p = due.device.profile
                 jitter = self._rng.uniform(-p.jitter_s, p.jitter_s)
                 due.at = due.at + timedelta(seconds=p.cadence_s + jitter)
                 heapq.heappush(heap, due)
+
+    def _on_patient_message(self, d: SimDevice, message: PatientMessage) -> None:
+        """Called from the device's MQTT callback: only note the request and wake the loop."""
+        if remeasure_of(message, d.profile.metrics):
+            self._prompts.append(d)
+            self._prompted.set()
+
+    async def _prompt_within(self, delay_s: float) -> bool:
+        """Wait up to `delay_s` (real seconds); True if a prompt arrived meanwhile."""
+        try:
+            await asyncio.wait_for(self._prompted.wait(), max(0.0, delay_s))
+        except TimeoutError:
+            return False
+        self._prompted.clear()
+        return True
 
     def _initial_schedule(self, clock: SimClock) -> list[_Due]:
         start = clock.sim_start
@@ -240,7 +279,8 @@ class Simulation:
         line = (
             f"sim {clock.now():%Y-%m-%d %H:%M:%S} | published {s.published} | puback {s.pubacked}"
             f" | e2e-acked {s.e2e_acked} | unacked {unacked} | refused {sum(s.refused.values())}"
-            f" | errors {sum(s.errors.values())}"
+            f" | errors {sum(s.errors.values())} | messages {s.messages}"
+            f" (re-measured {s.remeasured})"
         )
         end = "\n" if final or not sys.stderr.isatty() else "\r"
         print(line, end=end, file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ PURE = [
     "alerts/messages.py", "alerts/delivery.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
-    "simulators/_cgm_sensor.py", "simulators/cohorts.py",
+    "simulators/_cgm_sensor.py", "simulators/cohorts.py", "simulators/inbox.py",
 ]  # fmt: skip
 # package -> packages it must never import (the arrows of DESIGN 2, reversed)
 FORBIDDEN = {
