@@ -21,6 +21,8 @@ Tiers: 1 the patient (automated re-measure prompt and advice), 2 the care team's
 - A value dangerous on its own always reaches a clinician: such an alert enters at tier 2 at
   least, cannot be snoozed, and a dangerous repeat of an alert that only the patient had, or
   that was snoozed, hands it to a clinician again at once.
+- A silence (per patient and rule, with a reason and an end) opens an alert un-notified, as if
+  snoozed until the silence ends; never one raised by a dangerous value.
 - Snooze postpones the next deadline, with a reason; when it ends the alert is handed back to
   its tier afresh (notified again, a new acknowledgement deadline), not escalated.
 - Timers are fenced: each deadline carries the state's `fence`, and a `DeadlinePassed` with
@@ -205,13 +207,28 @@ class Step:
         return self.state.deadline
 
 
-def start(policy: Policy, severity: Severity, dangerous: bool, now: float) -> Step:
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A patient's silence in force for the alert's rule: no notification until `until`."""
+
+    until: float
+    reason: str
+
+
+def start(
+    policy: Policy, severity: Severity, dangerous: bool, now: float, silence: Silence | None = None
+) -> Step:
     """Open the escalation of a new alert. A value dangerous on its own goes to a clinician
-    (tier 2 at least) whatever its severity."""
+    (tier 2 at least) whatever its severity, silence or not. Under a silence the alert waits
+    at its entry tier, un-notified, until the silence ends, as if snoozed."""
     tier = policy.entry(severity)
     if dangerous:
         tier = max(tier, Tier.NURSE)
-    return _enter(Escalation(policy, severity, dangerous, tier, None, None), tier, now, both=True)
+    opened = _enter(Escalation(policy, severity, dangerous, tier, None, None), tier, now, both=True)
+    if silence is None or dangerous or silence.until <= now:
+        return opened
+    quiet = replace(opened.state, deadline=silence.until, snoozed=f"silenced: {silence.reason}")
+    return Step(quiet)
 
 
 def _enter(s: Escalation, tier: Tier, now: float, both: bool = False) -> Step:

@@ -62,6 +62,7 @@ from alerts.escalation import (
     Remeasured,
     Repeated,
     Resolved,
+    Silence,
     Snoozed,
     Step,
     Tier,
@@ -70,6 +71,7 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, render
 from alerts.roster_store import who_to_page
+from alerts.silences import silence_in_force
 from stream.detections import Detection, Severity
 from stream.rules import THRESHOLD_RULES, Timing
 
@@ -129,7 +131,9 @@ class Escalator:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
 
-    def _start(self, locked: _Locked, dangerous: bool, now: datetime) -> Step:
+    def _start(
+        self, locked: _Locked, dangerous: bool, now: datetime, silence: Silence | None = None
+    ) -> Step:
         try:
             policy = policy_with(locked.team_policy)
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -138,7 +142,7 @@ class Escalator:
             )
             policy = policy_with(None)
         severity = Severity(locked.view["severity"])
-        return start(policy, severity, dangerous, now.timestamp())
+        return start(policy, severity, dangerous, now.timestamp(), silence)
 
     def _state(self, locked: _Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
@@ -148,7 +152,8 @@ class Escalator:
         locked = await _lock(conn, lead.alert_id)
         assert locked is not None, "the alert was inserted in this transaction"
         now = self._clock()
-        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now)
+        silence = await silence_in_force(conn, d.patient_id, d.rule_id, now)
+        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now, silence)
         if d.late:
             first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
         await self.transition(conn, locked, first, now, _Lead.of(lead))
@@ -160,7 +165,8 @@ class Escalator:
         state = self._state(locked, now)
         dangerous = d.rule_id in DANGEROUS_RULES and not d.late
         event: Event = Repeated(dangerous)
-        if state.tier is Tier.PATIENT and not dangerous and not d.late:
+        quiet = d.late or await silence_in_force(conn, d.patient_id, d.rule_id, now) is not None
+        if state.tier is Tier.PATIENT and not dangerous and not quiet:
             event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
         await self.transition(conn, locked, step(state, event, now.timestamp()), now,
                               _Lead.of(lead))  # fmt: skip

@@ -30,6 +30,7 @@ from alerts.actions import (
 from alerts.escalation import Outcome
 from alerts.repository import PgAlertStore
 from alerts.response import PgResponse
+from alerts.silences import add_silence
 from alerts.timers import DeadlineTimers
 from api.registry import upsert_patient, upsert_staff, upsert_team
 from stream.detections import Detection, Kind, Severity, Worse, detection_id
@@ -367,3 +368,34 @@ async def test_deadlines_are_announced_only_when_the_transaction_commits(world: 
     alert_id, fence, deadline = note.payload.split()
     assert (uuid.UUID(alert_id), int(fence)) == (alert["id"], alert["fence"])
     assert datetime.fromtimestamp(float(deadline), UTC) == alert["deadline"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "silenced_rule", "pages_at_once"),
+    [
+        ("glucose.high", "glucose.high", []),  # quiet until the silence ends
+        ("glucose.high", None, []),  # a silence of every rule of the patient
+        ("glucose.high", "bp.crisis", [(2, "n1", False)]),  # another rule's silence
+        ("spo2.urgent", None, [(2, "n1", False)]),  # a dangerous value is never silenced
+    ],
+)
+async def test_silences(
+    world: World, rule: str, silenced_rule: str | None, pages_at_once: list[Any]
+) -> None:
+    ends = T0 + timedelta(hours=2)
+    async with await with_conn(world) as conn:
+        await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
+        await add_silence(conn, "p1", silenced_rule, T0 - timedelta(hours=1), ends,
+                          "patient at a clinic visit", "n1")  # fmt: skip
+    await world.record(det(rule, 1, 320.0 if rule == "glucose.high" else 88.0))
+    assert await world.pages() == pages_at_once
+    if pages_at_once:
+        return
+    world.clock.advance(minutes=30)
+    await world.record(det(rule, 2, 330.0))  # a repeat under the silence: still quiet
+    assert await world.pages() == []
+    alert = await world.alert()
+    assert alert["deadline"] == ends and alert["tier"] == 2
+    assert await world.response.fire_due(ends) == 1  # the silence ends: the nurse hears of it
+    assert await world.pages() == [(2, "n1", False)]
+    assert (await world.alert())["tier"] == 2

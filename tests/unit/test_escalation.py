@@ -27,6 +27,7 @@ from alerts.escalation import (
     Remeasured,
     Repeated,
     Resolved,
+    Silence,
     Snoozed,
     Step,
     Tier,
@@ -142,6 +143,25 @@ def test_the_end_of_a_snooze_hands_the_alert_back_to_its_tier(
     assert back.effects == effects
     assert (back.state.tier, back.state.snoozed) == (tier, None)
     assert back.state.deadline == T0 + 8 * HOUR + POLICY.clock(severity, tier).ack_s
+
+
+@pytest.mark.parametrize(
+    ("severity", "dangerous", "silenced", "effects"),
+    [
+        (Severity.HIGH, False, True, ()),  # quiet until the silence ends
+        (Severity.MODERATE, False, True, ()),
+        (Severity.HIGH, True, False, (Notify(Tier.NURSE),)),  # a dangerous value: never silent
+        (Severity.CRITICAL, True, False, (Notify(Tier.DOCTOR), Notify(Tier.NURSE))),
+    ],
+)
+def test_a_silence_opens_an_alert_quietly_but_never_a_dangerous_one(
+    severity: Severity, dangerous: bool, silenced: bool, effects: tuple[object, ...]
+) -> None:
+    opened = start(POLICY, severity, dangerous, T0, Silence(T0 + 2 * HOUR, "clinic visit"))
+    assert opened.effects == effects
+    assert (opened.state.deadline == T0 + 2 * HOUR) is silenced
+    if silenced:  # when it ends, the entry tier hears of it
+        assert timeout(opened.state).effects == start(POLICY, severity, dangerous, T0).effects[:1]
 
 
 def test_resolution_is_final() -> None:
