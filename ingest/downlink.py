@@ -9,11 +9,12 @@ abandoned session would only make the broker keep state for nobody.
 MQTT 5, so that a publish the broker refuses (the ACL: reason 0x87 "not authorized") comes back
 as a failed PUBACK instead of being dropped silently as MQTT 3.1.1 does.
 
-The connection is made on first use and again after it is lost; no task of its own keeps it up,
-the caller's retries do. paho runs on the asyncio loop (ingest.paho_asyncio); its callbacks are
-tiny and go through `loop.call_soon_threadsafe`, so they stay correct if paho is ever run on a
-network thread. A waiter is resolved by the PUBACK of its message id; when the connection drops,
-every waiter on it fails (the caller decides whether to retry: delivery is at least once).
+The connection is made on first use and again after it is lost (at most one attempt per
+`reconnect_after_s`); no task of its own keeps it up, the caller's retries do. paho runs on the
+asyncio loop (ingest.paho_asyncio); its callbacks are tiny and go through
+`loop.call_soon_threadsafe`, so they stay correct if paho is ever run on a network thread. A
+waiter is resolved by the PUBACK of its message id; when the connection drops, every waiter on it
+fails (the caller decides whether to retry: delivery is at least once).
 
 Errors: `DownlinkError` (retriable): not connected, the broker refused the connection or the
 publish, or the connection was lost before the PUBACK.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -108,6 +110,7 @@ class MqttPublisher:
         keepalive_s: int = 30,
         connect_timeout_s: float = 10.0,
         max_inflight: int = 100,
+        reconnect_after_s: float = 1.0,
     ) -> None:
         self._address = (host, port, keepalive_s)
         self._credentials = (username, password)
@@ -116,6 +119,9 @@ class MqttPublisher:
         self._max_inflight = max_inflight
         self._connection: _Connection | None = None
         self._connecting = asyncio.Lock()
+        self._reconnect_after_s = reconnect_after_s
+        self._failed_at = float("-inf")  # monotonic time of the last failed connection attempt
+        self._failure = ""
 
     async def __call__(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1; return when the broker has acknowledged it."""
@@ -143,7 +149,15 @@ class MqttPublisher:
         async with self._connecting:
             if self._connection is None or self._connection.lost:
                 self._connection = None
-                self._connection = await self._connect()
+                # Publishes queued behind a failed attempt fail with it rather than each trying
+                # again: an outage costs one connection attempt per `reconnect_after_s`.
+                if time.monotonic() - self._failed_at < self._reconnect_after_s:
+                    raise DownlinkError(f"broker unavailable: {self._failure}")
+                try:
+                    self._connection = await self._connect()
+                except DownlinkError as exc:
+                    self._failed_at, self._failure = time.monotonic(), str(exc)
+                    raise
             return self._connection
 
     async def _connect(self) -> _Connection:
