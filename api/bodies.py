@@ -130,6 +130,13 @@ class SnoozeIn(Body):
     reason: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_nul)]
 
 
+class SilenceIn(Body):
+    rule_id: Annotated[str, Field(pattern=r"^[a-z0-9_.]{1,80}$")] | None = None  # None: all
+    starts_at: AwareDatetime | None = None  # default: now
+    ends_at: AwareDatetime
+    reason: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_nul)]
+
+
 class ResolveIn(Body):
     outcome: Outcome
     note: Text = ""

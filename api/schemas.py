@@ -82,6 +82,17 @@ class ThresholdOverride(Record):
     changed_at: datetime
 
 
+class Silence(Record):
+    id: int
+    patient_id: str
+    rule_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
 class Reading(Record):
     time: datetime
     metric: str

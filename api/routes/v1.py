@@ -13,6 +13,7 @@ from api.routes import (
     patients,
     readings,
     rosters,
+    silences,
     thresholds,
 )
 from api.schemas import ERROR_RESPONSES
@@ -20,7 +21,7 @@ from api.schemas import ERROR_RESPONSES
 
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (patients, devices, thresholds, readings, alerts, alert_actions, rosters,
-                   audit_log):  # fmt: skip
+    for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
+                   rosters, audit_log):  # fmt: skip
         router.include_router(module.router)
     return router

@@ -45,6 +45,8 @@ def cases(w: World, own: int, other: int) -> list[Case]:
         "reason": "stroke",
     }
     bind_free = {"patient_id": po2}
+    silence = {"rule_id": "bp.uncontrolled", "ends_at": "2099-01-01T00:00:00+00:00",
+               "reason": "clinic visit"}  # fmt: skip
     new = {"id": f"{w.tag}-new-{own}", "team_id": o.id, "display_name": "New patient"}
     return [
         Case("GET", "/api/v1/teams", staff(OK)),
@@ -78,6 +80,10 @@ def cases(w: World, own: int, other: int) -> list[Case]:
         Case("POST", f"/api/v1/teams/{o.id}/roster/shifts", admin(CREATED), shift),
         Case("POST", f"/api/v1/teams/{x.id}/roster/shifts", admin(MISSING), shift),
         Case("GET", "/api/v1/audit", admin(OK)),
+        Case("GET", f"/api/v1/patients/{po}/silences", staff(OK)),
+        Case("GET", f"/api/v1/patients/{px}/silences", staff(MISSING)),
+        Case("POST", f"/api/v1/patients/{po}/silences", staff(CREATED), silence),
+        Case("POST", f"/api/v1/patients/{px}/silences", staff(MISSING), silence),
     ]
 
 
