@@ -132,3 +132,19 @@ async def insert_pages(
             " VALUES (%s, %s, %s, %s, %s, %s)",
             rows,
         )
+
+
+async def insert_audit(
+    conn: AsyncConnection[Any],
+    at: datetime,
+    actor: str,
+    role: str,
+    action: str,
+    view: dict[str, Any],
+) -> None:
+    """The audit-log row of an alert action, in the action's own transaction (DESIGN 6)."""
+    await conn.execute(
+        "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+        " VALUES (%s, %s, %s, %s, 'alert', %s, %s)",
+        (at, actor, role, action, view["patient_id"], Jsonb({"alert_id": str(view["id"])})),
+    )

@@ -4,7 +4,8 @@ for each alert under its row lock, and carries out its effects as rows in the sa
 - `Escalator` is called by the alert store (alerts.repository) inside the pipeline's transaction:
   an alert opens (the machine starts, with the team's policy snapshotted), repeats, or its
   condition clears (a patient's re-measure back in range resolves a tier-1 alert).
-- `PgResponse.act` carries out people's actions (alerts.actions), scoped to the actor's teams.
+- `PgResponse.act` carries out people's actions (alerts.actions), scoped to the actor's teams,
+  and writes the audit-log row in the same transaction.
 - `PgResponse.fire` is a timer firing: it moves the alert only if the fence it was armed with is
   still the alert's fence, read under the row lock, and the deadline has passed.
 
@@ -302,6 +303,8 @@ class PgResponse:
             if locked.view["status"] == "resolved":
                 raise ActionRefusedError("the alert is resolved")
             view = await self._act(conn, locked, action, actor, now)
+            name = type(action).__name__.lower()
+            await _sql.insert_audit(conn, now, actor.id, actor.role, name, view)
             await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return _sql.jsonable(view)
 
