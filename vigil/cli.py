@@ -79,6 +79,33 @@ def cmd_enrol_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Issue an API token for one staff member, patient or device and print it (only once: the
+    database keeps its SHA-256)."""
+    from datetime import timedelta
+
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.auth import issue_subject_token
+    from vigil.runtime import utc_now
+
+    async def issue() -> str:
+        dsn = settings.db.dsn.get_secret_value()
+        async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+            return await issue_subject_token(
+                pool, utc_now(), timedelta(hours=args.ttl_hours),
+                staff_id=args.staff, patient_id=args.patient, device_id=args.device,
+            )  # fmt: skip
+
+    try:
+        print(asyncio.run(issue()))
+    except psycopg.errors.ForeignKeyViolation:
+        print("no such staff member, patient or device", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from simulators.cli import simulate
 
@@ -145,6 +172,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--patients", type=int, default=50)
     sp.add_argument("--seed", type=int, default=1)
+    sp = add("token", cmd_token, "issue an API token for a staff member, patient or device")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--staff")
+    who.add_argument("--patient")
+    who.add_argument("--device")
+    sp.add_argument("--ttl-hours", type=float, default=12.0)
     sp = add("simulate", cmd_simulate, "run simulated patients' devices against the broker")
     from simulators.cli import add_arguments
 
