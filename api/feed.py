@@ -1,23 +1,30 @@
 """The live alert feed: alert events from PostgreSQL, fanned out to websocket subscribers.
 
 `alert_events.seq` is the feed's sequence number. Writers assign it in commit order (see
-alerts.repository), so "everything after seq N" is a complete answer at any moment. The feed
-LISTENs on `vigil_alert_events`, reads what is new in seq order and offers each event to the
-subscribers allowed to see it (their care teams include the patient's team).
+alerts._sql), so "everything after seq N" is a complete answer at any moment. The feed LISTENs on
+`vigil_alert_events`, reads what is new in seq order and offers each event to the subscribers
+whose scope allows it: the patient's care team is one of theirs and the alert's tier after the
+event (`alert_events.tier`) is one their role watches (`ROLE_TIERS`). The backlog query applies
+the same scope in SQL.
 
+Each event is serialised to JSON text once, here; every subscriber is handed the same string.
 Each subscriber has a bounded queue. One that falls behind by more than its bound is cut off
-(`overflowed`), never allowed to stall the feed or the others; it reconnects with its last seq
+(it ends `TOO_SLOW`), never allowed to stall the feed or the others; it reconnects with its last seq
 and catches up from the database, so being cut off loses nothing.
+
+Must not: decide who a principal is (api.auth) or talk to the socket (api.ws).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -26,20 +33,47 @@ from alerts.repository import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
+# Which alert tiers each role watches on the feed; a role not here (patient, device) has no feed.
+ROLE_TIERS: dict[str, frozenset[int]] = {
+    "nurse": frozenset({2, 3}),
+    "doctor": frozenset({3}),
+    "admin": frozenset({1, 2, 3}),
+}
+
 _EVENTS_AFTER = """
-    SELECT e.seq, e.event_id, e.alert_id, e.patient_id, e.kind, e.at, e.payload, p.team_id
+    SELECT e.seq, e.event_id, e.alert_id, e.patient_id, e.kind, e.at, e.payload, e.tier,
+           p.team_id
       FROM alert_events e JOIN patients p ON p.id = e.patient_id
      WHERE e.seq > %(after)s {scope}
      ORDER BY e.seq
      LIMIT %(limit)s
 """
+_SCOPED = "AND p.team_id = ANY(%(teams)s) AND e.tier = ANY(%(tiers)s)"
+LIVE_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What one subscriber may see: these teams' patients, alerts at these tiers."""
+
+    team_ids: frozenset[str]
+    tiers: frozenset[int]
+
+    @classmethod
+    def of_role(cls, role: str, team_ids: frozenset[str]) -> Scope | None:
+        tiers = ROLE_TIERS.get(role)
+        return None if tiers is None else cls(team_ids, tiers)
+
+    def sees(self, team_id: str, tier: int) -> bool:
+        return team_id in self.team_ids and tier in self.tiers
 
 
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     seq: int
     team_id: str
-    message: dict[str, Any]
+    tier: int
+    text: str  # the whole `alert_event` frame, serialised once for every subscriber
 
 
 def _event(row: dict[str, Any]) -> FeedEvent:
@@ -50,25 +84,58 @@ def _event(row: dict[str, Any]) -> FeedEvent:
         "seq": row["seq"],
         "event_id": str(row["event_id"]),
         "alert_id": str(row["alert_id"]),
+        "patient_id": row["patient_id"],
         "kind": row["kind"],
+        "tier": row["tier"],
         "at": at.isoformat(),
     }
-    return FeedEvent(row["seq"], row["team_id"], message)
+    return FeedEvent(row["seq"], row["team_id"], row["tier"], orjson.dumps(message).decode())
+
+
+TOO_SLOW = "too_slow"
+EXPIRED = "expired"
+GONE = "gone"
 
 
 @dataclass(eq=False, slots=True)
 class Subscription:
-    team_ids: frozenset[str]
-    queue: asyncio.Queue[FeedEvent]
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    """One connection's outgoing frames (feed events and replies, bounded together) and why it
+    ended: `TOO_SLOW` when the frames outgrew `limit`, `EXPIRED`, or `GONE` (the client left)."""
+
+    scope: Scope
+    limit: int
+    frames: deque[tuple[int, str]] = field(default_factory=deque)  # (seq or 0 for a reply, text)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str | None = None
 
     def offer(self, event: FeedEvent) -> None:
-        if event.team_id not in self.team_ids or self.overflowed.is_set():
-            return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed.set()
+        if self.reason is None and self.scope.sees(event.team_id, event.tier):
+            self._put(event.seq, event.text)
+
+    def reply(self, text: str) -> None:
+        if self.reason is None:
+            self._put(0, text)
+
+    def end(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.frames.clear()
+            self.ended.set()
+
+    def take(self) -> list[tuple[int, str]]:
+        """Everything waiting, oldest first."""
+        frames = list(self.frames)
+        self.frames.clear()
+        self.wake.clear()
+        return frames
+
+    def _put(self, seq: int, text: str) -> None:
+        if len(self.frames) >= self.limit:
+            self.end(TOO_SLOW)  # never stall the feed: the client resumes from the database
+        else:
+            self.frames.append((seq, text))
+            self.wake.set()
 
 
 class AlertFeed:
@@ -79,20 +146,21 @@ class AlertFeed:
         self._subscribers: set[Subscription] = set()
         self._last_seq: int | None = None  # None until primed: nothing is pushed before that
 
-    def subscribe(self, team_ids: frozenset[str]) -> Subscription:
-        sub = Subscription(team_ids, asyncio.Queue(maxsize=self._queue_max))
+    def subscribe(self, scope: Scope) -> Subscription:
+        sub = Subscription(scope, self._queue_max)
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
-    async def backlog(self, team_ids: frozenset[str], after: int, limit: int) -> list[FeedEvent]:
-        """Events after `after` visible to these teams, oldest first (for resuming clients)."""
-        query = _EVENTS_AFTER.format(scope="AND p.team_id = ANY(%(teams)s)")
+    async def backlog(self, scope: Scope, after: int, limit: int) -> list[FeedEvent]:
+        """Events after `after` within `scope`, oldest first (for resuming clients)."""
+        params = {"after": after, "teams": list(scope.team_ids), "tiers": list(scope.tiers),
+                  "limit": limit}  # fmt: skip
         async with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query, {"after": after, "teams": list(team_ids), "limit": limit})
+            await cur.execute(_EVENTS_AFTER.format(scope=_SCOPED), params)
             return [_event(row) for row in await cur.fetchall()]
 
     async def prime(self) -> None:
@@ -128,16 +196,20 @@ class AlertFeed:
     async def _publish_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
             cur = conn.cursor(row_factory=dict_row)
-            after = self._last_seq or 0
-            await cur.execute(_EVENTS_AFTER.format(scope=""), {"after": after, "limit": 1000})
+            params = {"after": self._last_seq or 0, "limit": LIVE_PAGE}
+            await cur.execute(_EVENTS_AFTER.format(scope=""), params)
             rows = await cur.fetchall()
             for row in rows:
                 event = _event(row)
                 self._last_seq = event.seq
                 for sub in tuple(self._subscribers):
                     sub.offer(event)
-            if len(rows) < 1000:
+            if len(rows) < LIVE_PAGE:
                 return
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
 
     @property
     def last_seq(self) -> int:

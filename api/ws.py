@@ -1,23 +1,36 @@
-"""The alerts websocket: authenticated at the handshake, scoped to the user's teams, resumable.
+"""The alerts websocket: authenticated at the handshake, scoped to the user's teams and tiers,
+resumable, and a way to acknowledge.
 
 Protocol (JSON text frames):
 
 - Authenticate with `Authorization: Bearer <token>` on the upgrade request, or, for browsers
-  that cannot set headers, with a first message `{"type": "auth", "token": "..."}` within 5 s.
-  Never in the query string. A browser's Origin must be one of the allowed origins.
-- The server says `{"type": "hello", "staff_id", "teams", "after"}` and then sends every alert
-  event the user may see with `seq` greater than `after` (from `?after=N` or the auth message),
-  oldest first, then live events as they happen: `{"type": "alert_event", "seq", ...}`. `seq`
-  only grows; a client that reconnects with the last seq it saw misses nothing and sees nothing
-  twice.
-- Close codes: 4401 not authenticated, 4403 origin not allowed, 4408 too slow (the per-connection
-  queue overflowed: reconnect and resume), 4440 token expired.
+  that cannot set headers, with a first message `{"type": "auth", "token": "...", "after": N}`
+  within 5 s. Never in the query string. A browser's Origin must be one of the allowed origins.
+  Only staff have a feed: a patient's or a device's token is refused (close 4403).
+- The server says `{"type": "hello", "staff_id", "role", "teams", "tiers", "after"}` and then
+  sends every alert event the user may see with `seq` greater than `after` (from `?after=N` or
+  the auth message), oldest first, then live events as they happen:
+  `{"type": "alert_event", "seq", "kind", "tier", "alert_id", "patient_id", ...}`. A user sees
+  the events of their care teams' patients whose alert is, after the event, at a tier their role
+  watches: nurse 2 and 3, doctor 3, admin all. `seq` only grows; a client that reconnects with
+  the last seq it saw misses nothing and sees nothing twice.
+- Acknowledge: the client sends `{"type": "ack", "alert_id": "<uuid>", "ref": <anything>}`; the
+  server answers `{"type": "ack_result", "ref", "ok": true, "alert": {...}}` or
+  `{"type": "error", "ref", "code", "message"}` (codes: alert_not_found — also for another
+  team's alert —, action_refused, invalid_action, invalid_message, unknown_type, unavailable,
+  internal_error). The `acknowledged` event then arrives on the feed like any other. A malformed
+  message is answered with an error frame; the connection stays open.
+- Close codes: 4401 not authenticated, 4403 origin or role not allowed, 4408 too slow (the
+  per-connection queue overflowed: reconnect and resume), 4440 token expired.
+
+Must not: filter events itself (api.feed scopes them) or write alerts (alerts.response does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,17 +38,22 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import Principal, authenticate, bearer_token
-from api.feed import AlertFeed, Subscription
+from alerts.actions import Acknowledge, ActionError, Actor
+from alerts.response import PgResponse
+from api import _ws_protocol as proto
+from api.auth import ANY_SUBJECT, Principal, authenticate, bearer_token
+from api.feed import EXPIRED, GONE, TOO_SLOW, AlertFeed, Scope, Subscription
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 AUTH_TIMEOUT_S = 5.0
 BACKLOG_PAGE = 500
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_ORIGIN = 4403
+CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_EXPIRED = 4440
+CLOSE_WAIT_S = 10.0
 
 
 class _RefusedError(Exception):
@@ -49,16 +67,15 @@ class _RefusedError(Exception):
 async def alerts_socket(ws: WebSocket) -> None:
     state = ws.app.state
     pool: AsyncConnectionPool = state.pool
-    feed: AlertFeed = state.feed
     clock: Callable[[], datetime] = state.clock
     origin = ws.headers.get("origin")
     if origin is not None and origin not in state.allowed_origins:
-        await ws.close(code=CLOSE_ORIGIN, reason="origin not allowed")
+        await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
         return
     header_token = bearer_token(ws.headers.get("authorization"))
     principal = None
     if header_token is not None:
-        principal = await authenticate(pool, header_token, clock())
+        principal = await authenticate(pool, header_token, clock(), ANY_SUBJECT)
         if principal is None:  # refuse the handshake itself
             await ws.close(code=CLOSE_UNAUTHENTICATED, reason="invalid or expired token")
             return
@@ -66,7 +83,10 @@ async def alerts_socket(ws: WebSocket) -> None:
     with contextlib.suppress(WebSocketDisconnect):  # the client went away: nothing to answer
         try:
             principal, after = await _finish_auth(ws, pool, clock, principal)
-            await _serve(ws, feed, principal, after, clock)
+            scope = Scope.of_role(principal.role, principal.team_ids)
+            if scope is None:
+                raise _RefusedError(CLOSE_FORBIDDEN, "the alert feed is for staff")
+            await _serve(ws, state.feed, principal, scope, after)
         except _RefusedError as refused:
             await ws.close(code=refused.code, reason=refused.reason)
 
@@ -92,93 +112,99 @@ async def _finish_auth(
         return principal, after
     try:
         first = await asyncio.wait_for(ws.receive_json(), AUTH_TIMEOUT_S)
-    except (TimeoutError, ValueError):
+    except (TimeoutError, ValueError, KeyError):
         raise _RefusedError(CLOSE_UNAUTHENTICATED, "expected an auth message") from None
     token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
     if not isinstance(token, str):
         raise _RefusedError(CLOSE_UNAUTHENTICATED, "expected an auth message")
-    principal = await authenticate(pool, token, clock())
+    principal = await authenticate(pool, token, clock(), ANY_SUBJECT)
     if principal is None:
         raise _RefusedError(CLOSE_UNAUTHENTICATED, "invalid or expired token")
     return principal, _after(first.get("after", after))
 
 
+_CLOSES = {TOO_SLOW: (CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>"),
+           EXPIRED: (CLOSE_EXPIRED, "token expired")}  # fmt: skip
+
+
 async def _serve(
-    ws: WebSocket,
-    feed: AlertFeed,
-    principal: Principal,
-    after: int,
-    clock: Callable[[], datetime],
+    ws: WebSocket, feed: AlertFeed, principal: Principal, scope: Scope, after: int
 ) -> None:
-    sub = feed.subscribe(principal.team_ids)  # before the backlog query: no gap in between
+    """Send until the subscription ends. The sender runs as a task of its own: a client that
+    stops reading blocks it inside a send, and the cut-off must not wait for that send."""
+    state = ws.app.state
+    sub = feed.subscribe(scope)  # before the backlog query: no gap in between
+    remaining = (principal.expires_at - state.clock()).total_seconds()
+    expiry = asyncio.get_running_loop().call_later(max(remaining, 0), sub.end, EXPIRED)
+    hello = proto.hello(principal.staff_id, principal.role, scope.team_ids, scope.tiers, after)
+    sender = asyncio.create_task(_send(ws, feed, sub, hello, after))
+    reader = asyncio.create_task(_read_client(ws, sub, principal, state.response))
+    ended = asyncio.create_task(sub.ended.wait())
     try:
-        await ws.send_json(
-            {
-                "type": "hello",
-                "staff_id": principal.staff_id,
-                "teams": sorted(principal.team_ids),
-                "after": after,
-            }
-        )
-        last = await _send_backlog(ws, feed, principal, after)
-        reader = asyncio.create_task(_read_client(ws))
-        try:
-            await _send_live(ws, sub, principal, last, clock, reader)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                await reader
+        await asyncio.wait({sender, ended}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        expiry.cancel()
         feed.unsubscribe(sub)
+        for task in (sender, reader, ended):
+            task.cancel()
+        await asyncio.gather(sender, reader, ended, return_exceptions=True)
+    if sender.done() and not sender.cancelled() and sender.exception() is not None:
+        raise sender.exception()  # type: ignore[misc]
+    if sub.reason in _CLOSES:
+        code, reason = _CLOSES[sub.reason]
+        # A stuck client cannot take the close frame either; don't wait for it forever.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ws.close(code=code, reason=reason), CLOSE_WAIT_S)
 
 
-async def _send_backlog(ws: WebSocket, feed: AlertFeed, principal: Principal, after: int) -> int:
+async def _send(ws: WebSocket, feed: AlertFeed, sub: Subscription, hello: str, after: int) -> None:
+    """The connection's only writer: hello, the backlog, then feed events and replies in order."""
+    await ws.send_text(hello)
     last = after
     while True:
-        events = await feed.backlog(principal.team_ids, last, BACKLOG_PAGE)
+        events = await feed.backlog(sub.scope, last, BACKLOG_PAGE)
         for event in events:
-            await ws.send_json(event.message)
+            await ws.send_text(event.text)
             last = event.seq
         if len(events) < BACKLOG_PAGE:
-            return last
+            break
+    while True:
+        await sub.wake.wait()
+        for seq, text in sub.take():
+            if seq == 0 or seq > last:  # a reply, or an event the backlog did not send
+                await ws.send_text(text)
+                last = max(last, seq)
 
 
-async def _send_live(
-    ws: WebSocket,
-    sub: Subscription,
-    principal: Principal,
-    last: int,
-    clock: Callable[[], datetime],
-    reader: asyncio.Task[None],
+async def _read_client(
+    ws: WebSocket, sub: Subscription, principal: Principal, response: PgResponse | None
 ) -> None:
-    overflow = asyncio.create_task(sub.overflowed.wait())
+    """Answer client messages (acks) until the client disconnects; replies go through the
+    subscription so that the sender stays the socket's only writer."""
     try:
         while True:
-            remaining = (principal.expires_at - clock()).total_seconds()
-            if remaining <= 0:
-                raise _RefusedError(CLOSE_EXPIRED, "token expired")
-            getter = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait(
-                {getter, overflow, reader}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            if getter not in done:
-                getter.cancel()
-            if reader in done:
-                return  # the client went away
-            if overflow in done:
-                raise _RefusedError(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
-            if getter in done:
-                event = getter.result()
-                if event.seq > last:  # the backlog may already have sent it
-                    await ws.send_json(event.message)
-                    last = event.seq
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            request = proto.parse_client(message.get("text") or message.get("bytes"))
+            sub.reply(await _answer(request, principal, response))
     finally:
-        overflow.cancel()
+        sub.end(GONE)
 
 
-async def _read_client(ws: WebSocket) -> None:
-    """Consume client messages until it disconnects (acks over the socket come with issue 4)."""
-    while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
+async def _answer(
+    request: proto.AckRequest | proto.BadRequest, principal: Principal, response: PgResponse | None
+) -> str:
+    if isinstance(request, proto.BadRequest):
+        return proto.error(request.ref, request.code, request.message)
+    if response is None:
+        return proto.error(request.ref, "unavailable", "alert actions are not served here")
+    actor = Actor(principal.staff_id, principal.role, principal.team_ids)
+    try:
+        alert = await response.act(request.alert_id, Acknowledge(), actor)
+    except ActionError as e:
+        return proto.error(request.ref, e.code, str(e))
+    except Exception:
+        log.exception("acknowledging over the websocket failed")
+        return proto.error(request.ref, "internal_error", "the acknowledgement was not recorded")
+    return proto.ack_result(request.ref, alert)
