@@ -3,6 +3,7 @@
     vigil bench ingest [--json] [--messages N] [--rounds R]
     vigil bench stream [--json] [--messages N] [--live-s S] [--patients-state N]
     vigil bench quality [--json] [--patients N] [--days D] [--seed S]   (no services needed)
+    vigil bench ws [--json] [--clients C] [--events E] [--detections N] [--live-s S]
 
 Human-readable lines first; with --json the last line is one JSON object with the figures. The
 benchmark uses its own database (`vigil_bench`, re-created each run) and the running broker; run
@@ -33,7 +34,7 @@ BENCH_DB = "vigil_bench"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality"])
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument("--messages", type=int, default=20_000, help="device messages per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
@@ -44,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patients", type=int, default=30, help="quality: patients per family")
     p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
     p.add_argument("--seed", type=int, default=1, help="quality: cohort seed")
+    p.add_argument("--clients", type=int, default=100, help="ws: websocket clients of one team")
+    p.add_argument("--events", type=int, default=3000, help="ws: alert events in the burst")
+    p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +68,12 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     settings = load_settings()
     if args.what == "ingest":
         figures = asyncio.run(_ingest(settings, args.messages, args.rounds))
+    elif args.what == "ws":
+        from vigil.bench_ws import ws_figures
+
+        figures = asyncio.run(
+            ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
+        )
     else:
         from vigil.bench_run import stream_figures
 
