@@ -146,9 +146,12 @@ def build_api_server(
         stats=stats,
         response=PgResponse(pool, utc_now),
     )
-    config = uvicorn.Config(
-        app, host=settings.api.host, port=settings.api.port, log_level="warning", lifespan="on"
-    )
+    # No per-message deflate on the websocket: each alert event is serialised once for every
+    # subscriber (api.feed), and compressing it again per connection would cost more CPU than
+    # the fan-out itself (see `vigil bench ws`).
+    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
+                            log_level="warning", lifespan="on",
+                            ws_per_message_deflate=False)  # fmt: skip
     return uvicorn.Server(config)
 
 
