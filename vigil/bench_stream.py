@@ -146,7 +146,8 @@ async def count_rows(dsn: str, table: str = "readings") -> int:
 async def reset(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
-            "TRUNCATE readings, detections, alert_events, alerts, stream_states, rejected_readings"
+            "TRUNCATE readings, detections, alert_events, pages, patient_messages, audit_log,"
+            " alerts, stream_states, rejected_readings"
         )
 
 
