@@ -47,26 +47,24 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def insert_event(
-    conn: AsyncConnection[Any],
-    event_id: uuid.UUID,
-    view: dict[str, Any],
-    kind: str,
-    at: datetime,
-    payload: dict[str, Any],
-    actor: str,
-) -> bool:
-    """Insert one alert event; `view` is the alert after the change (its tier scopes the feed)."""
-    cur = await conn.execute(
-        """
-        INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at, payload, actor, tier)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (event_id) DO NOTHING
-        """,
-        (event_id, view["id"], view["patient_id"], kind, at,
-         Jsonb({**payload, **jsonable(view), "actor": actor}), actor, view["tier"]),
-    )  # fmt: skip
-    return cur.rowcount == 1
+EventRow = tuple[uuid.UUID, str, datetime, dict[str, Any], str]  # id, kind, at, payload, actor
+
+
+async def insert_events(
+    conn: AsyncConnection[Any], view: dict[str, Any], rows: list[EventRow]
+) -> None:
+    """Insert alert events in order, in one round trip; `view` is the alert after the change
+    (its tier scopes the feed). A known event id is a replay and is skipped."""
+    alert = jsonable(view)
+    params = [(event_id, view["id"], view["patient_id"], kind, at,
+               Jsonb({**payload, **alert, "actor": actor}), actor, view["tier"])
+              for event_id, kind, at, payload, actor in rows]  # fmt: skip
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at, payload, actor,"
+            " tier) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+            params,
+        )
 
 
 async def save_escalation(

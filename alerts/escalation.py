@@ -42,6 +42,9 @@ from stream.detections import Severity
 
 MIN = 60.0
 HOUR = 3600.0
+# Deadlines are stored at microsecond resolution: a timer armed from the stored value may come
+# up to a microsecond before the float it was computed from, and is on time.
+RESOLUTION_S = 1e-6
 
 
 class Tier(enum.IntEnum):
@@ -266,7 +269,7 @@ def step(s: Escalation, event: Event, now: float) -> Step:
         return Step(s)
     match event:
         case DeadlinePassed(fence):
-            due = fence == s.fence and s.deadline is not None and now >= s.deadline
+            due = fence == s.fence and s.deadline is not None and now >= s.deadline - RESOLUTION_S
             if not due:
                 return Step(s)  # a stale or early timer: nothing
             # The end of a snooze (or silence) hands the alert back to its tier, afresh.

@@ -72,7 +72,6 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, render
 from alerts.roster_store import who_to_page
-from alerts.silences import silence_in_force
 from stream.detections import Detection, Severity
 from stream.rules import THRESHOLD_RULES, Timing
 
@@ -93,6 +92,7 @@ class _Locked:
     team_id: str
     lang: str
     team_policy: dict[str, Any] | None
+    silence: Silence | None  # in force for the alert's (patient, rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,22 +110,30 @@ class _Lead:
         return cls(e.event_id, e.kind.value, "system", e.payload, e.at)
 
 
-async def _lock(conn: AsyncConnection[Any], alert_id: uuid.UUID) -> _Locked | None:
+async def _lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) -> _Locked | None:
+    """The alert under its row lock, with its team's context and the silence in force at `at`
+    for its (patient, rule): one round trip."""
     cur = conn.cursor(row_factory=dict_row)
     columns = ", ".join(f"a.{c}" for c in _sql.VIEW_COLUMNS)
     await cur.execute(
-        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy"
+        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
+        "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
+        "          FROM silences s WHERE s.patient_id = a.patient_id"
+        "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
+        "           AND s.starts_at <= %(at)s AND s.ends_at > %(at)s"
+        "         ORDER BY s.ends_at DESC LIMIT 1) AS silence"
         "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
         "  JOIN care_teams t ON t.id = p.team_id"
-        " WHERE a.id = %s FOR UPDATE OF a",
-        (alert_id,),
+        " WHERE a.id = %(id)s FOR UPDATE OF a",
+        {"id": alert_id, "at": at},
     )
     row = await cur.fetchone()
     if row is None:
         return None
-    raw, team, lang, policy = (row.pop(k) for k in ("escalation", "team_id", "lang",
-                                                    "escalation_policy"))  # fmt: skip
-    return _Locked(row, from_json(raw) if raw else None, team, lang, policy)
+    context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
+    raw, team, lang, policy, silence = (row.pop(k) for k in context)
+    quiet = Silence(float(silence[0]), silence[1]) if silence else None
+    return _Locked(row, from_json(raw) if raw else None, team, lang, policy, quiet)
 
 
 class Escalator:
@@ -150,32 +158,31 @@ class Escalator:
         return locked.state or self._start(locked, bool(locked.view["dangerous"]), now).state
 
     async def opened(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
-        locked = await _lock(conn, lead.alert_id)
-        assert locked is not None, "the alert was inserted in this transaction"
         now = self._clock()
-        silence = await silence_in_force(conn, d.patient_id, d.rule_id, now)
-        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now, silence)
+        locked = await _lock(conn, lead.alert_id, now)
+        assert locked is not None, "the alert was inserted in this transaction"
+        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now, locked.silence)
         if d.late:
             first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
         await self.transition(conn, locked, first, now, _Lead.of(lead))
 
     async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
-        locked = await _lock(conn, lead.alert_id)
-        assert locked is not None, "the alert is locked by this transaction"
         now = self._clock()
+        locked = await _lock(conn, lead.alert_id, now)
+        assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         dangerous = d.rule_id in DANGEROUS_RULES and not d.late
         event: Event = Repeated(dangerous)
-        quiet = d.late or await silence_in_force(conn, d.patient_id, d.rule_id, now) is not None
+        quiet = d.late or locked.silence is not None
         if state.tier is Tier.PATIENT and not dangerous and not quiet:
             event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
         await self.transition(conn, locked, step(state, event, now.timestamp()), now,
                               _Lead.of(lead))  # fmt: skip
 
     async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
-        locked = await _lock(conn, lead.alert_id)
-        assert locked is not None, "the alert is locked by this transaction"
         now = self._clock()
+        locked = await _lock(conn, lead.alert_id, now)
+        assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
             await self.transition(conn, locked, Step(state), now, _Lead.of(lead))
@@ -200,14 +207,18 @@ class Escalator:
         state, events, refused = await self._carry_out(conn, locked, first, now)
         if refused:
             raise ActionRefusedError(refused[0])
-        view = await _sql.save_escalation(conn, locked.view["id"], state, to_json(state),
-                                          _mirror(state, before, now, changes or {}))  # fmt: skip
+        if state is before and not events and not changes:
+            view = locked.view  # nothing to store (e.g. a repeat a clinician already has)
+        else:
+            columns = _mirror(state, before, now, changes or {})
+            view = await _sql.save_escalation(conn, locked.view["id"], state, to_json(state),
+                                              columns)  # fmt: skip
         payload = {**lead.payload, "from_tier": int(before.tier) if before else None}
-        await _sql.insert_event(conn, lead.id, view, lead.kind, lead.at or now, payload,
-                                lead.actor)  # fmt: skip
+        rows = [(lead.id, lead.kind, lead.at or now, payload, lead.actor)]
         for i, (kind, detail) in enumerate(events):
-            event_id = uuid.uuid5(ALERT_NAMESPACE, f"{lead.id}|effect|{i}")
-            await _sql.insert_event(conn, event_id, view, kind, now, {"detail": detail}, "system")
+            effect_id = uuid.uuid5(ALERT_NAMESPACE, f"{lead.id}|effect|{i}")
+            rows.append((effect_id, kind, now, {"detail": detail}, "system"))
+        await _sql.insert_events(conn, view, rows)
         return view
 
     async def _carry_out(
@@ -297,7 +308,7 @@ class PgResponse:
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
             await _sql.lock_alert_writes(conn)
-            locked = await _lock(conn, alert_id)
+            locked = await _lock(conn, alert_id, now)
             if locked is None or not actor.sees(locked.team_id):
                 raise AlertNotFoundError(f"no alert {alert_id}")
             if locked.view["status"] == "resolved":
@@ -356,7 +367,7 @@ class PgResponse:
         now = now or self._clock()
         async with self._pool.connection() as conn, conn.transaction():
             await _sql.lock_alert_writes(conn)
-            locked = await _lock(conn, alert_id)
+            locked = await _lock(conn, alert_id, now)
             if locked is None or locked.state is None:
                 return False
             moved = step(locked.state, DeadlinePassed(fence), now.timestamp())

@@ -8,7 +8,7 @@ on-call doctors are then the backups (DESIGN 5: "the on-call doctor as backup").
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -47,21 +47,53 @@ async def load_roster(conn: AsyncConnection[Any], team_id: str, at: datetime) ->
     return TeamRoster(team_id, shifts, overrides, {r: tuple(s) for r, s in backups.items()})
 
 
+_PAGING = """
+SELECT p.team_id, p.responsible_doctor,
+       (SELECT COALESCE(json_agg(json_build_array(staff_id, role, tz, weekdays, start_time,
+                                                  end_time) ORDER BY id), '[]')
+          FROM roster_shifts WHERE team_id = p.team_id),
+       (SELECT COALESCE(json_agg(json_build_array(staff_id, role, starts_at, ends_at, replaces)
+                                 ORDER BY id), '[]')
+          FROM roster_overrides
+         WHERE team_id = p.team_id AND starts_at <= %(at)s AND ends_at > %(at)s),
+       (SELECT COALESCE(json_agg(json_build_array(role, staff_id) ORDER BY role, position), '[]')
+          FROM roster_backups WHERE team_id = p.team_id)
+  FROM patients p WHERE p.id = %(patient)s
+"""
+
+
 async def who_to_page(
     conn: AsyncConnection[Any], patient_id: str, tier: Tier, at: datetime
 ) -> OnCall:
-    cur = await conn.execute(
-        "SELECT team_id, responsible_doctor FROM patients WHERE id = %s", (patient_id,)
-    )
+    """Who to notify at `tier` for the patient now: one round trip (this is on the alert
+    writer's path, inside its transaction)."""
+    cur = await conn.execute(_PAGING, {"patient": patient_id, "at": at})
     row = await cur.fetchone()
     if row is None:
         return OnCall((), ())
-    team_id, doctor = row
-    rota = on_call(await load_roster(conn, team_id, at), tier, at)
+    team_id, doctor, shifts, overrides, backups = row
+    roster = _roster(team_id, shifts, overrides, backups)
+    rota = on_call(roster, tier, at)
     if tier is not Tier.DOCTOR or doctor is None:
         return rota
     backup = tuple(s for s in (*rota.primary, *rota.backup) if s != doctor)
     return OnCall((doctor,), backup)
+
+
+def _roster(team_id: str, shifts: Any, overrides: Any, backups: Any) -> TeamRoster:
+    """A TeamRoster from the JSON arrays of `_PAGING` (times as ISO strings)."""
+    by_role: dict[Role, list[str]] = {}
+    for role, staff in backups:
+        by_role.setdefault(Role(role), []).append(staff)
+    return TeamRoster(
+        team_id,
+        tuple(Shift(staff, Role(role), tz, frozenset(days), time.fromisoformat(start),
+                    time.fromisoformat(end)) for staff, role, tz, days, start, end in shifts),
+        tuple(Override(staff, Role(role), datetime.fromisoformat(start),
+                       datetime.fromisoformat(end), replaces)
+              for staff, role, start, end, replaces in overrides),
+        {r: tuple(s) for r, s in by_role.items()},
+    )  # fmt: skip
 
 
 async def replace_roster(conn: AsyncConnection[Any], roster: TeamRoster) -> None:

@@ -1,5 +1,5 @@
-"""PostgreSQL adapter of silences: add one, list a patient's, and the one in force for a
-(patient, rule) at an instant (the latest-ending, if several overlap).
+"""PostgreSQL adapter of silences: add one, list a patient's. (The alert writer reads the one in
+force for an alert's (patient, rule), the latest-ending if several overlap, in alerts.response.)
 
 Silences never hide a value dangerous on its own: the escalation machine ignores them for
 such alerts (alerts.escalation.start).
@@ -13,22 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from alerts.escalation import Silence
-
 _COLUMNS = "id, patient_id, rule_id, starts_at, ends_at, reason, created_by, created_at"
-
-
-async def silence_in_force(
-    conn: AsyncConnection[Any], patient_id: str, rule_id: str, at: datetime
-) -> Silence | None:
-    cur = await conn.execute(
-        "SELECT ends_at, reason FROM silences WHERE patient_id = %s"
-        " AND (rule_id IS NULL OR rule_id = %s) AND starts_at <= %s AND ends_at > %s"
-        " ORDER BY ends_at DESC LIMIT 1",
-        (patient_id, rule_id, at, at),
-    )
-    row = await cur.fetchone()
-    return Silence(row[0].timestamp(), row[1]) if row else None
 
 
 async def add_silence(
