@@ -25,16 +25,15 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from alerts import _sql
-from alerts._codec import from_json, policy_with, to_json
+from alerts._codec import policy_with, to_json
+from alerts._locked import Lead, Locked, lock, mirror
 from alerts.actions import (
     Acknowledge,
     Action,
@@ -83,65 +82,12 @@ MAX_EFFECTS = 8  # per transition; paging nobody feeds the machine, which must n
 MAX_COMMENT = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class _Locked:
-    """An alert under its row lock, with what the machine needs."""
-
-    view: dict[str, Any]
-    state: Escalation | None
-    team_id: str
-    lang: str
-    team_policy: dict[str, Any] | None
-    silence: Silence | None  # in force for the alert's (patient, rule)
-
-
-@dataclass(frozen=True, slots=True)
-class _Lead:
-    """The event that records the transition itself (the effects follow it)."""
-
-    id: uuid.UUID
-    kind: str
-    actor: str = "system"
-    payload: dict[str, Any] = field(default_factory=dict)
-    at: datetime | None = None
-
-    @classmethod
-    def of(cls, e: AlertEvent) -> _Lead:
-        return cls(e.event_id, e.kind.value, "system", e.payload, e.at)
-
-
-async def _lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) -> _Locked | None:
-    """The alert under its row lock, with its team's context and the silence in force at `at`
-    for its (patient, rule): one round trip."""
-    cur = conn.cursor(row_factory=dict_row)
-    columns = ", ".join(f"a.{c}" for c in _sql.VIEW_COLUMNS)
-    await cur.execute(
-        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
-        "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
-        "          FROM silences s WHERE s.patient_id = a.patient_id"
-        "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
-        "           AND s.starts_at <= %(at)s AND s.ends_at > %(at)s"
-        "         ORDER BY s.ends_at DESC LIMIT 1) AS silence"
-        "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
-        "  JOIN care_teams t ON t.id = p.team_id"
-        " WHERE a.id = %(id)s FOR UPDATE OF a",
-        {"id": alert_id, "at": at},
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
-    raw, team, lang, policy, silence = (row.pop(k) for k in context)
-    quiet = Silence(float(silence[0]), silence[1]) if silence else None
-    return _Locked(row, from_json(raw) if raw else None, team, lang, policy, quiet)
-
-
 class Escalator:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
 
     def _start(
-        self, locked: _Locked, dangerous: bool, now: datetime, silence: Silence | None = None
+        self, locked: Locked, dangerous: bool, now: datetime, silence: Silence | None = None
     ) -> Step:
         try:
             policy = policy_with(locked.team_policy)
@@ -153,22 +99,22 @@ class Escalator:
         severity = Severity(locked.view["severity"])
         return start(policy, severity, dangerous, now.timestamp(), silence)
 
-    def _state(self, locked: _Locked, now: datetime) -> Escalation:
+    def _state(self, locked: Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
         return locked.state or self._start(locked, bool(locked.view["dangerous"]), now).state
 
     async def opened(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await _lock(conn, lead.alert_id, now)
+        locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert was inserted in this transaction"
         first = self._start(locked, d.rule_id in DANGEROUS_RULES, now, locked.silence)
         if d.late:
             first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
-        await self.transition(conn, locked, first, now, _Lead.of(lead))
+        await self.transition(conn, locked, first, now, Lead.of(lead))
 
     async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await _lock(conn, lead.alert_id, now)
+        locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         dangerous = d.rule_id in DANGEROUS_RULES and not d.late
@@ -177,28 +123,28 @@ class Escalator:
         if state.tier is Tier.PATIENT and not dangerous and not quiet:
             event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
         await self.transition(conn, locked, step(state, event, now.timestamp()), now,
-                              _Lead.of(lead))  # fmt: skip
+                              Lead.of(lead))  # fmt: skip
 
     async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await _lock(conn, lead.alert_id, now)
+        locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
-            await self.transition(conn, locked, Step(state), now, _Lead.of(lead))
+            await self.transition(conn, locked, Step(state), now, Lead.of(lead))
             return
         done = step(state, Remeasured(in_range=True), now.timestamp())
         changes = {"resolved_at": now, "resolved_by": "system"}
-        view = await self.transition(conn, locked, done, now, _Lead.of(lead), changes)
+        view = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
         await self._message(conn, locked, view, Template.ADVICE, done.state.fence)
 
     async def transition(
         self,
         conn: AsyncConnection[Any],
-        locked: _Locked,
+        locked: Locked,
         first: Step,
         now: datetime,
-        lead: _Lead,
+        lead: Lead,
         changes: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Carry out `first` (and what paging nobody leads to), store the state and the events;
@@ -210,7 +156,7 @@ class Escalator:
         if state is before and not events and not changes:
             view = locked.view  # nothing to store (e.g. a repeat a clinician already has)
         else:
-            columns = _mirror(state, before, now, changes or {})
+            columns = mirror(state, before, now, changes or {})
             view = await _sql.save_escalation(conn, locked.view["id"], state, to_json(state),
                                               columns)  # fmt: skip
         payload = {**lead.payload, "from_tier": int(before.tier) if before else None}
@@ -222,7 +168,7 @@ class Escalator:
         return view
 
     async def _carry_out(
-        self, conn: AsyncConnection[Any], locked: _Locked, first: Step, now: datetime
+        self, conn: AsyncConnection[Any], locked: Locked, first: Step, now: datetime
     ) -> tuple[Escalation, list[tuple[str, dict[str, Any]]], list[str]]:
         state, queue = first.state, deque(first.effects)
         events: list[tuple[str, dict[str, Any]]] = []
@@ -250,7 +196,7 @@ class Escalator:
     async def _page(
         self,
         conn: AsyncConnection[Any],
-        locked: _Locked,
+        locked: Locked,
         state: Escalation,
         notify: Notify,
         now: datetime,
@@ -271,7 +217,7 @@ class Escalator:
     async def _message(
         self,
         conn: AsyncConnection[Any],
-        locked: _Locked,
+        locked: Locked,
         view: dict[str, Any],
         template: Template,
         fence: int,
@@ -280,20 +226,6 @@ class Escalator:
                       unit=view["unit"])  # fmt: skip
         message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{view['id']}|{fence}|{template}")
         await _sql.insert_message(conn, message_id, view, template.value, locked.lang, body)
-
-
-def _mirror(
-    state: Escalation, before: Escalation | None, now: datetime, changes: dict[str, Any]
-) -> dict[str, Any]:
-    """Columns that follow the machine's state: the acknowledgement and the snooze in force."""
-    mirrored: dict[str, Any] = {"acknowledged_by": state.acknowledged_by}
-    if state.acknowledged_by is None:
-        mirrored["acknowledged_at"] = None
-    elif before is None or before.acknowledged_by != state.acknowledged_by:
-        mirrored["acknowledged_at"] = now
-    if state.snoozed is None:
-        mirrored.update(snoozed_until=None, snooze_reason=None)
-    return {**mirrored, **changes}
 
 
 class PgResponse:
@@ -308,7 +240,7 @@ class PgResponse:
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
             await _sql.lock_alert_writes(conn)
-            locked = await _lock(conn, alert_id, now)
+            locked = await lock(conn, alert_id, now)
             if locked is None or not actor.sees(locked.team_id):
                 raise AlertNotFoundError(f"no alert {alert_id}")
             if locked.view["status"] == "resolved":
@@ -322,7 +254,7 @@ class PgResponse:
     async def _act(
         self,
         conn: AsyncConnection[Any],
-        locked: _Locked,
+        locked: Locked,
         action: Action,
         actor: Actor,
         now: datetime,
@@ -336,29 +268,29 @@ class PgResponse:
                 if state.tier is Tier.DOCTOR and actor.role not in ("doctor", "admin"):
                     raise ActionRefusedError("a tier-3 alert is acknowledged by a doctor")
                 first = step(state, Acknowledged(actor.id), at)
-                lead = _Lead(lead_id, "acknowledged", actor.id, {"note": note})
+                lead = Lead(lead_id, "acknowledged", actor.id, {"note": note})
             case Assign(staff_id):
                 await _check_staff(conn, staff_id, locked.team_id)
                 first, changes = Step(state), {"assigned_to": staff_id}
-                lead = _Lead(lead_id, "assigned", actor.id, {"staff_id": staff_id})
+                lead = Lead(lead_id, "assigned", actor.id, {"staff_id": staff_id})
             case Comment(text):
                 if not text.strip() or len(text) > MAX_COMMENT:
                     raise InvalidActionError(f"a comment has 1 to {MAX_COMMENT} characters")
                 first = Step(state)
-                lead = _Lead(lead_id, "commented", actor.id, {"text": text})
+                lead = Lead(lead_id, "commented", actor.id, {"text": text})
             case Escalate(reason):
                 first = step(state, EscalateRequested(actor.id), at)
-                lead = _Lead(lead_id, "escalated", actor.id, {"reason": reason})
+                lead = Lead(lead_id, "escalated", actor.id, {"reason": reason})
             case Snooze(until, reason):
                 first, changes = _snooze(state, until, reason, actor, now)
-                lead = _Lead(lead_id, "snoozed", actor.id,
+                lead = Lead(lead_id, "snoozed", actor.id,
                              {"until": until.isoformat(), "reason": reason})  # fmt: skip
             case Resolve(outcome, note):
                 if outcome is Outcome.AUTO_RESOLVED:
                     raise InvalidActionError("auto_resolved is recorded by the system only")
                 first = step(state, Resolved(outcome, actor.id), at)
                 changes = {"resolved_at": now, "resolved_by": actor.id}
-                lead = _Lead(lead_id, "resolved", actor.id,
+                lead = Lead(lead_id, "resolved", actor.id,
                              {"outcome": outcome.value, "note": note})  # fmt: skip
         return await self.escalator.transition(conn, locked, first, now, lead, changes)
 
@@ -367,13 +299,13 @@ class PgResponse:
         now = now or self._clock()
         async with self._pool.connection() as conn, conn.transaction():
             await _sql.lock_alert_writes(conn)
-            locked = await _lock(conn, alert_id, now)
+            locked = await lock(conn, alert_id, now)
             if locked is None or locked.state is None:
                 return False
             moved = step(locked.state, DeadlinePassed(fence), now.timestamp())
             if moved.state is locked.state:
                 return False  # stale (another transition re-armed it), early, or resolved
-            lead = _Lead(uuid.uuid5(ALERT_NAMESPACE, f"deadline|{alert_id}|{fence}"),
+            lead = Lead(uuid.uuid5(ALERT_NAMESPACE, f"deadline|{alert_id}|{fence}"),
                          "deadline_passed", payload={"missed": locked.view["due"]})  # fmt: skip
             await self.escalator.transition(conn, locked, moved, now, lead)
             await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))

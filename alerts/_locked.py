@@ -1,0 +1,86 @@
+"""The alert under its row lock, and the small records the escalator passes around: used by
+alerts.response only. One round trip fetches the row, its team's context (language, policy)
+and the silence in force for its (patient, rule).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from alerts import _sql
+from alerts._codec import from_json
+from alerts.episodes import AlertEvent
+from alerts.escalation import Escalation, Silence
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """An alert under its row lock, with what the machine needs."""
+
+    view: dict[str, Any]
+    state: Escalation | None
+    team_id: str
+    lang: str
+    team_policy: dict[str, Any] | None
+    silence: Silence | None  # in force for the alert's (patient, rule)
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """The event that records the transition itself (the effects follow it)."""
+
+    id: uuid.UUID
+    kind: str
+    actor: str = "system"
+    payload: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+    @classmethod
+    def of(cls, e: AlertEvent) -> Lead:
+        return cls(e.event_id, e.kind.value, "system", e.payload, e.at)
+
+
+async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) -> Locked | None:
+    """The alert under its row lock, with its team's context and the silence in force at `at`
+    for its (patient, rule): one round trip."""
+    cur = conn.cursor(row_factory=dict_row)
+    columns = ", ".join(f"a.{c}" for c in _sql.VIEW_COLUMNS)
+    await cur.execute(
+        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
+        "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
+        "          FROM silences s WHERE s.patient_id = a.patient_id"
+        "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
+        "           AND s.starts_at <= %(at)s AND s.ends_at > %(at)s"
+        "         ORDER BY s.ends_at DESC LIMIT 1) AS silence"
+        "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
+        "  JOIN care_teams t ON t.id = p.team_id"
+        " WHERE a.id = %(id)s FOR UPDATE OF a",
+        {"id": alert_id, "at": at},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
+    raw, team, lang, policy, silence = (row.pop(k) for k in context)
+    quiet = Silence(float(silence[0]), silence[1]) if silence else None
+    return Locked(row, from_json(raw) if raw else None, team, lang, policy, quiet)
+
+
+def mirror(
+    state: Escalation, before: Escalation | None, now: datetime, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Columns that follow the machine's state: the acknowledgement and the snooze in force."""
+    mirrored: dict[str, Any] = {"acknowledged_by": state.acknowledged_by}
+    if state.acknowledged_by is None:
+        mirrored["acknowledged_at"] = None
+    elif before is None or before.acknowledged_by != state.acknowledged_by:
+        mirrored["acknowledged_at"] = now
+    if state.snoozed is None:
+        mirrored.update(snoozed_until=None, snooze_reason=None)
+    return {**mirrored, **changes}
