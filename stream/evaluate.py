@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stream.detections import Detail, Kind
-from stream.forecast import forecast
+from stream.forecast import F32, F64, Forecast, forecast
 from stream.rules import (
     CLEARED,
     COMPARE,
@@ -165,14 +165,7 @@ def glucose_forecast(
     found = []
     for rule in rules:
         if rule.mode == "predicted_low":
-            predicted = fc.at(rule.horizon_s)
-            firing = fc.level_mg_dl >= rule.below_mg_dl and predicted < rule.below_mg_dl
-            clear = predicted >= rule.below_mg_dl + 20.0
-            details: tuple[Detail, ...] = (
-                ("predicted_mg_dl", round(predicted, 1)),
-                ("horizon_s", rule.horizon_s),
-                ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
-            )
+            firing, clear, details = _predicted_low(rule, s, fc, times, values)
         else:
             firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
             clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
@@ -184,6 +177,44 @@ def glucose_forecast(
             s.rule(rule.id).active = False
             found.append(Finding(rule.id, Kind.CLEARED, r, details))
     return found
+
+
+def _predicted_low(
+    rule: GlucoseForecastRule, s: StreamState, fc: Forecast, times: F64, values: F32
+) -> tuple[bool, bool, tuple[Detail, ...]]:
+    """(firing, clear, details). A level alert open on the stream already pages the low; while
+    it is, a prediction adds nothing. The persistence check recomputes the forecasts at the
+    previous readings (stateless; only when this reading predicts a low on its own)."""
+    predicted = fc.at(rule.horizon_s)
+    firing = (
+        _predicts_low(rule, fc)
+        and not any(_active(s, other) for other in rule.quiet_while)
+        and _held(rule, times, values)
+    )
+    details: tuple[Detail, ...] = (
+        ("predicted_mg_dl", round(predicted, 1)),
+        ("horizon_s", rule.horizon_s),
+        ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
+    )
+    return firing, predicted >= rule.below_mg_dl + rule.clear_margin_mg_dl, details
+
+
+def _predicts_low(rule: GlucoseForecastRule, fc: Forecast) -> bool:
+    return (
+        fc.level_mg_dl >= rule.below_mg_dl
+        and fc.at(rule.horizon_s) < rule.below_mg_dl
+        and fc.slope_mg_dl_min <= -rule.min_fall_mg_dl_min
+    )
+
+
+def _held(rule: GlucoseForecastRule, times: F64, values: F32) -> bool:
+    """The prediction also held at each of the `persistence_n - 1` readings before this one."""
+    n = len(times)
+    for back in range(1, rule.persistence_n):
+        earlier = forecast(times[: n - back], values[: n - back]) if n > back else None
+        if earlier is None or not _predicts_low(rule, earlier):
+            return False
+    return True
 
 
 def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> list[Finding]:

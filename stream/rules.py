@@ -122,7 +122,13 @@ class TrendRule:
 @dataclass(frozen=True, slots=True)
 class GlucoseForecastRule:
     """CGM glucose falling: predicted below `below_mg_dl` within `horizon_s` (see forecast.py),
-    or falling faster than `rate_mg_dl_min` for the whole fit window."""
+    or falling faster than `rate_mg_dl_min` for the whole fit window.
+
+    `predicted_low` fires only while the smoothed level is still at or above `below_mg_dl`, the
+    fitted fall is at least `min_fall_mg_dl_min`, the prediction held at the last
+    `persistence_n` readings in a row, and no alert of `quiet_while` is open on the same stream
+    (the low itself is already paged). It clears once the prediction is `clear_margin_mg_dl`
+    above `below_mg_dl`, so noise around the line does not re-open it."""
 
     id: str
     title: str
@@ -132,7 +138,15 @@ class GlucoseForecastRule:
     below_mg_dl: float = 70.0
     horizon_s: float = 1800.0
     rate_mg_dl_min: float = -3.0
+    min_fall_mg_dl_min: float = 0.0
+    persistence_n: int = 1
+    clear_margin_mg_dl: float = 20.0
+    quiet_while: tuple[str, ...] = ()
     device_kinds: frozenset[str] = frozenset({"cgm"})
+
+    def __post_init__(self) -> None:
+        if self.persistence_n < 1 or self.min_fall_mg_dl_min < 0 or self.clear_margin_mg_dl < 0:
+            raise ValueError(f"{self.id}: persistence >= 1, fall and clear margin >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,10 +359,14 @@ TREND_RULES: tuple[TrendRule, ...] = (
 FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
     GlucoseForecastRule(
         "glucose.predicted_low",
-        "Glucose predicted below 70 mg/dL within 30 min",
+        "Glucose predicted below 70 mg/dL within 45 min",
         "predicted_low",
         Severity.HIGH,
         "Dexcom 'urgent low soon' and Medtronic predictive alerts; model in stream/forecast.py",
+        horizon_s=45 * 60.0,
+        min_fall_mg_dl_min=0.4,
+        persistence_n=2,
+        quiet_while=("glucose.level2_low", "glucose.level1_low"),
     ),
     GlucoseForecastRule(
         "glucose.falling_fast",

@@ -95,15 +95,40 @@ def test_hypoglycaemia_levels(values: list[float], expected: set[str]) -> None:
     assert rules_fired(run(series(CGM, "cgm", "glucose", values, 5))) == expected
 
 
-def test_falling_cgm_predicts_a_low_before_it_happens() -> None:
-    readings = series(CGM, "cgm", "glucose", [150, 141, 131, 120, 110, 99, 90, 80, 72, 66], 5)
+@pytest.mark.parametrize(
+    "values",
+    [
+        [150, 141, 131, 120, 110, 99, 90, 80, 72, 66],  # about -2 mg/dL/min
+        [125, 120, 115, 110, 105, 100, 95, 90, 85, 80, 75, 70, 66, 62],  # -1 mg/dL/min
+    ],
+    ids=["fall-2-per-min", "fall-1-per-min"],
+)
+def test_falling_cgm_predicts_a_low_before_it_happens(values: list[float]) -> None:
+    readings = series(CGM, "cgm", "glucose", values, 5)
     found = run(readings)
     predicted = min(
         d.seq for d in found if d.rule_id == "glucose.predicted_low" and d.kind is Kind.FIRED
     )
     first_low = next(i for i, r in enumerate(readings) if r.values[0][1] < 70)
     assert (first_low - predicted) * 5 >= 15  # at least 15 minutes of warning
-    assert "glucose.falling_fast" not in rules_fired(found)  # about -2 mg/dL/min: not "fast"
+    assert "glucose.falling_fast" not in rules_fired(found)  # under 3 mg/dL/min: not "fast"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # a slow drift (about 0.3 mg/dL/min) that bottoms out at 75: a near miss, no page
+        ([96, 94, 93, 91, 89, 88, 86, 85, 83, 82, 80, 79, 78, 77, 76, 75, 75, 75, 76], set()),
+        # one low reading in a steady trace: a prediction must hold on two readings in a row
+        ([86, 85, 84, 86, 85, 74, 84, 85, 86, 85], set()),
+        # treated level-1 low, a rebound that does not clear it (two readings above 80), a new
+        # dip: the open level-1 alert already pages it; no predicted-low alert on top
+        ([66, 64, 62, 72, 86, 80, 90, 80, 88, 80, 84, 78, 75, 72, 70], {"glucose.level1_low"}),
+    ],
+    ids=["near-miss-bottoms-at-75", "single-low-glitch", "dip-while-level1-open"],
+)
+def test_predicted_low_stays_quiet(values: list[float], expected: set[str]) -> None:
+    assert rules_fired(run(series(CGM, "cgm", "glucose", values, 5))) == expected
 
 
 def test_a_compression_artefact_is_not_forecast_into_a_low() -> None:
