@@ -138,39 +138,23 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop the system as Ctrl-C does
+
+
 def up(settings: Settings, *, bus: str, patients: int, seed: int) -> int:
+    """Run the whole system until Ctrl-C, SIGTERM or SIGHUP (a closed terminal), or until one of
+    its processes stops; then stop every process it started and the services."""
     from vigil.cli import SERVICES_SCRIPT
 
-    services = ["mosquitto", "postgres"] + (["kafka"] if bus == "kafka" else [])
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     env = {**os.environ, "VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
-    subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True, env=env)
-    from vigil.settings import load_settings
-
-    settings = load_settings()  # now with the endpoints and secrets services.sh wrote
-    migrate(settings.db.dsn.get_secret_value(), settings.db.mode)
-    token = asyncio.run(enrol_demo(settings, patients=patients, seed=seed))
-    logs = settings.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        if bus == "kafka":
-            procs += [_spawn(n, _vigil(n), logs) for n in ("ingest", "worker", "api")]
-        else:
-            procs.append(_spawn("vigil-run", _vigil("run"), logs))
-        api = f"http://{settings.api.host}:{settings.api.port}"
-        _wait_healthy(f"{api}/health", 60, procs)
-        sim = [
-            "simulate",
-            "--patients",
-            str(patients),
-            "--seed",
-            str(seed),
-            "--scenario",
-            "crisis",
-            "--no-progress",
-        ]
-        procs.append(_spawn("simulator", _vigil(*sim), logs))
-        _print_where_to_look(api, token, bus, logs, patients)
+        services = ["mosquitto", "postgres"] + (["kafka"] if bus == "kafka" else [])
+        subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True, env=env)
+        _start(bus, patients, seed, procs)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         print("a process stopped; see the logs above. Shutting down.", file=sys.stderr)
@@ -179,8 +163,31 @@ def up(settings: Settings, *, bus: str, patients: int, seed: int) -> int:
         print("\nstopping…", file=sys.stderr)
         return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the clean-up short
         _stop(procs)
         subprocess.run([str(SERVICES_SCRIPT), "down"], env=env, check=False)
+
+
+def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Migrate, enrol the demo cohort, start the processes (appended to `procs` as they start,
+    so the caller stops them whatever happens) and say where to look."""
+    from vigil.settings import load_settings
+
+    settings = load_settings()  # now with the endpoints and secrets services.sh wrote
+    migrate(settings.db.dsn.get_secret_value(), settings.db.mode)
+    token = asyncio.run(enrol_demo(settings, patients=patients, seed=seed))
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if bus == "kafka":
+        procs += [_spawn(n, _vigil(n), logs) for n in ("ingest", "worker", "api")]
+    else:
+        procs.append(_spawn("vigil-run", _vigil("run"), logs))
+    api = f"http://{settings.api.host}:{settings.api.port}"
+    _wait_healthy(f"{api}/health", 60, procs)
+    sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis"]
+    procs.append(_spawn("simulator", _vigil(*sim, "--no-progress"), logs))
+    _print_where_to_look(api, token, bus, logs, patients)
 
 
 def _print_where_to_look(api: str, token: str, bus: str, logs: Path, patients: int) -> None:

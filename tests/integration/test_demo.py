@@ -1,5 +1,6 @@
 """The README's first command, for real: `vigil up` starts everything in its own state directory,
-a websocket client sees the simulated crisis within seconds, and Ctrl-C leaves nothing running."""
+a websocket client sees the simulated crisis within seconds, and Ctrl-C (or SIGTERM, as a
+service manager or `timeout` sends it) leaves nothing running."""
 
 from __future__ import annotations
 
@@ -53,7 +54,10 @@ async def read_until(
     raise AssertionError(f"{pattern!r} not printed; output:\n{''.join(seen)}")
 
 
-async def test_vigil_up_shows_the_crisis_and_stops_cleanly(settings: Settings, tag: str) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_vigil_up_shows_the_crisis_and_stops_cleanly(
+    settings: Settings, tag: str, stop_signal: signal.Signals
+) -> None:
     state = REPO / ".vigil" / f"demo-{tag}"  # under the repo: the postgres user must reach it
     api_port = free_port()
     env = {
@@ -81,7 +85,7 @@ async def test_vigil_up_shows_the_crisis_and_stops_cleanly(settings: Settings, t
                     break
             assert (event["patient_id"], event["rule_id"]) == ("sim-p0000", "bp.crisis_suspected")
             assert time.monotonic() - started < 30
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
         await asyncio.sleep(1)
         assert processes_of(state) == []
