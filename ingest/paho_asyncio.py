@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+
+_PACKETS_PER_CALLBACK = 256  # then let other tasks run, and come back for the rest
 
 
 class AsyncioPaho:
@@ -30,8 +33,25 @@ class AsyncioPaho:
         client.on_socket_unregister_write = self._on_unregister_write
 
     def _on_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._loop.add_reader(sock, client.loop_read)
+        buffered = getattr(client, "buffered", None)
+        if buffered is None:
+            self._loop.add_reader(sock, client.loop_read)
+        else:
+            self._loop.add_reader(sock, self._read_buffered, buffered)
         self._misc = self._loop.create_task(self._misc_loop())
+
+    def _read_buffered(self, buffered: Callable[[], int]) -> None:
+        """For a client that reads the socket ahead into a buffer (`paho_lean.LeanSubscriber`):
+        the socket may be drained while whole packets still wait in the buffer, and the loop
+        would not call again for them, so read them now, a bounded number at a time."""
+        client = self._client
+        client.loop_read()
+        for _ in range(_PACKETS_PER_CALLBACK):
+            if not buffered():
+                return
+            client.loop_read()
+        if buffered():
+            self._loop.call_soon(self._read_buffered, buffered)
 
     def _on_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._loop.remove_reader(sock)

@@ -1,0 +1,150 @@
+"""`ingest.paho_lean.LeanSubscriber` against stock paho, on the real broker.
+
+The lean client overrides two of paho's private methods (buffered socket reads, a direct
+PUBLISH parser). These tests are what a paho upgrade must pass: the same messages published
+once reach a stock paho subscriber and the lean one identically (topics, payloads of every
+size including ones spanning several 64 KiB reads, QoS 0 and 1, packet ids that ack), and the
+lean client's own PUBACKs settle the broker's session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.contract import readings_topic
+from ingest.paho_asyncio import AsyncioPaho
+from ingest.paho_lean import READ_CHUNK, LeanSubscriber
+from simulators.fleet import device_password
+from tests.integration.devices import bp_device, enrol
+from vigil.settings import Settings
+
+pytestmark = pytest.mark.timeout(60)
+
+Received = tuple[str, bytes, int]  # topic, payload, qos
+
+PAYLOAD_SIZES = [0, 1, 127, 128, 16_383, 16_384, READ_CHUNK - 1, READ_CHUNK + 1, 200_000]
+
+
+def payloads() -> list[tuple[bytes, int]]:
+    """(payload, qos): sizes around the remaining-length byte boundaries and the read chunk,
+    bytes that look like MQTT headers, both QoS levels."""
+    out = [(os.urandom(n), 1) for n in PAYLOAD_SIZES]
+    out += [(bytes([0x30, 0x7F, 0x00]) * 10, 0), ("température °C".encode(), 0)]
+    out += [(f"reading {i}".encode(), i % 2) for i in range(500)]
+    return out
+
+
+async def subscriber(settings: Settings, client: mqtt.Client, topic: str) -> mqtt.Client:
+    subscribed = asyncio.Event()
+    client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
+    AsyncioPaho(client, asyncio.get_running_loop())
+    client.connect(settings.mqtt.host, settings.mqtt.port, 30)
+    await asyncio.wait_for(subscribed.wait(), 10)
+    return client
+
+
+def stock(got: list[Received]) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c.on_message = lambda client, userdata, m: got.append((m.topic, bytes(m.payload), m.qos))
+    return c
+
+
+def lean(got: list[Received], *, manual_ack: bool, client_id: str = "") -> LeanSubscriber:
+    c = LeanSubscriber(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=not client_id,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
+
+    def on_publish(topic: str, payload: bytes, mid: int, qos: int, at: datetime) -> None:
+        assert at.tzinfo is not None and (qos == 0) == (mid == 0)
+        got.append((topic, payload, qos))
+        if manual_ack and qos:
+            c.ack(mid, qos)
+
+    c.on_publish_received = on_publish
+    return c
+
+
+async def publish_all(settings: Settings, device: str, messages: list[tuple[bytes, int]]) -> None:
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.username_pw_set(device, device_password(settings.sim.secret.get_secret_value(), device))
+    pub.max_inflight_messages_set(1000)
+    AsyncioPaho(pub, asyncio.get_running_loop())
+    pub.connect(settings.mqtt.host, settings.mqtt.port, 30)
+    infos = [pub.publish(readings_topic(device), p, qos=q) for p, q in messages]
+    async with asyncio.timeout(30):
+        while not all(i.is_published() for i in infos):  # noqa: ASYNC110 - paho's own state
+            await asyncio.sleep(0.01)
+    pub.disconnect()
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(20):
+        while not check():  # noqa: ASYNC110 - a condition on callbacks' lists
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.asyncio
+async def test_the_lean_client_receives_what_stock_paho_receives(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    patients, _ = await enrol(settings, dsn, tag, patients=1)
+    device = bp_device(patients)
+    messages = payloads()
+    seen_by_stock: list[Received] = []
+    seen_by_lean: list[Received] = []
+    clients = [
+        await subscriber(settings, stock(seen_by_stock), readings_topic(device)),
+        await subscriber(settings, lean(seen_by_lean, manual_ack=True), readings_topic(device)),
+    ]
+    try:
+        await publish_all(settings, device, messages)
+        await until(lambda: len(seen_by_lean) >= len(messages) <= len(seen_by_stock))
+        await asyncio.sleep(0.3)  # nothing more arrives
+        assert seen_by_lean == seen_by_stock
+        assert sorted(p for _, p, _ in seen_by_lean) == sorted(p for p, _ in messages)
+        assert {t for t, _, _ in seen_by_lean} == {readings_topic(device)}
+    finally:
+        for c in clients:
+            c.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("manual_ack", [False, True], ids=["auto-ack", "manual-ack"])
+async def test_acknowledged_messages_are_not_redelivered(
+    settings: Settings, dsn: str, tag: str, manual_ack: bool
+) -> None:
+    """With a persistent session, the broker redelivers whatever was not PUBACKed when the
+    client comes back: nothing, if the lean client acknowledged (by itself or manually)."""
+    patients, _ = await enrol(settings, dsn, tag, patients=1)
+    device = bp_device(patients)
+    topic, client_id = readings_topic(device), f"{tag}-lean-{manual_ack}"
+    first: list[Received] = []
+    c = await subscriber(settings, lean(first, manual_ack=manual_ack, client_id=client_id), topic)
+    await publish_all(settings, device, [(f"m{i}".encode(), 1) for i in range(300)])
+    await until(lambda: len(first) == 300)
+    await asyncio.sleep(0.3)  # the PUBACKs reach the broker
+    c.disconnect()
+    again: list[Received] = []
+    c = await subscriber(settings, lean(again, manual_ack=manual_ack, client_id=client_id), topic)
+    await asyncio.sleep(1.0)
+    c.disconnect()
+    assert again == []
+
+
+def test_per_topic_callbacks_are_refused() -> None:
+    c = LeanSubscriber(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    with pytest.raises(NotImplementedError):
+        c.message_callback_add("vigil/#", lambda *args: None)
