@@ -185,6 +185,7 @@ async def _ingest_tasks(
         retriable=RETRIABLE,
         max_batch=s.batch_max_messages,
         linger_s=s.batch_linger_ms / 1000,
+        in_flight=s.batches_in_flight,
     )
     return [watcher, loop, _stop_receiver_on_exit(receiver)], receiver
 

@@ -50,6 +50,9 @@ class IngestSettings(BaseModel):
     max_age_s: float = Field(7 * 86_400.0, gt=0)
     batch_max_messages: int = Field(500, ge=1)
     batch_linger_ms: float = Field(5.0, ge=0)
+    # Batches being made durable at once (ingest/loop.py). Times batch_max_messages, it must
+    # stay below the broker's max_inflight_messages (5,000), or the broker stops sending.
+    batches_in_flight: int = Field(8, ge=1)
     binding_refresh_s: float = Field(30.0, gt=0)
     # A device whose payloads are mostly rejected raises a technical alert once it has sent this
     # many bad payloads within `bad_device_window_s`.
