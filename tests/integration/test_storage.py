@@ -85,11 +85,15 @@ async def test_the_sink_stores_a_batch_once_however_often_it_is_written(
     ]
     store = PgReadingStore(dsn)
     try:
-        assert await store.write(batch) == 100
+        assert await store.write(batch[:20] + batch[:3]) == 40  # duplicates within one batch
+        assert (store.direct_batches, store.deduplicated_batches) == (0, 1)
+        assert await store.write(batch[20:]) == 60  # all new: the direct COPY
+        assert (store.direct_batches, store.deduplicated_batches) == (1, 1)
         assert await store.write(batch) == 0
         assert await store.write(batch[::-1] + batch[:5]) == 0
         extra = [BoundMessage("p1", message("cuff-1", 50, 0.5, ("systolic_bp", 181.0)))]
         assert await store.write(batch[:10] + extra) == 1
+        assert (store.direct_batches, store.deduplicated_batches) == (1, 4)
     finally:
         await store.close()
     with psycopg.connect(dsn) as conn:
