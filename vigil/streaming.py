@@ -53,7 +53,7 @@ def build_pipeline(
     core: StreamCore,
     retriable: tuple[type[BaseException], ...],
 ) -> tuple[StreamPipeline, PgReadingStore]:
-    store = PgReadingStore(settings.db.dsn.get_secret_value())
+    store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
     return StreamPipeline(store, PgAlertStore(pool), core, retriable=retriable), store
 
 

@@ -96,9 +96,25 @@ async def test_the_sink_stores_a_batch_once_however_often_it_is_written(
         assert (store.direct_batches, store.deduplicated_batches) == (1, 4)
     finally:
         await store.close()
+    # A big batch is split over the store's two connections, each part its own transaction.
+    big = [
+        BoundMessage("p1", message("cuff-2", s, s / 100, ("systolic_bp", 120.0), ("diastolic_bp", 80.0)))
+        for s in range(600)
+    ]  # fmt: skip
+    store = PgReadingStore(dsn, writers=2)
+    try:
+        assert await store.write(big) == 1200
+        assert (store.direct_batches, store.deduplicated_batches) == (2, 0)
+        assert await store.write(big[100:] + big[:10]) == 0  # 1,020 rows: two parts again
+        assert (store.direct_batches, store.deduplicated_batches) == (2, 2)
+    finally:
+        await store.close()
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT count(*), count(context) FROM readings").fetchone()
+        rows = conn.execute(
+            "SELECT count(*), count(context) FROM readings WHERE device_id = 'cuff-1'"
+        ).fetchone()
         assert rows == (101, 50)
+        assert conn.execute("SELECT count(*) FROM readings").fetchone() == (1301,)
         kept = conn.execute(
             "SELECT value, unit, orig_value, orig_unit, context FROM readings WHERE seq = 1 AND metric = 'systolic_bp'"
         ).fetchone()
