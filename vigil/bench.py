@@ -36,8 +36,13 @@ BENCH_DB = "vigil_bench"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["ingest", "stream", "quality", "ws"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
-    p.add_argument("--messages", type=int, default=20_000, help="device messages per round")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
+    p.add_argument(
+        "--messages",
+        type=int,
+        default=None,
+        help="device messages per round (ingest: 60,000, so a round lasts seconds; stream: 20,000)",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (median reported)")
     p.add_argument("--live-s", type=float, default=30.0, help="stream: seconds of live load")
     p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
@@ -67,7 +72,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = load_settings()
     if args.what == "ingest":
-        figures = asyncio.run(_ingest(settings, args.messages, args.rounds))
+        figures = asyncio.run(_ingest(settings, args.messages or 60_000, args.rounds))
     elif args.what == "ws":
         from vigil.bench_ws import ws_figures
 
@@ -78,7 +83,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         from vigil.bench_run import stream_figures
 
         figures = asyncio.run(
-            stream_figures(settings, args.messages, args.live_s, args.patients_state)
+            stream_figures(settings, args.messages or 20_000, args.live_s, args.patients_state)
         )
     for key, value in figures.items():
         if key != "rounds_detail":
