@@ -131,6 +131,10 @@ class DeviceConnection:
         self._pump()
 
     @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    @property
     def unacked(self) -> int:
         return len(self._unacked)
 

@@ -115,12 +115,32 @@ async def publish_all(settings: Settings, messages: Sequence[tuple[str, int, byt
         conns[device_id].send(seq, payload)
         if i % 500 == 0:
             await asyncio.sleep(0)  # let PUBACKs in; each device bounds its own in-flight
-    while stats.pubacked + sum(stats.refused.values()) < len(messages):  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await _until_acknowledged(stats, len(messages), conns)
     for conn in conns.values():
         conn.disconnect()
     if stats.refused or stats.errors:
         raise RuntimeError(f"publishing failed: {stats.refused} {stats.errors}")
+
+
+async def _until_acknowledged(
+    stats: DeviceStats, count: int, conns: dict[str, DeviceConnection], stall_s: float = 60.0
+) -> None:
+    """Wait for the broker's PUBACKs of all `count` messages; fail loudly, with what is known,
+    if none arrives for `stall_s` (a bench that hangs measures nothing and says nothing)."""
+    done = stats.pubacked + sum(stats.refused.values())
+    progress_at = time.monotonic()
+    while done < count:
+        await asyncio.sleep(0.05)
+        now_done = stats.pubacked + sum(stats.refused.values())
+        if now_done > done:
+            done, progress_at = now_done, time.monotonic()
+        elif time.monotonic() - progress_at > stall_s:
+            lost = sorted(d for d, c in conns.items() if not c.connected)
+            raise RuntimeError(
+                f"publishing stalled: {done} of {count} acknowledged by the broker, "
+                f"{stats.published} published, errors {dict(stats.errors)}; "
+                f"{len(lost)} device connections down: {', '.join(lost[:5])}"
+            )
 
 
 def _client(settings: Settings, client_id: str, *, clean: bool = False) -> mqtt.Client:
