@@ -1,20 +1,27 @@
 """The ingest loop: MQTT batches through the service, then PUBACKs and device acks.
 
 Glue between the paho adapter and the pure-ish service, run by the composition root. A batch
-is acknowledged to the broker only after `IngestService.handle` returned, i.e. after everything
-in it is durable.
+is acknowledged to the broker only after it is durable (`IngestService.store` returned).
 
-Up to `in_flight` batches are handled at once, so the ingest decodes the next batch while the
-database (or Kafka) makes the previous one durable: with one at a time, Python and PostgreSQL
-took turns, each about half busy (measured with `vigil bench ingest`). PUBACKs still go out in
-the order the messages arrived (MQTT 3.1.1, 4.6): batches are acknowledged strictly in turn,
-each once its own hand-off and every earlier one have returned.
+Two stages, so that the ingest decodes while the database (or Kafka) makes earlier batches
+durable; with one batch at a time Python and PostgreSQL took turns, each about half busy
+(`vigil bench ingest`):
 
-A retriable failure (database or bus unavailable) retries the same batch with
-backoff, holding its PUBACKs; the broker stops sending once `max_inflight_messages` (5,000)
-messages are unacknowledged, so an outage turns into backpressure and queueing at the broker,
-not loss. Any other exception propagates and stops the process: better down and alarmed than
-silently wrong.
+1. decode: each batch as it arrives, up to `in_flight` batches ahead of the store;
+2. store, strictly in arrival order and one hand-off at a time: every decoded batch waiting is
+   handed on together; once they are durable their PUBACKs go out, in arrival order (MQTT
+   3.1.1, 4.6), while the next group is being handed on.
+
+Keeping the store sequential keeps the order of readings: a batch that fails and is retried is
+stored before anything that arrived after it (the stream would otherwise see the older readings
+late, and Kafka could put them behind newer ones of the same patient), and the sequence tracker
+sees seqs in arrival order.
+
+A retriable failure (database or bus unavailable) retries the same batches with backoff,
+holding their PUBACKs; the broker stops sending once `max_inflight_messages` (5,000) messages
+are unacknowledged, so an outage turns into backpressure and queueing at the broker, not loss.
+Any other exception propagates and stops the process: better down and alarmed than silently
+wrong.
 """
 
 from __future__ import annotations
@@ -28,13 +35,11 @@ from datetime import datetime
 from ingest.acks import AckCoalescer, ack_payload
 from ingest.contract import ack_topic
 from ingest.mqtt import MqttReceiver
-from ingest.ports import RawMessage, TechnicalAlert
+from ingest.ports import TechnicalAlert
 from ingest.retry import retrying
-from ingest.service import BatchResult, IngestService
+from ingest.service import BatchResult, DecodedBatch, IngestService
 
 log = logging.getLogger(__name__)
-
-_Handling = tuple[list[RawMessage], "asyncio.Task[BatchResult]"]
 
 
 async def run_ingest(
@@ -50,28 +55,38 @@ async def run_ingest(
 ) -> None:
     """Run until cancelled (or a non-retriable error)."""
     coalescer = AckCoalescer(ack_interval_s)
-    slots = asyncio.Semaphore(in_flight)
-    handled: asyncio.Queue[_Handling] = asyncio.Queue()
+    decoded: asyncio.Queue[DecodedBatch] = asyncio.Queue(maxsize=in_flight)
 
-    async def handle_batches() -> None:
+    async def decode_ahead() -> None:
         async for batch in receiver.batches(max_batch, linger_s):
-            await slots.acquire()
-            what = f"storing a batch of {len(batch)} messages"
-            work = retrying(service.handle, batch, retriable=retriable, what=what, log=log)
-            handled.put_nowait((batch, asyncio.create_task(work)))
+            await decoded.put(service.decode(batch))
 
-    async def acknowledge_in_turn() -> None:
+    def acknowledge(batches: list[DecodedBatch], result: BatchResult) -> None:
+        for b in batches:
+            receiver.ack(b.raw)
+        coalescer.record(result.device_acks, result.rejected_seqs)
+        _publish_due(receiver, coalescer, clock)
+
+    async def store_in_order() -> None:
+        durable: tuple[list[DecodedBatch], BatchResult] | None = None  # not acknowledged yet
         while True:
-            batch, handling = await handled.get()
-            result = await handling
-            receiver.ack(batch)
-            coalescer.record(result.device_acks, result.rejected_seqs)
-            _publish_due(receiver, coalescer, clock)
-            slots.release()
+            batches = [await decoded.get()]
+            while not decoded.empty():
+                batches.append(decoded.get_nowait())
+            what = f"storing {sum(len(b.raw) for b in batches)} messages"
+            storing = asyncio.create_task(
+                retrying(service.store, batches, retriable=retriable, what=what, log=log)
+            )
+            if durable is not None:  # thousands of PUBACKs, sent while the next group is written
+                acknowledge(*durable)
+            durable = (batches, await storing)
+            if decoded.empty():  # nothing to overlap with: acknowledge now
+                acknowledge(*durable)
+                durable = None
 
     parts = [
-        asyncio.create_task(handle_batches(), name="ingest-batches"),
-        asyncio.create_task(acknowledge_in_turn(), name="ingest-acks"),
+        asyncio.create_task(decode_ahead(), name="ingest-decode"),
+        asyncio.create_task(store_in_order(), name="ingest-store"),
         asyncio.create_task(_flush_acks(receiver, service, coalescer, clock, ack_interval_s)),
     ]
     try:
@@ -79,8 +94,6 @@ async def run_ingest(
         for part in done:
             part.result()  # a non-retriable error stops the ingest, loudly
     finally:
-        while not handled.empty():
-            handled.get_nowait()[1].cancel()
         for part in parts:
             part.cancel()
         await asyncio.gather(*parts, return_exceptions=True)

@@ -55,6 +55,15 @@ class IngestStats:
 
 
 @dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """One MQTT batch, decoded: what goes on, what is refused (with its payload)."""
+
+    raw: Sequence[RawMessage]
+    bound: list[BoundMessage]
+    rejected: list[RejectedRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """What to acknowledge: every message of the batch, and per device its contiguous seq."""
 
@@ -85,11 +94,25 @@ class IngestService:
 
     async def handle(self, batch: Sequence[RawMessage]) -> BatchResult:
         """Decode, bind and hand on one batch; return once all of it is durable."""
-        bound: list[BoundMessage] = []
-        rejected: list[RejectedRecord] = []
+        return await self.store([self.decode(batch)])
+
+    def decode(self, batch: Sequence[RawMessage]) -> DecodedBatch:
+        """Decode and bind one batch (pure CPU; nothing is stored or acknowledged yet)."""
+        decoded = DecodedBatch(batch, [], [])
         for raw in batch:
-            self._decode_one(raw, bound, rejected)
-        await asyncio.gather(self._handoff.hand_off(bound), self._rejections.store(rejected))
+            self._decode_one(raw, decoded.bound, decoded.rejected)
+        return decoded
+
+    async def store(self, batches: Sequence[DecodedBatch]) -> BatchResult:
+        """Hand on decoded batches as one, in their order; return once all of it is durable.
+        Callers store batches in the order they arrived: the sequence tracker (device acks,
+        gaps) and the stream downstream see readings in that order."""
+        bound = [b for d in batches for b in d.bound]
+        rejected = [r for d in batches for r in d.rejected]
+        if rejected:
+            await asyncio.gather(self._handoff.hand_off(bound), self._rejections.store(rejected))
+        else:
+            await self._handoff.hand_off(bound)
         await self._watch_bad_devices(rejected)
         return self._acknowledge(bound, rejected)
 
