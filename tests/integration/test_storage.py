@@ -96,9 +96,11 @@ async def test_the_sink_stores_a_batch_once_however_often_it_is_written(
         assert (store.direct_batches, store.deduplicated_batches) == (1, 4)
     finally:
         await store.close()
-    # A big batch is split over the store's two connections, each part its own transaction.
+    # A big batch is split over the store's two connections by device, each part its own
+    # transaction; a device's readings (and their redeliveries) stay in one part.
     big = [
-        BoundMessage("p1", message("cuff-2", s, s / 100, ("systolic_bp", 120.0), ("diastolic_bp", 80.0)))
+        BoundMessage("p1", message(f"cuff-{2 + s % 8}", s, s / 100, ("systolic_bp", 120.0),
+                                   ("diastolic_bp", 80.0)))
         for s in range(600)
     ]  # fmt: skip
     store = PgReadingStore(dsn, writers=2)
