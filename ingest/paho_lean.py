@@ -11,15 +11,20 @@ MQTT 3.1.1 connection, and `vigil bench ingest` showed where stock paho spends t
    matches the topic against per-topic callbacks and takes two locks. Here a QoS 0/1 PUBLISH
    on MQTT 3.1.1 is parsed directly (topic length, topic, packet id, payload) and handed to
    `on_publish_received(topic, payload, mid, qos, received_at)`; anything else (QoS 2,
-   MQTT 5) goes through paho unchanged.
+   MQTT 5) goes through paho's own handling and reaches the same callback.
 3. The receive time. Every message of one socket read arrived at the same moment, so the time
    is taken once per read, not once per message.
 
 Manual acknowledgement stays paho's (`Client.ack`), as do connecting, keepalive, reconnects
 and everything that is sent. The overridden methods (`_sock_recv`, `_handle_publish`) are not
-paho's public API: `tests/unit/test_paho_lean.py` feeds packets through this class and through
-stock paho and checks both see the same thing, so a paho release that changes them fails there.
-`message_callback_add` is refused: per-topic callbacks would be bypassed.
+paho's public API (pyproject.toml pins paho to 2.2.x): `tests/integration/test_paho_lean.py`
+sends the same messages through this class and through stock paho and checks both see the same
+thing, so a paho release that changes them fails there. `message_callback_add` is refused:
+per-topic callbacks would be bypassed.
+
+A topic that is not UTF-8 (the broker checks, so it should not happen) is passed on with
+replacement characters: it then matches no device and is stored as a rejection, rather than
+the connection being dropped and the same message redelivered for ever.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class LeanSubscriber(mqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_publish_received: PublishCallback | None = None
+        self.on_message = self._from_paho  # what paho handles itself (QoS 2, MQTT 5) ends up here
         self._read_from: object = None  # the socket the buffered bytes came from
         self._read_buffer = b""
         self._read_pos = 0
@@ -80,12 +86,16 @@ class LeanSubscriber(mqtt.Client):
         start = end_of_topic + 2 if qos else end_of_topic
         if end_of_topic == 2 or len(packet) < start:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL  # as paho: no topic, or cut short
-        try:
-            topic = packet[2:end_of_topic].decode()
-        except UnicodeDecodeError:
-            return MQTTErrorCode.MQTT_ERR_PROTOCOL  # MQTT topics are UTF-8
+        topic = packet[2:end_of_topic].decode(errors="replace")
         mid = int.from_bytes(packet[end_of_topic:start], "big") if qos else 0
         callback(topic, bytes(packet[start:]), mid, qos, self._read_at)
         if qos and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _from_paho(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        callback = self.on_publish_received
+        if callback is None:
+            return
+        topic = msg._topic.decode(errors="replace")  # msg.topic raises on bad UTF-8
+        callback(topic, bytes(msg.payload), msg.mid, msg.qos, self._read_at)

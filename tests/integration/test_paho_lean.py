@@ -58,12 +58,14 @@ def stock(got: list[Received]) -> mqtt.Client:
     return c
 
 
-def lean(got: list[Received], *, manual_ack: bool, client_id: str = "") -> LeanSubscriber:
+def lean(
+    got: list[Received], *, manual_ack: bool, client_id: str = "", v5: bool = False
+) -> LeanSubscriber:
     c = LeanSubscriber(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=not client_id,
-        protocol=mqtt.MQTTv311,
+        clean_session=None if v5 else not client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         manual_ack=manual_ack,
     )
 
@@ -97,8 +99,9 @@ async def until(check: Callable[[], bool]) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("v5", [False, True], ids=["mqtt-3.1.1-parsed", "mqtt-5-through-paho"])
 async def test_the_lean_client_receives_what_stock_paho_receives(
-    settings: Settings, dsn: str, tag: str
+    settings: Settings, dsn: str, tag: str, v5: bool
 ) -> None:
     patients, _ = await enrol(settings, dsn, tag, patients=1)
     device = bp_device(patients)
@@ -107,7 +110,9 @@ async def test_the_lean_client_receives_what_stock_paho_receives(
     seen_by_lean: list[Received] = []
     clients = [
         await subscriber(settings, stock(seen_by_stock), readings_topic(device)),
-        await subscriber(settings, lean(seen_by_lean, manual_ack=True), readings_topic(device)),
+        await subscriber(
+            settings, lean(seen_by_lean, manual_ack=True, v5=v5), readings_topic(device)
+        ),
     ]
     try:
         await publish_all(settings, device, messages)
