@@ -228,13 +228,23 @@ class StreamOperator:
                 )
 
     def _vitals_at(self, vitals: list[StreamState], t: float) -> dict[str, float]:
-        """The latest value of each vital at or before t, within the freshness window."""
+        """The latest value of each vital at or before t, within the freshness window. Two
+        devices measuring the same vital at the same instant: the value that scores worse
+        counts (never the one that happened to arrive first)."""
         best: dict[str, tuple[float, float]] = {}
         for s in vitals:
             found = s.window.at_or_before(t)
             if found is None or found[0] < t - self._news2_freshness:
                 continue
-            if s.metric not in best or found[0] > best[s.metric][0]:
+            held = best.get(s.metric)
+            if (
+                held is None
+                or found[0] > held[0]
+                or (
+                    found[0] == held[0]
+                    and news2.points(s.metric, found[1]) > news2.points(s.metric, held[1])
+                )
+            ):
                 best[s.metric] = found
         return {metric: value for metric, (_, value) in best.items()}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +101,15 @@ def test_state_survives_serialisation_at_any_point(readings: list[At], data: st.
     since = max((m.bound().message.received_at for m in ordered[:k]), default=T0)
     found += run(ordered[k:], core=restored, since=since)
     assert sorted(found, key=lambda d: str(d.id)) == sorted(reference, key=lambda d: str(d.id))
+
+
+@pytest.mark.parametrize("cuff_first", [True, False], ids=["cuff-first", "watch-first"])
+def test_two_devices_measuring_a_vital_at_once_score_the_worse_value(cuff_first: bool) -> None:
+    """Found by the property above: a cuff (heart rate 45, 1 NEWS2 point) and a watch (38, 3
+    points) at the same minute. Which arrived first must not decide the score."""
+    cuff = At("cuff", "bp_cuff", 0, 1.0, (("systolic_bp", 95.0), ("diastolic_bp", 57.0),
+                                          ("heart_rate", 45.0)))  # fmt: skip
+    watch = At("watch", "wearable", 0, 1.0, (("heart_rate", 38.0), ("spo2", 90.0)))
+    found = run([cuff, watch] if cuff_first else [watch, cuff])
+    scores = {dict(d.details)["points_heart_rate"] for d in found if d.rule_id.startswith("news2")}
+    assert scores == {3.0}
