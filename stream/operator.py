@@ -231,21 +231,14 @@ class StreamOperator:
         """The latest value of each vital at or before t, within the freshness window. Two
         devices measuring the same vital at the same instant: the value that scores worse
         counts (never the one that happened to arrive first)."""
-        best: dict[str, tuple[float, float]] = {}
+        best: dict[str, tuple[tuple[float, int], float]] = {}  # metric -> ((time, points), value)
         for s in vitals:
             found = s.window.at_or_before(t)
             if found is None or found[0] < t - self._news2_freshness:
                 continue
-            held = best.get(s.metric)
-            if (
-                held is None
-                or found[0] > held[0]
-                or (
-                    found[0] == held[0]
-                    and news2.points(s.metric, found[1]) > news2.points(s.metric, held[1])
-                )
-            ):
-                best[s.metric] = found
+            rank = (found[0], news2.points(s.metric, found[1]))
+            if s.metric not in best or rank > best[s.metric][0]:
+                best[s.metric] = (rank, found[1])
         return {metric: value for metric, (_, value) in best.items()}
 
     def _news2_findings(
