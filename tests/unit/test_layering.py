@@ -1,5 +1,10 @@
-"""The architecture the code must keep (DESIGN 2): pure logic imports no I/O library, and
-dependencies point one way (simulators -> contract <- ingest -> stream -> alerts -> api)."""
+"""The architecture the code must keep (DESIGN 2, 12): pure logic imports no I/O library, and
+dependencies point one way:
+
+    simulators -> contract <- ingest -> stream -> alerts -> program -> reports -> api -> vigil
+
+`program` (the care program) and `reports` (summaries, KPIs, FHIR) sit between the alerts and the
+API; `api/web` (the workspace's pages) calls the domains and has no SQL of its own."""
 
 from __future__ import annotations
 
@@ -27,13 +32,18 @@ PURE = [
     "simulators/_cgm_sensor.py", "simulators/cohorts.py", "simulators/inbox.py",
 ]  # fmt: skip
 # package -> packages it must never import (the arrows of DESIGN 2, reversed)
+LATER = {"program", "reports"}  # the rooms of DESIGN 12 downstream of the alerts
 FORBIDDEN = {
-    "ingest": {"stream", "alerts", "api", "simulators", "vigil"},
-    "stream": {"alerts", "api", "simulators", "vigil"},
-    "alerts": {"api", "simulators", "vigil"},
+    "ingest": {"stream", "alerts", "api", "simulators", "vigil"} | LATER,
+    "stream": {"alerts", "api", "simulators", "vigil"} | LATER,
+    "alerts": {"api", "simulators", "vigil"} | LATER,
+    "program": {"reports", "api", "simulators", "vigil"},
+    "reports": {"api", "simulators", "vigil"},
     "api": {"simulators", "vigil"},
-    "simulators": {"stream", "alerts", "api", "vigil"},
+    "simulators": {"stream", "alerts", "api", "vigil"} | LATER,
 }
+# The workspace's pages call the domains and the API's query modules; SQL stays out of them.
+DATABASE_LIBRARIES = {"psycopg", "psycopg_pool", "sqlalchemy", "asyncpg"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -56,3 +66,36 @@ def test_dependencies_point_one_way(package: str) -> None:
     for path in sorted((REPO / package).rglob("*.py")):
         bad = imported_roots(path) & FORBIDDEN[package]
         assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_the_workspace_pages_hold_no_sql_of_their_own() -> None:
+    pages = sorted((REPO / "api" / "web").rglob("*.py"))
+    assert pages, "api/web is the workspace's room"
+    for path in pages:
+        bad = imported_roots(path) & DATABASE_LIBRARIES
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}: call a repository instead"
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_every_room_exists_and_states_its_surface(package: str) -> None:
+    init = REPO / package / "__init__.py"
+    assert init.is_file(), f"{package}/ has no __init__.py"
+    assert ast.get_docstring(ast.parse(init.read_text())), f"{package}/__init__.py has no docstring"
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_alerts_take_only_detections_from_the_stream() -> None:
+    """Whether a value is dangerous travels on the detection; the alerts never read the stream's
+    rule tables (DESIGN 5: the escalation machine is the one place that decides)."""
+    for path in sorted((REPO / "alerts").rglob("*.py")):
+        stream = {m for m in imported_modules(path) if m.split(".")[0] == "stream"}
+        assert stream <= {"stream.detections"}, f"{path.relative_to(REPO)} imports {stream}"
