@@ -20,16 +20,11 @@ from stream.core import StreamCore
 from stream.faust_app import build_app
 from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
+from stream.tasks import health_monitor
 from vigil.diagnostics import install_task_dump
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
-from vigil.streaming import (
-    build_core,
-    build_pipeline,
-    health_limits,
-    health_monitor,
-    overrides_watcher,
-)
+from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
 
 
 def make_app(settings: Settings) -> faust.App:
