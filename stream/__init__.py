@@ -5,6 +5,9 @@ Public surface: `StreamPipeline` (pipeline.py), `ThresholdDetector` (detect.py),
 two runners: `EmbeddedBus` (embedded.py) and the Faust app (faust_app.py).
 
 Pure modules (no I/O library): detections, rules, detect, pipeline. Adapters: sink, embedded,
-faust_app. Errors: psycopg errors from the sink are retriable (the batch is retried and nothing
-is acknowledged until it succeeds); `ingest.bound.WireFormatError` is fatal for one record.
+faust_app, repository, and tasks (the runners' background tasks: ticker, snapshots, overrides
+watcher, health monitor).
+
+Errors: psycopg errors from the sink are retriable (the batch is retried and nothing is
+acknowledged until it succeeds); `ingest.bound.WireFormatError` is fatal for one record.
 """

@@ -19,7 +19,9 @@ partition and one worker at a time. Per batch (`noack_take`):
 The table uses the producer's key partitioner (`use_partitioner`): patient ids map to the same
 partition number in the table's changelog as in the readings topic, and state can be written from
 the timer as well as from the agent. The timer drives the operator's ticks (idle flush,
-unconfirmable crisis values, silent devices).
+unconfirmable crisis values, silent devices). The agent, the timer and the rebalance signals
+share one `_Worker` (offset guard, lock, busy flag); `build_app` only registers its methods.
+`consumer_lag` is the health monitor's lag probe for this runner.
 """
 
 from __future__ import annotations
@@ -98,7 +100,31 @@ def build_app(
     batch_within_s: float = 0.01,
     tick_s: float = 5.0,
 ) -> faust.App:
-    app = faust.App(
+    app = _faust_app(app_id, bootstrap, partitions, datadir)
+    readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
+    table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
+                      value_type=bytes, use_partitioner=True)  # fmt: skip
+    op = core.operator
+    core.store = store = TableStore(table, op.config.ewma_alpha, op.config.dedupe_memory)
+    holder = _PipelineHolder(pipeline_factory, core)
+    worker = _Worker(app, core, store, holder, topic=topic, retriable=retriable)
+
+    @app.agent(readings_topic)
+    async def process_readings(stream: Any) -> None:
+        await worker.consume(stream, batch_max, batch_within_s)
+
+    @app.timer(interval=tick_s)
+    async def tick() -> None:
+        await worker.tick()
+
+    app.on_partitions_revoked.connect(worker.on_revoked)  # type: ignore[arg-type]  # mode's stubs
+    app.on_rebalance_complete.connect(worker.on_rebalanced)  # type: ignore[arg-type]
+    app.vigil_holder = holder  # type: ignore[attr-defined]  # for tests and stats
+    return app
+
+
+def _faust_app(app_id: str, bootstrap: str, partitions: int, datadir: Path) -> faust.App:
+    return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         datadir=str(datadir),
@@ -115,27 +141,38 @@ def build_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
     )
-    readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
-    table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
-                      value_type=bytes, use_partitioner=True)  # fmt: skip
-    op = core.operator
-    store = TableStore(table, op.config.ewma_alpha, op.config.dedupe_memory)
-    core.store = store
-    holder = _PipelineHolder(pipeline_factory, core)
-    guard = OffsetGuard()  # every record processed, in order (stream/offsets.py)
-    busy = False  # the agent is inside a batch: no progress to expect meanwhile
-    lock = asyncio.Lock()  # batches and ticks take turns: each is compute, write, persist
 
-    @app.agent(readings_topic)
-    async def process_readings(stream: Any) -> None:
-        nonlocal busy
-        async for batch in stream.noack_take(batch_max, within=batch_within_s):
-            busy = True
+
+class _Worker:
+    """What the agent, the timer and the rebalance signals share (the offset guard, the lock,
+    whether a batch is in progress), and what each of them does with it."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        core: StreamCore,
+        store: TableStore,
+        holder: _PipelineHolder,
+        *,
+        topic: str,
+        retriable: tuple[type[BaseException], ...],
+    ) -> None:
+        self.app, self.core, self.store, self.holder = app, core, store, holder
+        self.topic, self.retriable = topic, retriable
+        self.guard = OffsetGuard()  # every record processed, in order (stream/offsets.py)
+        self.busy = False  # the agent is inside a batch: no progress to expect meanwhile
+        self.lock = asyncio.Lock()  # batches and ticks take turns: each is compute, write, persist
+
+    async def consume(self, stream: Any, batch_max: int, within_s: float) -> None:
+        """The agent: each batch admitted, processed, then acknowledged (module docstring)."""
+        guard = self.guard
+        async for batch in stream.noack_take(batch_max, within=within_s):
+            self.busy = True
             before = guard.positions({e.message.tp for e in batch})
             try:
-                events, redelivered = await admit(batch)
+                events, redelivered = await self._admit(batch)
                 del batch  # drop the refused events: faust forgets unacked ones once collected
-                await process(events)
+                await self._process(events)
                 for event in (*events, *redelivered):
                     await stream.ack(event)
                 guard.touch({e.message.tp for e in events}, time.monotonic())
@@ -143,63 +180,72 @@ def build_app(
                 guard.restore(before)  # not processed: these records are to be read again
                 raise
             finally:
-                busy = False
+                self.busy = False
 
-    async def process(events: Sequence[Any]) -> None:
+    async def _process(self, events: Sequence[Any]) -> None:
         messages = decode_batch([e.value for e in events])
         try:
-            pipeline = await retrying(holder.get, None, retriable=retriable,
+            pipeline = await retrying(self.holder.get, None, retriable=self.retriable,
                                       what="opening the database", log=log)  # fmt: skip
-            async with lock:
+            async with self.lock:
                 await pipeline.process(messages)
-                store.persist(core.take_changed())
+                self.store.persist(self.core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(
                 "stream batch failed (%s); stopping the worker unacknowledged", type(exc).__name__
             )
-            await app.crash(exc)
+            await self.app.crash(exc)
             raise
 
-    async def admit(batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    async def _admit(self, batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         """The batch's events in offset order, the redelivered ones, and a rewind for each
         partition with missing records (its later events are dropped unacknowledged)."""
         events, redelivered, now = [], [], time.monotonic()
         for event in batch:
             tp = event.message.tp
-            verdict = guard.admit(tp, event.message.offset, now)
+            verdict = self.guard.admit(tp, event.message.offset, now)
             if verdict is Admit.PROCESS:
                 events.append(event)
             elif verdict is Admit.REDELIVERED:
                 redelivered.append(event)
-            elif guard.rewind_due(tp, now):
-                await rewind(app.consumer, guard, tp, "records missing before this batch")
+            elif self.guard.rewind_due(tp, now):
+                await rewind(self.app.consumer, self.guard, tp, "records missing before this batch")
         return events, redelivered
 
-    @app.timer(interval=tick_s)
-    async def tick() -> None:
+    async def tick(self) -> None:
+        """The timer: rewind stalled partitions, then the operator's ticks (idle flush,
+        unconfirmable crisis values, silent devices), their state persisted like a batch's."""
+        app = self.app
         if app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return  # the table is still being rebuilt from its changelog: no state to tick yet
         now, consumer = time.monotonic(), app.consumer
-        highwaters = [] if busy else [(tp, consumer.highwater(tp)) for tp in consumer.assignment()]
-        for tp in guard.stalled(highwaters, now, STALL_S):
-            if guard.rewind_due(tp, now):
-                await rewind(consumer, guard, tp, "no progress although the topic has more")
-        pipeline = await holder.get(None)
-        async with lock:
+        highwaters = (
+            [] if self.busy else [(tp, consumer.highwater(tp)) for tp in consumer.assignment()]
+        )
+        for tp in self.guard.stalled(highwaters, now, STALL_S):
+            if self.guard.rewind_due(tp, now):
+                await rewind(consumer, self.guard, tp, "no progress although the topic has more")
+        pipeline = await self.holder.get(None)
+        async with self.lock:
             await pipeline.tick(time.time())
-            store.persist(core.take_changed())
+            self.store.persist(self.core.take_changed())
 
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal stubs
-    async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        store.forget()
-        guard.clear()
+    async def on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self.store.forget()
+        self.guard.clear()
 
-    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
-    async def on_rebalanced(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        guard.start(await start_positions(app.consumer, topic), time.monotonic())
+    async def on_rebalanced(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self.guard.start(await start_positions(self.app.consumer, self.topic), time.monotonic())
 
-    app.vigil_holder = holder  # type: ignore[attr-defined]  # for tests and stats
-    return app
+
+async def consumer_lag(app: faust.App) -> int:
+    """Records on our partitions not yet committed (0 while partitions are being assigned)."""
+    consumer = app.consumer
+    lag = 0
+    for tp in consumer.assignment():
+        committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # no public accessor
+        lag += max(0, (consumer.highwater(tp) or 0) - committed)
+    return lag
 
 
 def decode_batch(values: Sequence[bytes]) -> list[BoundMessage]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import signal
@@ -37,33 +38,19 @@ from api.feed import AlertFeed
 from ingest.contract import Limits
 from ingest.downlink import MqttPublisher
 from ingest.kafka import KafkaHandoff, ensure_topic
-from ingest.loop import run_ingest as ingest_loop
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.ports import ReadingHandoff
-from ingest.repository import (
-    PgRejectionStore,
-    PgTechnicalAlarms,
-    load_bindings,
-    watch_bindings,
-)
-from ingest.retry import retrying
+from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
+from ingest.startup import start_ingest
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
+from stream.tasks import health_monitor, restore, snapshotter, ticker
 from vigil.diagnostics import install_task_dump
 from vigil.migrate import storage_mode
 from vigil.settings import Settings
-from vigil.streaming import (
-    build_core,
-    build_pipeline,
-    health_limits,
-    health_monitor,
-    overrides_watcher,
-    restore,
-    snapshotter,
-    ticker,
-)
+from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
 
 log = logging.getLogger("vigil")
 
@@ -155,59 +142,37 @@ def build_api_server(
     return uvicorn.Server(config)
 
 
-async def _ingest_tasks(
-    settings: Settings, pool: AsyncConnectionPool, service: IngestService
-) -> tuple[list[Coroutine[Any, Any, None]], MqttReceiver]:
-    receiver = build_receiver(settings)
-
-    def on_bindings(index: Any) -> None:
-        service.bindings = index
-
-    # Bindings first: the broker delivers queued readings as soon as we connect, and a reading
-    # decoded against an empty index would be quarantined as unbound.
-    service.bindings = await retrying(load_bindings, pool, retriable=RETRIABLE,
-                                      what="loading device bindings", log=log)  # fmt: skip
-    watcher = watch_bindings(
-        pool, settings.db.dsn.get_secret_value(), on_bindings, settings.ingest.binding_refresh_s
-    )
-    m = settings.mqtt
-    acks = await retained_acks(host=m.host, port=m.port, username=m.username,
-                               password=m.password.get_secret_value())  # fmt: skip
-    for device_id, acked in acks.items():
-        service.tracker.seed(device_id, acked)
-    log.info("acks of %d devices read back from the broker", len(acks))
-    await receiver.start()
-    s = settings.ingest
-    loop = ingest_loop(
-        receiver,
+async def start_ingest_tasks(
+    settings: Settings, pool: AsyncConnectionPool, service: IngestService, receiver: MqttReceiver
+) -> list[Coroutine[Any, Any, None]]:
+    """The ingest's start-up (`ingest.startup`), with its values taken from the settings."""
+    m, s = settings.mqtt, settings.ingest
+    read_acks = functools.partial(retained_acks, host=m.host, port=m.port, username=m.username,
+                                  password=m.password.get_secret_value())  # fmt: skip
+    return await start_ingest(
         service,
+        receiver,
+        pool,
+        conninfo=settings.db.dsn.get_secret_value(),
+        binding_refresh_s=s.binding_refresh_s,
+        read_acks=read_acks,
         clock=utc_now,
         retriable=RETRIABLE,
         max_batch=s.batch_max_messages,
         linger_s=s.batch_linger_ms / 1000,
         in_flight=s.batches_in_flight,
     )
-    return [watcher, loop, _stop_receiver_on_exit(receiver)], receiver
-
-
-async def _stop_receiver_on_exit(receiver: MqttReceiver) -> None:
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await receiver.stop()
 
 
 async def run_embedded(settings: Settings) -> None:
     mode = await asyncio.to_thread(report_mode, settings)
     async with open_pool(settings) as pool:
         core = build_core(settings)
-        restored = await restore(pool, core)
-        log.info("operator state of %d patients restored", restored)
+        log.info("operator state of %d patients restored", await restore(pool, core))
         pipeline, store = build_pipeline(settings, pool, core, RETRIABLE)
         lock = asyncio.Lock()  # batches, ticks and snapshots take turns with the operator state
         bus = EmbeddedBus(pipeline, lock, max_batch=settings.stream.sink_batch_max)
         service = build_ingest(settings, pool, bus)
-
         health = PipelineHealth(health_limits(settings))
 
         def stats() -> dict[str, Any]:
@@ -218,12 +183,13 @@ async def run_embedded(settings: Settings) -> None:
             }
 
         server = build_api_server(settings, pool, mode, stats)
-        s = settings.stream
-        ingest_tasks, receiver = await _ingest_tasks(settings, pool, service)
+        receiver = build_receiver(settings)
+        ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
 
         async def lag() -> int:
             return receiver.backlog + bus.waiting
 
+        s = settings.stream
         tasks = [
             bus.run(),
             overrides_watcher(settings, pool, core),
@@ -254,7 +220,7 @@ async def run_ingest(settings: Settings) -> None:
         await handoff.start()
         try:
             service = build_ingest(settings, pool, handoff)
-            tasks, _ = await _ingest_tasks(settings, pool, service)
+            tasks = await start_ingest_tasks(settings, pool, service, build_receiver(settings))
             # Tier-1 delivery runs here in the distributed deployment: the ingest is the process
             # that holds the broker account; the internet-facing API process holds none.
             tasks.append(outbox_sender(settings, pool))

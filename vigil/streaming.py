@@ -1,37 +1,24 @@
-"""Wiring of the stream stage: operator core, pipeline and its background tasks.
+"""Wiring of the stream stage: operator core, pipeline and the overrides watcher, from settings.
 
 Shared by the embedded runner (`vigil run`) and the Faust worker (`vigil worker`): the same
-operator configuration, the same pipeline, overrides reloaded on change. The embedded runner
-also restores its operator state from the last snapshot at start and snapshots it periodically
-and at shutdown; the Faust worker keeps its state in a changelogged table instead.
+operator configuration, the same pipeline (with the alerts store, which stream/ must not
+import), overrides reloaded on change. The tasks themselves live in `stream.tasks`; this module
+only turns settings into their arguments.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
-from typing import Any
-
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
-from ingest.ports import TechnicalAlert
-from ingest.repository import PgTechnicalAlarms, watch
 from stream.core import StreamCore
-from stream.health import Alarm, HealthLimits, Observation, PipelineHealth
+from stream.health import HealthLimits
 from stream.operator import OperatorConfig, StreamOperator
 from stream.pipeline import StreamPipeline
-from stream.repository import OVERRIDES_CHANNEL, load_overrides, load_states, save_states
 from stream.rules import DEFAULT_RULES
 from stream.sink import PgReadingStore
+from stream.tasks import watch_overrides
 from vigil.settings import Settings
-
-log = logging.getLogger("vigil")
 
 
 def health_limits(settings: Settings) -> HealthLimits:
@@ -57,92 +44,9 @@ def build_pipeline(
     return StreamPipeline(store, PgAlertStore(pool), core, retriable=retriable), store
 
 
-def overrides_watcher(
+async def overrides_watcher(
     settings: Settings, pool: AsyncConnectionPool, core: StreamCore
-) -> Coroutine[Any, Any, None]:
-    async def reload() -> None:
-        core.operator.overrides = await load_overrides(pool, core.operator.rules)
-
-    return watch(
-        settings.db.dsn.get_secret_value(),
-        OVERRIDES_CHANNEL,
-        reload,
-        settings.stream.override_refresh_s,
+) -> None:
+    await watch_overrides(
+        pool, settings.db.dsn.get_secret_value(), core, settings.stream.override_refresh_s
     )
-
-
-async def ticker(pipeline: StreamPipeline, lock: asyncio.Lock, tick_s: float) -> None:
-    """The operator's timers: idle flush, unconfirmable values, silent devices."""
-    while True:
-        await asyncio.sleep(tick_s)
-        async with lock:
-            await pipeline.tick(time.time())
-
-
-async def restore(pool: AsyncConnectionPool, core: StreamCore) -> int:
-    config = core.operator.config
-    states = await load_states(pool, config.ewma_alpha, config.dedupe_memory)
-    for state in states:
-        core.store.put(state)
-    return len(states)
-
-
-async def snapshotter(
-    pool: AsyncConnectionPool, core: StreamCore, lock: asyncio.Lock, every_s: float
-) -> None:
-    """Save changed operator states every `every_s`, and once more when cancelled (shutdown)."""
-    try:
-        while True:
-            await asyncio.sleep(every_s)
-            async with lock:
-                changed = core.take_changed()
-            await save_states(pool, changed)
-    finally:
-        with contextlib.suppress(Exception):
-            saved = await save_states(pool, core.store.all())
-            log.info("operator state of %d patients saved", saved)
-
-
-async def health_monitor(
-    pipeline: StreamPipeline,
-    health: PipelineHealth,
-    alarms: PgTechnicalAlarms,
-    lag: Callable[[], Awaitable[int]],
-    subject: str,
-    every_s: float = 5.0,
-) -> None:
-    """Watch the pipeline (no data, lag, refused writes) and report changes. An alarm that cannot
-    be stored (the database may be the problem) is logged at once and stored when it can be."""
-    unsaved: list[Alarm] = []
-    while True:
-        await asyncio.sleep(every_s)
-        s = pipeline.stats
-        now = time.monotonic()
-        failing = 0.0 if s.failing_since is None else now - s.failing_since
-        changes = health.observe(Observation(now, now - s.last_batch_at, await lag(), failing))
-        for alarm in changes:
-            level = logging.CRITICAL if alarm.raised else logging.INFO
-            log.log(
-                level,
-                "pipeline alarm %s %s: %s",
-                alarm.kind,
-                "raised" if alarm.raised else "cleared",
-                alarm.detail,
-            )
-        unsaved += changes
-        unsaved = await _store_alarms(alarms, unsaved, subject)
-
-
-async def _store_alarms(
-    alarms: PgTechnicalAlarms, pending: list[Alarm], subject: str
-) -> list[Alarm]:
-    at = datetime.now(UTC)
-    for i, alarm in enumerate(pending):
-        try:
-            if alarm.raised:
-                await alarms.raise_alarm(TechnicalAlert(alarm.kind, subject, alarm.detail, at))
-            else:
-                await alarms.clear_alarm(alarm.kind, subject, at)
-        except (psycopg.Error, OSError):
-            return pending[i:]  # keep them for the next round
-    return []

@@ -17,19 +17,14 @@ from psycopg_pool import AsyncConnectionPool
 from ingest.kafka import ensure_topic
 from ingest.repository import PgTechnicalAlarms
 from stream.core import StreamCore
-from stream.faust_app import build_app
+from stream.faust_app import build_app, consumer_lag
 from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
+from stream.tasks import health_monitor
 from vigil.diagnostics import install_task_dump
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
-from vigil.streaming import (
-    build_core,
-    build_pipeline,
-    health_limits,
-    health_monitor,
-    overrides_watcher,
-)
+from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
 
 
 def make_app(settings: Settings) -> faust.App:
@@ -77,16 +72,6 @@ def make_app(settings: Settings) -> faust.App:
         install_task_dump(asyncio.get_running_loop())
 
     return app
-
-
-async def consumer_lag(app: faust.App) -> int:
-    """Records on our partitions not yet committed (0 while partitions are being assigned)."""
-    consumer = app.consumer
-    lag = 0
-    for tp in consumer.assignment():
-        committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # no public accessor
-        lag += max(0, (consumer.highwater(tp) or 0) - committed)
-    return lag
 
 
 def run_worker(settings: Settings) -> NoReturn:
