@@ -69,6 +69,10 @@ class StreamCore:
         self.changed.clear()
         return states
 
+    def mark_changed(self, states: Iterable[PatientState]) -> None:
+        """Take states back as changed (their snapshot failed: save them next round)."""
+        self.changed.update(s.patient_id for s in states)
+
     def _state(self, patient_id: str) -> PatientState:
         state = self.store.get(patient_id)
         if state is None:

@@ -52,15 +52,27 @@ async def restore(pool: AsyncConnectionPool, core: StreamCore) -> int:
 
 
 async def snapshotter(
-    pool: AsyncConnectionPool, core: StreamCore, lock: asyncio.Lock, every_s: float
+    pool: AsyncConnectionPool,
+    core: StreamCore,
+    lock: asyncio.Lock,
+    every_s: float,
+    retriable: tuple[type[BaseException], ...],
 ) -> None:
-    """Save changed operator states every `every_s`, and once more when cancelled (shutdown)."""
+    """Save changed operator states every `every_s`, and once more when cancelled (shutdown).
+
+    A retriable database error (an outage, a failover) costs one round, not the process: the
+    states are taken back as changed and saved next time. Anything else stops the runner."""
     try:
         while True:
             await asyncio.sleep(every_s)
             async with lock:
                 changed = core.take_changed()
-            await save_states(pool, changed)
+            try:
+                await save_states(pool, changed)
+            except retriable as exc:
+                log.warning("operator snapshot of %d patients failed (%s); next try in %g s",
+                            len(changed), describe(exc), every_s)  # fmt: skip
+                core.mark_changed(changed)
     finally:
         await final_snapshot(pool, core)
 

@@ -194,7 +194,7 @@ async def run_embedded(settings: Settings) -> None:
             bus.run(),
             overrides_watcher(settings, pool, core),
             ticker(pipeline, lock, s.tick_s),
-            snapshotter(pool, core, lock, s.snapshot_s),
+            snapshotter(pool, core, lock, s.snapshot_s, RETRIABLE),
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
             escalation_timers(settings, pool),
             outbox_sender(settings, pool),
