@@ -22,7 +22,7 @@ PURE = [
     "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
     "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py",
     "alerts/episodes.py", "alerts/escalation.py", "alerts/roster.py", "alerts/actions.py",
-    "alerts/messages.py", "alerts/delivery.py",
+    "alerts/messages.py", "alerts/delivery.py", "alerts/_alert_row.py", "alerts/_codec.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
     "simulators/_cgm_sensor.py", "simulators/cohorts.py", "simulators/inbox.py",
@@ -57,3 +57,21 @@ def test_dependencies_point_one_way(package: str) -> None:
     for path in sorted((REPO / package).rglob("*.py")):
         bad = imported_roots(path) & FORBIDDEN[package]
         assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_alerts_know_the_stream_only_by_its_detections() -> None:
+    """Alerts learn what they need (severity, whether a value is dangerous on its own) from the
+    detection, never from the stream's rule table or operator."""
+    for path in sorted((REPO / "alerts").rglob("*.py")):
+        stream = {m for m in imported_modules(path) if m.split(".")[0] == "stream"}
+        assert stream <= {"stream.detections"}, f"{path.relative_to(REPO)} imports {stream}"
