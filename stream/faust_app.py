@@ -151,7 +151,7 @@ def build_app(
             pipeline = await retrying(holder.get, None, retriable=retriable,
                                       what="opening the database", log=log)  # fmt: skip
             async with lock:
-                await pipeline.process(messages)
+                await pipeline.process(messages, time.time())
                 store.persist(core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(

@@ -54,7 +54,10 @@ def build_pipeline(
     retriable: tuple[type[BaseException], ...],
 ) -> tuple[StreamPipeline, PgReadingStore]:
     store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
-    return StreamPipeline(store, PgAlertStore(pool), core, retriable=retriable), store
+    pipeline = StreamPipeline(
+        store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable
+    )
+    return pipeline, store
 
 
 def overrides_watcher(

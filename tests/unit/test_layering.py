@@ -75,3 +75,28 @@ def test_alerts_know_the_stream_only_by_its_detections() -> None:
     for path in sorted((REPO / "alerts").rglob("*.py")):
         stream = {m for m in imported_modules(path) if m.split(".")[0] == "stream"}
         assert stream <= {"stream.detections"}, f"{path.relative_to(REPO)} imports {stream}"
+
+
+CLOCK_MODULES = {"time"}
+CLOCK_CALLS = {"now", "utcnow", "today", "get_running_loop", "get_event_loop"}  # + loop.time()
+
+
+def clock_reads(path: Path) -> list[str]:
+    """Where a module reads a clock: imports `time`, or calls `.now(`, `.utcnow(`, `.today(`
+    (datetime, date) or gets the event loop (whose `.time()` is a clock)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name in CLOCK_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module in CLOCK_MODULES:
+            found.append(f"from {node.module} import ...")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in CLOCK_CALLS):  # fmt: skip
+            found.append(f"line {node.lineno}: .{node.func.attr}(")
+    return found
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_read_no_clock(module: str) -> None:
+    """Domain functions take `now` as an argument (DESIGN 2); the adapters read the clocks."""
+    assert clock_reads(REPO / module) == []
