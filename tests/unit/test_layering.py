@@ -26,6 +26,7 @@ PURE = [
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
     "simulators/_cgm_sensor.py", "simulators/cohorts.py", "simulators/inbox.py",
+    "simulators/_glucose_profile.py", "simulators/_glucose_plan.py", "simulators/_glucose_body.py",
 ]  # fmt: skip
 # package -> packages it must never import (the arrows of DESIGN 2, reversed)
 FORBIDDEN = {
