@@ -1,6 +1,21 @@
-"""Alerts: episodes built from detections, stored with an audit trail (DESIGN 5).
+"""Alerts: episodes built from detections, the three-tier response, with an audit trail (DESIGN 5).
 
-Public surface: `open_or_update`, `Alert`, `AlertEvent` (episodes.py, pure) and `PgAlertStore`
-(repository.py, the adapter that the stream pipeline records detections into). The escalation
-state machine and tier-1 automation build on these.
+Pure modules (no I/O library, no clock: `now` is passed in):
+- episodes.py: `open_or_update`, `Alert`, `AlertEvent`: one open alert per (patient, rule);
+- escalation.py: the escalation state machine, `start` and `step` (tiers, deadlines, snoozes,
+  silences; a value dangerous on its own always reaches a clinician);
+- actions.py: what people do to alerts, as data, and the errors an action can meet;
+- roster.py: who is on call now, per care team and tier;
+- messages.py: tier-1 message templates (English, Chinese); delivery.py: tier-1 delivery rules;
+- _codec.py: the escalation state and team policies as JSON; _alert_row.py: `AlertRow`, the
+  stored alert as a typed record.
+
+Adapters (PostgreSQL unless said): repository.py (`PgAlertStore`, which the stream pipeline
+records detections into), response.py (`Escalator` and `PgResponse`: the machine run under the
+alert's row lock, people's actions, timer firings), timers.py (`DeadlineTimers`), outbox.py (the
+tier-1 sender, over MQTT), roster_store.py, silences.py, and the shared SQL in _sql.py and
+_locked.py.
+
+Must not: import api, simulators or vigil, or anything of stream but `stream.detections` (what
+an alert needs, such as whether a value is dangerous on its own, travels on the detection).
 """

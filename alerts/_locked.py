@@ -1,6 +1,7 @@
 """The alert under its row lock, and the small records the escalator passes around: used by
 alerts.response only. One round trip fetches the row, its team's context (language, policy)
-and the silence in force for its (patient, rule).
+and the silence in force for its (patient, rule); the row becomes typed records here, once
+(`AlertRow`, `Escalation`, `Silence`), so nothing past this module reads a raw row.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from alerts import _sql
+from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._codec import from_json
 from alerts.episodes import AlertEvent
 from alerts.escalation import Escalation, Silence
@@ -23,7 +24,7 @@ from alerts.escalation import Escalation, Silence
 class Locked:
     """An alert under its row lock, with what the machine needs."""
 
-    view: dict[str, Any]
+    alert: AlertRow
     state: Escalation | None
     team_id: str
     lang: str
@@ -50,7 +51,7 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     """The alert under its row lock, with its team's context and the silence in force at `at`
     for its (patient, rule): one round trip."""
     cur = conn.cursor(row_factory=dict_row)
-    columns = ", ".join(f"a.{c}" for c in _sql.VIEW_COLUMNS)
+    columns = ", ".join(f"a.{c}" for c in VIEW_COLUMNS)
     await cur.execute(
         f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
         "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
@@ -69,7 +70,8 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
     raw, team, lang, policy, silence = (row.pop(k) for k in context)
     quiet = Silence(float(silence[0]), silence[1]) if silence else None
-    return Locked(row, from_json(raw) if raw else None, team, lang, policy, quiet)
+    state = from_json(raw) if raw else None
+    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet)
 
 
 def mirror(

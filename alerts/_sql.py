@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts.escalation import Escalation
 
 EVENTS_CHANNEL = "vigil_alert_events"
@@ -22,12 +23,6 @@ DEADLINES_CHANNEL = "vigil_deadlines"
 OUTBOX_CHANNEL = "vigil_outbox"
 EVENT_ORDER_LOCK = 0x5649_4749_4C45  # any constant shared by every alert writer
 
-VIEW_COLUMNS = (
-    "id", "patient_id", "rule_id", "title", "severity", "status", "tier", "due", "deadline",
-    "metric", "unit", "first_value", "last_value", "worst_value", "count", "opened_at",
-    "last_seen_at", "assigned_to", "acknowledged_by", "acknowledged_at", "resolved_at",
-    "resolved_by", "outcome", "snoozed_until", "snooze_reason", "dangerous",
-)  # fmt: skip
 _VIEW = ", ".join(VIEW_COLUMNS)
 
 
@@ -35,29 +30,15 @@ async def lock_alert_writes(conn: AsyncConnection[Any]) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_ORDER_LOCK,))
 
 
-def jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as JSON: ids as strings, times in ISO 8601."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        out[key] = value
-    return out
-
-
 EventRow = tuple[uuid.UUID, str, datetime, dict[str, Any], str]  # id, kind, at, payload, actor
 
 
-async def insert_events(
-    conn: AsyncConnection[Any], view: dict[str, Any], rows: list[EventRow]
-) -> None:
-    """Insert alert events in order, in one round trip; `view` is the alert after the change
+async def insert_events(conn: AsyncConnection[Any], alert: AlertRow, rows: list[EventRow]) -> None:
+    """Insert alert events in order, in one round trip; `alert` is the alert after the change
     (its tier scopes the feed). A known event id is a replay and is skipped."""
-    alert = jsonable(view)
-    params = [(event_id, view["id"], view["patient_id"], kind, at,
-               Jsonb({**payload, **alert, "actor": actor}), actor, view["tier"])
+    view = alert.as_json()
+    params = [(event_id, alert.id, alert.patient_id, kind, at,
+               Jsonb({**payload, **view, "actor": actor}), actor, int(alert.tier))
               for event_id, kind, at, payload, actor in rows]  # fmt: skip
     async with conn.cursor() as cur:
         await cur.executemany(
@@ -73,8 +54,8 @@ async def save_escalation(
     state: Escalation,
     state_json: dict[str, Any],
     changes: dict[str, Any],
-) -> dict[str, Any]:
-    """Store the machine's state (and extra column changes) and return the alert's view."""
+) -> AlertRow:
+    """Store the machine's state (and extra column changes) and return the alert as stored."""
     deadline = datetime.fromtimestamp(state.deadline, tz=UTC) if state.deadline else None
     status = "resolved" if state.resolved else "acknowledged" if state.acknowledged_by else "open"
     columns = {"escalation": Jsonb(state_json), "tier": int(state.tier),
@@ -95,13 +76,13 @@ async def save_escalation(
             "SELECT pg_notify(%s, %s)",
             (DEADLINES_CHANNEL, f"{alert_id} {state.fence} {state.deadline!r}"),
         )
-    return row
+    return AlertRow.from_row(row)
 
 
 async def insert_message(
     conn: AsyncConnection[Any],
     message_id: uuid.UUID,
-    view: dict[str, Any],
+    alert: AlertRow,
     template: str,
     lang: str,
     body: str,
@@ -109,21 +90,21 @@ async def insert_message(
     await conn.execute(
         "INSERT INTO patient_messages (id, alert_id, patient_id, template, lang, body)"
         " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-        (message_id, view["id"], view["patient_id"], template, lang, body),
+        (message_id, alert.id, alert.patient_id, template, lang, body),
     )
     await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
 
 
 async def insert_pages(
     conn: AsyncConnection[Any],
-    view: dict[str, Any],
+    alert: AlertRow,
     staff_ids: tuple[str, ...],
     backup: bool,
     fence: int,
     at: datetime,
     tier: int,
 ) -> None:
-    rows = [(view["id"], tier, s, backup, fence, at) for s in staff_ids or (None,)]
+    rows = [(alert.id, tier, s, backup, fence, at) for s in staff_ids or (None,)]
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO pages (alert_id, tier, staff_id, backup, fence, at)"
@@ -138,11 +119,11 @@ async def insert_audit(
     actor: str,
     role: str,
     action: str,
-    view: dict[str, Any],
+    alert: AlertRow,
 ) -> None:
     """The audit-log row of an alert action, in the action's own transaction (DESIGN 6)."""
     await conn.execute(
         "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
         " VALUES (%s, %s, %s, %s, 'alert', %s, %s)",
-        (at, actor, role, action, view["patient_id"], Jsonb({"alert_id": str(view["id"])})),
+        (at, actor, role, action, alert.patient_id, Jsonb({"alert_id": str(alert.id)})),
     )

@@ -16,7 +16,11 @@ alerts.outbox. A transition that sets a deadline NOTIFYs `vigil_deadlines`, whic
 delivers only when the transaction commits: timers are armed (alerts.timers) only after commit.
 Every transition and effect is an alert event (the audit trail and the live feed).
 
-Must not: decide anything the machine decides, or page a late finding (DESIGN 4).
+Whether a value is dangerous on its own comes with the detection (`Detection.dangerous`, set
+from the rule table by the stream) and is stored with the alert (`alerts.dangerous`).
+
+Must not: decide anything the machine decides, page a late finding (DESIGN 4), or read the
+stream's rule table (alerts import only `stream.detections`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from alerts import _sql
+from alerts._alert_row import AlertRow
 from alerts._codec import policy_with, to_json
 from alerts._locked import Lead, Locked, lock, mirror
 from alerts.actions import (
@@ -47,10 +52,11 @@ from alerts.actions import (
     Resolve,
     Snooze,
 )
-from alerts.episodes import ALERT_NAMESPACE, AlertEvent
+from alerts.episodes import ALERT_NAMESPACE, AlertEvent, AlertStatus
 from alerts.escalation import (
     Acknowledged,
     DeadlinePassed,
+    Due,
     EscalateRequested,
     Escalation,
     Event,
@@ -71,13 +77,10 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, render
 from alerts.roster_store import who_to_page
-from stream.detections import Detection, Severity
-from stream.rules import THRESHOLD_RULES, Timing
+from stream.detections import Detection
 
 log = logging.getLogger(__name__)
 
-# Rules that fire on a single value dangerous on its own: never snoozed, always a clinician.
-DANGEROUS_RULES = frozenset(r.id for r in THRESHOLD_RULES if r.timing is Timing.IMMEDIATE)
 MAX_EFFECTS = 8  # per transition; paging nobody feeds the machine, which must not loop forever
 MAX_COMMENT = 2000
 
@@ -96,18 +99,18 @@ class Escalator:
                 "team %s has an invalid escalation policy; using the defaults", locked.team_id
             )
             policy = policy_with(None)
-        severity = Severity(locked.view["severity"])
-        return start(policy, severity, dangerous, now.timestamp(), silence)
+        return start(policy, locked.alert.severity, dangerous, now.timestamp(), silence)
 
     def _state(self, locked: Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
-        return locked.state or self._start(locked, bool(locked.view["dangerous"]), now).state
+        return locked.state or self._start(locked, locked.alert.dangerous, now).state
 
     async def opened(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
         now = self._clock()
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert was inserted in this transaction"
-        first = self._start(locked, d.rule_id in DANGEROUS_RULES, now, locked.silence)
+        # A value dangerous on its own (the rule table says so): never snoozed or silenced.
+        first = self._start(locked, d.dangerous, now, locked.silence)
         if d.late:
             first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
         await self.transition(conn, locked, first, now, Lead.of(lead))
@@ -117,7 +120,7 @@ class Escalator:
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
-        dangerous = d.rule_id in DANGEROUS_RULES and not d.late
+        dangerous = d.dangerous and not d.late
         event: Event = Repeated(dangerous)
         quiet = d.late or locked.silence is not None
         if state.tier is Tier.PATIENT and not dangerous and not quiet:
@@ -135,8 +138,8 @@ class Escalator:
             return
         done = step(state, Remeasured(in_range=True), now.timestamp())
         changes = {"resolved_at": now, "resolved_by": "system"}
-        view = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
-        await self._message(conn, locked, view, Template.ADVICE, done.state.fence)
+        alert = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
+        await self._message(conn, locked, alert, Template.ADVICE, done.state.fence)
 
     async def transition(
         self,
@@ -146,26 +149,26 @@ class Escalator:
         now: datetime,
         lead: Lead,
         changes: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> AlertRow:
         """Carry out `first` (and what paging nobody leads to), store the state and the events;
-        return the alert's view. Raises ActionRefusedError if the machine refused the event."""
+        return the alert as stored. Raises ActionRefusedError if the machine refused the event."""
         before = locked.state
         state, events, refused = await self._carry_out(conn, locked, first, now)
         if refused:
             raise ActionRefusedError(refused[0])
         if state is before and not events and not changes:
-            view = locked.view  # nothing to store (e.g. a repeat a clinician already has)
+            alert = locked.alert  # nothing to store (e.g. a repeat a clinician already has)
         else:
             columns = mirror(state, before, now, changes or {})
-            view = await _sql.save_escalation(conn, locked.view["id"], state, to_json(state),
-                                              columns)  # fmt: skip
+            alert = await _sql.save_escalation(conn, locked.alert.id, state, to_json(state),
+                                               columns)  # fmt: skip
         payload = {**lead.payload, "from_tier": int(before.tier) if before else None}
         rows = [(lead.id, lead.kind, lead.at or now, payload, lead.actor)]
         for i, (kind, detail) in enumerate(events):
             effect_id = uuid.uuid5(ALERT_NAMESPACE, f"{lead.id}|effect|{i}")
             rows.append((effect_id, kind, now, {"detail": detail}, "system"))
-        await _sql.insert_events(conn, view, rows)
-        return view
+        await _sql.insert_events(conn, alert, rows)
+        return alert
 
     async def _carry_out(
         self, conn: AsyncConnection[Any], locked: Locked, first: Step, now: datetime
@@ -181,7 +184,7 @@ class Escalator:
                 refused.append(effect.reason)
             elif isinstance(effect, PromptPatient):
                 template = Template(effect.template)
-                await self._message(conn, locked, locked.view, template, state.fence)
+                await self._message(conn, locked, locked.alert, template, state.fence)
                 events.append(("prompted", {"template": template.value, "lang": locked.lang}))
             elif not await self._page(conn, locked, state, effect, now, events) and not (
                 effect.backup and effect.tier is Tier.DOCTOR
@@ -190,7 +193,7 @@ class Escalator:
                 state = nobody.state
                 queue.extend(nobody.effects)
         if queue:
-            log.error("alert %s: paging stopped after %d effects", locked.view["id"], MAX_EFFECTS)
+            log.error("alert %s: paging stopped after %d effects", locked.alert.id, MAX_EFFECTS)
         return state, events, refused
 
     async def _page(
@@ -203,29 +206,29 @@ class Escalator:
         events: list[tuple[str, dict[str, Any]]],
     ) -> bool:
         """Page the tier's on-call people (or its backups); False when there is nobody."""
-        who = await who_to_page(conn, locked.view["patient_id"], notify.tier, now)
+        who = await who_to_page(conn, locked.alert.patient_id, notify.tier, now)
         staff = who.backup if notify.backup else who.primary
-        await _sql.insert_pages(conn, locked.view, staff, notify.backup, state.fence, now,
+        await _sql.insert_pages(conn, locked.alert, staff, notify.backup, state.fence, now,
                                 int(notify.tier))  # fmt: skip
         detail = {"tier": int(notify.tier), "backup": notify.backup, "staff_ids": list(staff)}
         events.append(("paged" if staff else "nobody_on_call", detail))
         if not staff:
             log.error("alert %s: nobody on call at tier %d (backup: %s)",
-                      locked.view["id"], notify.tier, notify.backup)  # fmt: skip
+                      locked.alert.id, notify.tier, notify.backup)  # fmt: skip
         return bool(staff)
 
     async def _message(
         self,
         conn: AsyncConnection[Any],
         locked: Locked,
-        view: dict[str, Any],
+        alert: AlertRow,
         template: Template,
         fence: int,
     ) -> None:
-        body = render(template, locked.lang, metric=view["metric"], value=view["last_value"],
-                      unit=view["unit"])  # fmt: skip
-        message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{view['id']}|{fence}|{template}")
-        await _sql.insert_message(conn, message_id, view, template.value, locked.lang, body)
+        body = render(template, locked.lang, metric=alert.metric, value=alert.last_value,
+                      unit=alert.unit)  # fmt: skip
+        message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{alert.id}|{fence}|{template}")
+        await _sql.insert_message(conn, message_id, alert, template.value, locked.lang, body)
 
 
 class PgResponse:
@@ -243,13 +246,13 @@ class PgResponse:
             locked = await lock(conn, alert_id, now)
             if locked is None or not actor.sees(locked.team_id):
                 raise AlertNotFoundError(f"no alert {alert_id}")
-            if locked.view["status"] == "resolved":
+            if locked.alert.status is AlertStatus.RESOLVED:
                 raise ActionRefusedError("the alert is resolved")
-            view = await self._act(conn, locked, action, actor, now)
+            alert = await self._act(conn, locked, action, actor, now)
             name = type(action).__name__.lower()
-            await _sql.insert_audit(conn, now, actor.id, actor.role, name, view)
+            await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
             await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
-        return _sql.jsonable(view)
+        return alert.as_json()
 
     async def _act(
         self,
@@ -258,7 +261,7 @@ class PgResponse:
         action: Action,
         actor: Actor,
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> AlertRow:
         state = self.escalator._state(locked, now)
         lead_id = uuid.uuid4()  # people's actions are not replayed
         at = now.timestamp()
@@ -305,8 +308,9 @@ class PgResponse:
             moved = step(locked.state, DeadlinePassed(fence), now.timestamp())
             if moved.state is locked.state:
                 return False  # stale (another transition re-armed it), early, or resolved
+            missed = {"missed": _value(locked.alert.due)}
             lead = Lead(uuid.uuid5(ALERT_NAMESPACE, f"deadline|{alert_id}|{fence}"),
-                         "deadline_passed", payload={"missed": locked.view["due"]})  # fmt: skip
+                         "deadline_passed", payload=missed)  # fmt: skip
             await self.escalator.transition(conn, locked, moved, now, lead)
             await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return True
@@ -349,3 +353,7 @@ async def _check_staff(conn: AsyncConnection[Any], staff_id: str, team_id: str) 
     )
     if await cur.fetchone() is None:
         raise InvalidActionError(f"{staff_id!r} is not on the patient's care team")
+
+
+def _value(due: Due | None) -> str | None:
+    return due.value if due else None

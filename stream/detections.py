@@ -9,6 +9,12 @@ very same detection, and everything downstream is idempotent on that id.
 - `late`: the anchor arrived after the allowed lateness. It is recorded for review but must not
   page (DESIGN 4: no retroactive paging); only rules that fire on a single dangerous value
   produce late detections, so such a value still reaches a clinician.
+- `dangerous`: the rule fires on a value dangerous on its own (its spec says so:
+  `ThresholdRule.dangerous`, e.g. glucose < 54 mg/dL, SpO2 <= 92 %, BP in the crisis range).
+  Alerts never silence or snooze such a value. The operator sets it from the rule table; it is
+  a property of the rule, so a cleared detection of such a rule carries it too.
+
+Must not: import the rule table (rules import detections, and alerts read only this module).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Detection:
     measured_at: datetime
     kind: Kind = Kind.FIRED
     late: bool = False
+    dangerous: bool = False
     details: tuple[Detail, ...] = ()
     rule_version: str = "default"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from ingest.bound import BoundMessage
@@ -61,7 +62,7 @@ class EmbeddedBus:
             batch = [m for messages, _ in items for m in messages]
             try:
                 async with self._lock:
-                    await self._pipeline.process(batch)
+                    await self._pipeline.process(batch, time.time())
             except Exception as exc:  # the hand-offs see it; the ingest acknowledges nothing
                 # The class only: database messages can quote row values (PHI).
                 log.error("stream batch of %d messages failed: %s", len(batch), type(exc).__name__)

@@ -188,7 +188,7 @@ class _Worker:
             pipeline = await retrying(self.holder.get, None, retriable=self.retriable,
                                       what="opening the database", log=log)  # fmt: skip
             async with self.lock:
-                await pipeline.process(messages)
+                await pipeline.process(messages, time.time())
                 self.store.persist(self.core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(

@@ -354,6 +354,7 @@ class StreamOperator:
             measured_at=to_datetime(f.anchor.t),
             kind=f.kind,
             late=late,
+            dangerous=spec[3],
             details=f.details,
             rule_version=version,
         )
@@ -380,19 +381,20 @@ def _news2_details(score: news2.News2Score) -> tuple[Detail, ...]:
     )
 
 
-def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse]]:
-    """Title, severity and worse direction of every rule, by id."""
-    specs: dict[str, tuple[str, Severity, Worse]] = {}
+def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse, bool]]:
+    """Title, severity, worse direction and whether it fires on a value dangerous on its own,
+    of every rule, by id."""
+    specs: dict[str, tuple[str, Severity, Worse, bool]] = {}
     for r in rules.thresholds:
-        specs[r.id] = (r.title, r.severity, r.worse)
+        specs[r.id] = (r.title, r.severity, r.worse, r.dangerous)
     for f in rules.forecasts:
-        specs[f.id] = (f.title, f.severity, Worse.LOWER)
+        specs[f.id] = (f.title, f.severity, Worse.LOWER, f.dangerous)
     for a in rules.anomalies:
-        specs[a.id] = (a.title, a.severity, a.direction or Worse.HIGHER)
+        specs[a.id] = (a.title, a.severity, a.direction or Worse.HIGHER, a.dangerous)
     for trend in rules.trends:
-        specs[trend.id] = (trend.title, trend.severity, Worse.HIGHER)
+        specs[trend.id] = (trend.title, trend.severity, Worse.HIGHER, trend.dangerous)
     for n in rules.news2:
-        specs[n.id] = (n.title, n.severity, Worse.HIGHER)
+        specs[n.id] = (n.title, n.severity, Worse.HIGHER, n.dangerous)
     for silent in rules.silence:
-        specs[silent.id] = (silent.title, silent.severity, Worse.HIGHER)
+        specs[silent.id] = (silent.title, silent.severity, Worse.HIGHER, silent.dangerous)
     return specs

@@ -7,15 +7,19 @@ changelog (Kafka). The operator runs once per batch (it is pure and fast, and it
 batch twice); its results, readings with their late flags and the detections, are then written
 with retries until the database takes them. Everything written is idempotent: readings on their
 natural key, detections and alert events on their deterministic ids.
+
+Reads no clock: the runner passes the processing time of each batch (`now`, epoch seconds) and
+injects a monotonic clock for the health bookkeeping (`PipelineStats`, watched by the runner's
+health monitor). Must not: import an I/O library or decide what a reading means (the operator
+does).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.bound import BoundMessage
@@ -44,7 +48,7 @@ class PipelineStats:
     readings_new: int = 0
     late: int = 0
     detections: int = 0
-    last_batch_at: float = field(default_factory=time.monotonic)  # for the "no data" alarm
+    last_batch_at: float = 0.0  # monotonic; for the "no data" alarm (starts at construction)
     write_failures: int = 0
     failing_since: float | None = None  # monotonic start of the current run of refused writes
 
@@ -63,16 +67,19 @@ class StreamPipeline:
         sink: DetectionSink,
         core: StreamCore,
         *,
+        monotonic: Callable[[], float],
         retriable: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._store = store
         self._sink = sink
         self.core = core
+        self._monotonic = monotonic
         self._retriable = retriable
-        self.stats = PipelineStats()
+        self.stats = PipelineStats(last_batch_at=monotonic())
 
-    async def process(self, messages: Sequence[BoundMessage]) -> BatchOutcome:
-        out = self.core.process(messages, time.time())
+    async def process(self, messages: Sequence[BoundMessage], now: float) -> BatchOutcome:
+        """Detect (at processing time `now`, epoch seconds), then store durably."""
+        out = self.core.process(messages, now)
         new = await retrying(
             self._write,
             (messages, out),
@@ -86,7 +93,7 @@ class StreamPipeline:
         s.readings_new += new
         s.late += len(out.late)
         s.detections += len(out.detections)
-        s.last_batch_at = time.monotonic()
+        s.last_batch_at = self._monotonic()
         return BatchOutcome(len(messages), new, tuple(out.detections))
 
     async def tick(self, now: float) -> tuple[Detection, ...]:
@@ -111,7 +118,7 @@ class StreamPipeline:
         except BaseException:
             self.stats.write_failures += 1
             if self.stats.failing_since is None:
-                self.stats.failing_since = time.monotonic()
+                self.stats.failing_since = self._monotonic()
             raise
         self.stats.failing_since = None
         return new

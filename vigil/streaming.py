@@ -8,6 +8,8 @@ only turns settings into their arguments.
 
 from __future__ import annotations
 
+import time
+
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
@@ -41,7 +43,10 @@ def build_pipeline(
     retriable: tuple[type[BaseException], ...],
 ) -> tuple[StreamPipeline, PgReadingStore]:
     store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
-    return StreamPipeline(store, PgAlertStore(pool), core, retriable=retriable), store
+    pipeline = StreamPipeline(
+        store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable
+    )
+    return pipeline, store
 
 
 async def overrides_watcher(

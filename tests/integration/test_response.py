@@ -34,6 +34,7 @@ from alerts.silences import add_silence
 from alerts.timers import DeadlineTimers
 from api.registry import upsert_patient, upsert_staff, upsert_team
 from stream.detections import Detection, Kind, Severity, Worse, detection_id
+from stream.rules import DEFAULT_RULES
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -61,6 +62,8 @@ RULES = {  # rule id -> (severity, metric, unit, worse)
     "glucose.high": (Severity.HIGH, "glucose", "mg/dL", Worse.HIGHER),
     "bp.uncontrolled": (Severity.MODERATE, "systolic_bp", "mm[Hg]", Worse.HIGHER),
 }
+# As the operator sets it: the rule table says which values are dangerous on their own.
+DANGEROUS = frozenset(r.id for r in DEFAULT_RULES.thresholds if r.dangerous)
 
 
 def det(
@@ -71,6 +74,7 @@ def det(
         id=detection_id(rule, patient, "dev-1", seq, metric, kind), rule_id=rule, title=rule,
         severity=severity, worse=worse, patient_id=patient, device_id="dev-1", seq=seq,
         metric=metric, value=value, unit=unit, measured_at=T0 + timedelta(seconds=seq), kind=kind,
+        dangerous=rule in DANGEROUS,
     )  # fmt: skip
 
 

@@ -22,14 +22,16 @@ PURE = [
     "ingest/contract/records.py", "ingest/contract/topics.py", "ingest/contract/units.py",
     "ingest/bindings.py", "ingest/sequence.py", "ingest/monitor.py", "ingest/acks.py",
     "ingest/service.py", "ingest/ports.py", "ingest/bound.py",
-    "stream/detections.py", "stream/rules.py", "stream/pipeline.py", "stream/window.py",
+    "stream/detections.py", "stream/rules.py", "stream/rule_specs.py", "stream/rule_thresholds.py",
+    "stream/rule_patterns.py", "stream/rule_sources.py", "stream/pipeline.py", "stream/window.py",
     "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
-    "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py",
+    "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py", "stream/health.py",
     "alerts/episodes.py", "alerts/escalation.py", "alerts/roster.py", "alerts/actions.py",
-    "alerts/messages.py", "alerts/delivery.py",
+    "alerts/messages.py", "alerts/delivery.py", "alerts/_alert_row.py", "alerts/_codec.py",
     "simulators/profiles.py", "simulators/physiology.py", "simulators/scenarios.py",
     "simulators/fleet.py", "simulators/payloads.py", "simulators/glucose.py",
     "simulators/_cgm_sensor.py", "simulators/cohorts.py", "simulators/inbox.py",
+    "simulators/_glucose_profile.py", "simulators/_glucose_plan.py", "simulators/_glucose_body.py",
 ]  # fmt: skip
 # package -> packages it must never import (the arrows of DESIGN 2, reversed)
 LATER = {"program", "reports"}  # the rooms of DESIGN 12 downstream of the alerts
@@ -84,18 +86,43 @@ def test_every_room_exists_and_states_its_surface(package: str) -> None:
 
 
 def imported_modules(path: Path) -> set[str]:
-    names = set()
+    modules = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
+            modules |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            modules.add(node.module)
+    return modules
 
 
-def test_alerts_take_only_detections_from_the_stream() -> None:
-    """Whether a value is dangerous travels on the detection; the alerts never read the stream's
-    rule tables (DESIGN 5: the escalation machine is the one place that decides)."""
+def test_alerts_know_the_stream_only_by_its_detections() -> None:
+    """Alerts learn what they need (severity, whether a value is dangerous on its own) from the
+    detection, never from the stream's rule table or operator."""
     for path in sorted((REPO / "alerts").rglob("*.py")):
         stream = {m for m in imported_modules(path) if m.split(".")[0] == "stream"}
         assert stream <= {"stream.detections"}, f"{path.relative_to(REPO)} imports {stream}"
+
+
+CLOCK_MODULES = {"time"}
+CLOCK_CALLS = {"now", "utcnow", "today", "get_running_loop", "get_event_loop"}  # + loop.time()
+
+
+def clock_reads(path: Path) -> list[str]:
+    """Where a module reads a clock: imports `time`, or calls `.now(`, `.utcnow(`, `.today(`
+    (datetime, date) or gets the event loop (whose `.time()` is a clock)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name in CLOCK_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module in CLOCK_MODULES:
+            found.append(f"from {node.module} import ...")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in CLOCK_CALLS):  # fmt: skip
+            found.append(f"line {node.lineno}: .{node.func.attr}(")
+    return found
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_read_no_clock(module: str) -> None:
+    """Domain functions take `now` as an argument (DESIGN 2); the adapters read the clocks."""
+    assert clock_reads(REPO / module) == []

@@ -1,0 +1,125 @@
+"""The pattern rule tables: trends over days, CGM forecasts, personal anomalies, NEWS2 and device
+silence (DESIGN 4). None of them fires on a single value dangerous on its own. Pure data: the
+spec types are in `rule_specs.py`.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from stream.detections import Severity, Worse
+from stream.rule_sources import ESC_HF, ESH_HOME, RCP
+from stream.rule_specs import AnomalyRule, GlucoseForecastRule, News2Rule, SilenceRule, TrendRule
+
+TREND_RULES: tuple[TrendRule, ...] = (
+    TrendRule(
+        "weight.gain_3d",
+        "Weight gain of 2 kg or more within 3 days",
+        "weight",
+        "gain",
+        2.0,
+        3 * 86_400.0,
+        Severity.HIGH,
+        ESC_HF,
+    ),
+    TrendRule(
+        "bp.drift_up",
+        "Systolic pressure drifting up over the past week",
+        "systolic_bp",
+        "drift",
+        10.0,
+        7 * 86_400.0,
+        Severity.MODERATE,
+        ESH_HOME,
+        floor=135.0,
+        min_readings=6,
+    ),
+)
+
+FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
+    GlucoseForecastRule(
+        "glucose.predicted_low",
+        "Glucose predicted below 70 mg/dL within 45 min",
+        "predicted_low",
+        Severity.HIGH,
+        "Dexcom 'urgent low soon' and Medtronic predictive alerts; model in stream/forecast.py",
+        horizon_s=45 * 60.0,
+        min_fall_mg_dl_min=0.4,
+        persistence_n=2,
+        quiet_while=("glucose.level2_low", "glucose.level1_low"),
+    ),
+    GlucoseForecastRule(
+        "glucose.falling_fast",
+        "Glucose falling faster than 3 mg/dL/min",
+        "falling_fast",
+        Severity.MODERATE,
+        "CGM trend arrows (>= 3 mg/dL/min: rapidly falling), Battelino et al. 2019",
+    ),
+)
+
+ANOMALY_RULES: tuple[AnomalyRule, ...] = (
+    AnomalyRule(
+        "anomaly.heart_rate",
+        "Heart rate unusual for this patient",
+        "heart_rate",
+        4.0,
+        25.0,
+        None,
+        7,
+        Severity.MODERATE,
+        "Iglewicz & Hoaglin 1993 (modified z-score > 3.5)",
+    ),
+    AnomalyRule(
+        "anomaly.systolic_bp",
+        "Systolic pressure unusual for this patient",
+        "systolic_bp",
+        4.0,
+        25.0,
+        Worse.HIGHER,
+        7,
+        Severity.MODERATE,
+        "Iglewicz & Hoaglin 1993",
+    ),
+    AnomalyRule(
+        "anomaly.spo2",
+        "SpO2 unusually low for this patient",
+        "spo2",
+        4.0,
+        3.0,
+        Worse.LOWER,
+        7,
+        Severity.MODERATE,
+        "Iglewicz & Hoaglin 1993; NHS oximetry SOP (a 3-point fall)",
+    ),
+)
+
+NEWS2_RULES: tuple[News2Rule, ...] = (
+    News2Rule("news2.high", "NEWS2 7 or more (emergency response)", 7, 0, Severity.CRITICAL, RCP),
+    News2Rule("news2.medium", "NEWS2 5-6 (urgent response)", 5, 0, Severity.HIGH, RCP),
+    News2Rule(
+        "news2.red_parameter",
+        "NEWS2 red score in a single parameter",
+        99,
+        3,
+        Severity.MODERATE,
+        RCP,
+    ),
+)
+
+SILENCE_RULES: tuple[SilenceRule, ...] = (
+    SilenceRule(
+        "device.silent",
+        "No readings from a device for longer than expected",
+        MappingProxyType(
+            {
+                "cgm": 15 * 60.0,
+                "wearable": 30 * 60.0,
+                "bp_cuff": 36 * 3600.0,
+                "glucometer": 24 * 3600.0,
+                "scale": 48 * 3600.0,
+            }
+        ),
+        Severity.MODERATE,
+        "Nightscout stale-data defaults (CGM 15 min); program cadences",
+    ),
+)
