@@ -7,7 +7,7 @@ import pytest
 
 from simulators.cohorts import Truth, cohort, runs
 from stream.detections import Kind
-from vigil.bench_quality import FAMILIES, baseline_alerts, openings, score
+from bench.quality import FAMILIES, baseline_alerts, openings, score
 
 H = 3600.0
 

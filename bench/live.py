@@ -40,7 +40,7 @@ from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimPatient, device_password
 from stream.core import StreamCore
 from stream.operator import StreamOperator
-from vigil import bench_ingest as bi
+from bench import ingest as bi
 from vigil.settings import Settings
 
 DANGEROUS = {"cgm": ("glucose", 50.0), "wearable": ("spo2", 90.0)}  # immediate rules

@@ -18,6 +18,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from simulators.fleet import cohort
-from vigil import bench_ingest as bi
+from bench import ingest as bi
 from vigil.demo import enrol_demo
 from vigil.migrate import migrate
 from vigil.settings import Settings
@@ -56,11 +57,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
 
 
+def main(argv: Sequence[str], settings: Settings) -> int:
+    """`vigil bench ARGV`: parse the bench's own flags, run it."""
+    parser = argparse.ArgumentParser(
+        prog="vigil bench", description="run a benchmark and print figures"
+    )
+    add_arguments(parser)
+    return run_bench(parser.parse_args(argv), settings)
+
+
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.cli import SERVICES_SCRIPT
 
     if args.what == "quality":
-        from vigil.bench_quality import quality_figures
+        from bench.quality import quality_figures
 
         figures = quality_figures(args.patients, args.days, args.seed)
         if args.json:
@@ -75,13 +85,13 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "ingest":
         figures = asyncio.run(_ingest(settings, args.messages or 60_000, args.rounds))
     elif args.what == "ws":
-        from vigil.bench_ws import ws_figures
+        from bench.ws import ws_figures
 
         figures = asyncio.run(
             ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
         )
     else:
-        from vigil.bench_run import stream_figures
+        from bench.stream import stream_figures
 
         figures = asyncio.run(
             stream_figures(settings, args.messages or 20_000, args.live_s, args.patients_state)

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from simulators.fleet import cohort
-from vigil import bench_ingest as bi
-from vigil import bench_stream as bs
+from bench import ingest as bi
+from bench import live as bs
 from vigil.demo import enrol_demo
 from vigil.settings import Settings
 
@@ -21,7 +21,7 @@ log = logging.getLogger("vigil.bench")
 async def stream_figures(
     settings: Settings, count: int, live_s: float, state_patients: int
 ) -> dict[str, Any]:
-    from vigil.bench import _bench_database
+    from bench.cli import _bench_database
     from vigil.runtime import utc_now  # noqa: F401 - keeps the composition root import order
 
     figures: dict[str, Any] = {}

@@ -37,7 +37,7 @@ from alerts.repository import PgAlertStore
 from api.auth import issue_token
 from simulators.fleet import SimPatient, cohort
 from stream.detections import Detection, Severity, Worse, detection_id
-from vigil import bench_stream as bs
+from bench import live as bs
 from vigil.demo import CHARGE_NURSE, enrol_demo
 from vigil.settings import Settings
 
@@ -196,7 +196,7 @@ async def writer_rate(dsn: str, team: Sequence[SimPatient], detections: int) -> 
 async def ws_figures(
     settings: Settings, clients: int, events: int, detections: int, live_s: float
 ) -> dict[str, Any]:
-    from vigil.bench import _bench_database
+    from bench.cli import _bench_database
 
     dsn, mode = _bench_database(settings)
     settings = settings.model_copy(
@@ -266,7 +266,7 @@ async def _push(
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         procs.stop()
-        from vigil.bench_ingest import close_session
+        from bench.ingest import close_session
 
         close_session(settings, "bench-ws-live")
     created = {d: at for d, at in (await _detections(dsn)).items() if at >= counted_from}
