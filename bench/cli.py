@@ -67,7 +67,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.cli import SERVICES_SCRIPT
+    from vigil.paths import SERVICES_SCRIPT
 
     if args.what == "quality":
         from bench.quality import quality_figures

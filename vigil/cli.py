@@ -12,14 +12,11 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pydantic import ValidationError
 
+from vigil.paths import BENCH_DIR, REPO, SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parents[1]
-SERVICES_SCRIPT = REPO / "infra" / "services.sh"
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -142,7 +139,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     # source checkout, outside the packages pyproject.toml installs, so neither a wheel nor the
     # editable install (which maps only the shipped packages) can import them. Run from a
     # checkout, put its root on sys.path; bench/ parses its own flags (`vigil bench --help`).
-    if not (REPO / "bench" / "__init__.py").is_file():
+    if not (BENCH_DIR / "__init__.py").is_file():
         print(f"vigil bench needs a source checkout: no bench/ in {REPO}", file=sys.stderr)
         return 2
     if str(REPO) not in sys.path:
