@@ -1,14 +1,10 @@
-"""`vigil bench`: measured figures, printed, with baselines run in the same process.
-
-    vigil bench ingest [--json] [--messages N] [--rounds R]
-    vigil bench stream [--json] [--messages N] [--live-s S] [--patients-state N]
-    vigil bench quality [--json] [--patients N] [--days D] [--seed S]   (no services needed)
-    vigil bench ws [--json] [--clients C] [--events E] [--detections N] [--live-s S]
+"""`vigil bench`: the command line of the benchmarks (their flags, and which one runs).
 
 Human-readable lines first; with --json the last line is one JSON object with the figures. The
-benchmark uses its own database (`vigil_bench`, re-created each run; TimescaleDB when installed,
-plain PostgreSQL with VIGIL_DB__MODE=plain) and the running broker; run
-it on a quiet machine with no other ingest attached to the broker.
+benchmarks use their own database (`vigil_bench`, re-created each run; TimescaleDB when
+installed, plain PostgreSQL with VIGIL_DB__MODE=plain) and the running broker; run them on a
+quiet machine with no other ingest attached to the broker. Light to import: each bench's module
+is imported when it runs.
 """
 
 from __future__ import annotations
@@ -19,20 +15,9 @@ import json
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-from pydantic import SecretStr
-
-from simulators.fleet import cohort
-from bench import ingest as bi
-from vigil.demo import enrol_demo
-from vigil.migrate import migrate
-from vigil.settings import Settings
-
-BENCH_DB = "vigil_bench"
+from vigil.paths import SERVICES_SCRIPT
+from vigil.settings import Settings, load_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,8 +52,6 @@ def main(argv: Sequence[str], settings: Settings) -> int:
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.paths import SERVICES_SCRIPT
-
     if args.what == "quality":
         from bench.quality import quality_figures
 
@@ -79,11 +62,11 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
-    from vigil.settings import load_settings
-
-    settings = load_settings()
+    settings = load_settings()  # now with the endpoints and secrets services.sh wrote
     if args.what == "ingest":
-        figures = asyncio.run(_ingest(settings, args.messages or 60_000, args.rounds))
+        from bench.ingest import ingest_figures
+
+        figures = asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
     elif args.what == "ws":
         from bench.ws import ws_figures
 
@@ -102,78 +85,3 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(figures))
     return 0
-
-
-def _bench_database(settings: Settings) -> tuple[str, str]:
-    admin = settings.db.admin_dsn.get_secret_value()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}" OWNER vigil')
-        ts = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-            " AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
-        ).fetchone()
-    if settings.db.mode == "plain":  # VIGIL_DB__MODE=plain: measure plain PostgreSQL, as CI runs
-        ts = None
-    if ts is not None:
-        with psycopg.connect(make_conninfo(admin, dbname=BENCH_DB), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    dsn = make_conninfo(settings.db.dsn.get_secret_value(), dbname=BENCH_DB)
-    migrate(dsn)
-    return dsn, "timescaledb" if ts is not None else "plain"
-
-
-async def _ingest(settings: Settings, count: int, rounds: int) -> dict[str, Any]:
-    dsn, mode = _bench_database(settings)
-    settings = settings.model_copy(
-        update={"db": settings.db.model_copy(update={"dsn": SecretStr(dsn)})}
-    )
-    patients = cohort(50, 1, prefix="bench")
-    await enrol_demo(settings, patients=50, seed=1, prefix="bench", dsn=dsn)
-    traffic = bi.traffic(patients, count, datetime.now(UTC) - timedelta(hours=1))
-    per_reading_us, _ = bi.decode_us(traffic)
-    readings = bi.count_readings(traffic)
-    bare, ingest = [], []
-    for _ in range(rounds):
-        bare.append(readings / await _round_bare(settings, traffic))
-        ingest.append(readings / await _round_ingest(settings, dsn, traffic, readings))
-    bare_rps, ingest_rps = bi.median(bare), bi.median(ingest)
-    return {
-        "ingest_rps": round(ingest_rps),
-        "bare_subscriber_rps": round(bare_rps),
-        "ratio": round(ingest_rps / bare_rps, 3),
-        "decode_us": round(per_reading_us, 2),
-        "readings_per_message": round(readings / count, 2),
-        "messages_per_round": count,
-        "rounds": rounds,
-        "storage_mode": mode,
-        "rounds_detail": {
-            "bare_rps": [round(x) for x in bare],
-            "ingest_rps": [round(x) for x in ingest],
-            "ratio": [round(i / b, 3) for i, b in zip(ingest, bare, strict=True)],  # back to back
-        },
-    }
-
-
-async def _round_bare(settings: Settings, traffic: list[tuple[str, int, bytes]]) -> float:
-    cid = "bench-bare"
-    bi.close_session(settings, cid)
-    bi.open_session(settings, cid)
-    await bi.publish_all(settings, traffic)
-    elapsed = await asyncio.to_thread(bi.bare_drain, settings, cid, len(traffic))
-    bi.close_session(settings, cid)
-    return elapsed
-
-
-async def _round_ingest(
-    settings: Settings, dsn: str, traffic: list[tuple[str, int, bytes]], readings: int
-) -> float:
-    cid = "bench-ingest"
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute("TRUNCATE readings")
-    bi.close_session(settings, cid)
-    bi.open_session(settings, cid)
-    await bi.publish_all(settings, traffic)
-    elapsed = await bi.ingest_drain(settings, dsn, cid, readings)
-    bi.close_session(settings, cid)
-    return elapsed

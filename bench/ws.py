@@ -1,12 +1,13 @@
 """`vigil bench ws`: the alerts websocket under load, on the real services and processes.
 
 - `deliveries_per_s`: C websocket clients (the nurse of one care team) connected to `vigil api`;
-  a burst of alert events is written to the database by the pipeline's own writer
-  (`PgAlertStore.record`, crisis detections in transactions of `CHUNK`); deliveries = events x
-  clients, per second from the first insert to the last receipt. The same burst with one client
-  is the baseline (`deliveries_per_s_1_client`, i.e. events/s through the whole path).
+  a burst of alert events (copies of a real alert's opening event, fresh ids) is appended in
+  transactions of `CHUNK` by `alerts.repository.append_events`, as every alert writer appends;
+  deliveries = events x clients, per second from the first insert to the last receipt. The same
+  burst with one client is the baseline (`deliveries_per_s_1_client`, i.e. events/s through
+  the whole path).
 - `push_p99_ms` / `push_p50_ms`: detection -> websocket receipt. `vigil run` ingests ~1,000
-  readings/s of simulated devices over Mosquitto (`bench_stream.live_latency`, which sends about
+  readings/s of simulated devices over Mosquitto (`bench.live.live_latency`, which sends about
   3 % of CGM and wearable messages with a value dangerous on its own); one client (the charge
   nurse, every team) records when each detection's event arrives. Latency is measured from the
   detection row's `created_at` (the start of the writer's transaction, same clock) to receipt;
@@ -14,6 +15,9 @@
 
 The clients run in this process, the API in its own: the clients' decoding is not the server's
 cost, and on a 2-core machine they compete with it for CPU (so the figures are a lower bound).
+`writer_events_per_s` is what the pipeline's own writer (`PgAlertStore.record`, escalation
+included) produces for crisis detections: what a real burst is limited by.
+Must not: write alert events or alerts with SQL of its own (the alerts repository does).
 """
 
 from __future__ import annotations
@@ -22,27 +26,30 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import websockets
 from psycopg_pool import AsyncConnectionPool
-from pydantic import SecretStr
 
-from alerts._sql import EVENT_ORDER_LOCK, EVENTS_CHANNEL
-from alerts.repository import PgAlertStore
+from alerts.episodes import AlertEvent, open_or_update
+from alerts.repository import PgAlertStore, append_events
 from api.auth import issue_token
-from simulators.fleet import SimPatient, cohort
+from bench import broker
+from bench.database import Bench, enrolled, fired, max_event_seq
+from bench.live import IMMEDIATE_RULES, WARMUP_S, live_latency, percentile
+from bench.processes import Processes, wait_port
+from simulators.fleet import SimPatient
 from stream.detections import Detection, Severity, Worse, detection_id
-from bench import live as bs
-from vigil.demo import CHARGE_NURSE, enrol_demo
+from vigil.demo import CHARGE_NURSE
 from vigil.settings import Settings
 
 CHUNK = 100  # events (or detections) per writer transaction
 PORT = 18762
+URL = f"ws://127.0.0.1:{PORT}/ws/alerts"
 
 
 def _crisis(p: SimPatient, seq: int, now: datetime) -> Detection:
@@ -94,66 +101,29 @@ async def _connect(url: str, token: str, n: int) -> tuple[list[Client], list[asy
     return clients, tasks
 
 
-async def _visible(dsn: str, team: str, after: int) -> int:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cur = await conn.execute(
-            "SELECT count(*) FROM alert_events e JOIN patients p ON p.id = e.patient_id"
-            " WHERE e.seq > %s AND p.team_id = %s AND e.tier >= 2",
-            (after, team),
-        )
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+async def _template(pool: AsyncConnectionPool, team: Sequence[SimPatient]) -> AlertEvent:
+    """Open a real alert for the team through the pipeline's writer; its opening event (ids are
+    deterministic, so the pure episode function names the event the writer stored)."""
+    crisis = _crisis(team[0], 1, datetime.now(UTC))
+    await PgAlertStore(pool).record([crisis])
+    return open_or_update(None, crisis)[1]
 
 
-async def _max_seq(dsn: str) -> int:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cur = await conn.execute("SELECT COALESCE(max(seq), 0) FROM alert_events")
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
-# Copies of a real alert event (same alert, payload and tier, fresh ids), appended the way every
-# alert writer appends: under the event-order lock, with a NOTIFY delivered at commit.
-_REPLICATE = """
-    INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at, payload, actor, tier)
-    SELECT gen_random_uuid(), e.alert_id, e.patient_id, e.kind, e.at, e.payload, e.actor, e.tier
-      FROM alert_events e, generate_series(1, %(n)s)
-     WHERE e.seq = %(seq)s
-"""
-
-
-async def _template(dsn: str, team: Sequence[SimPatient]) -> int:
-    """Open a real alert for the team through the pipeline's writer; its opening event's seq."""
-    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
-        await PgAlertStore(pool).record([_crisis(team[0], 1, datetime.now(UTC))])
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cur = await conn.execute(
-            "SELECT min(seq) FROM alert_events WHERE patient_id = %s AND kind = 'opened'",
-            (team[0].patient_id,),
-        )
-        row = await cur.fetchone()
-    if row is None or row[0] is None:
-        raise RuntimeError("the template alert was not opened")
-    return int(row[0])
-
-
-async def _write(dsn: str, template: int, events: int, chunk: int) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        for k in range(0, events, chunk):
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_ORDER_LOCK,))
-                await conn.execute(_REPLICATE, {"n": min(chunk, events - k), "seq": template})
-                await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+async def _write(pool: AsyncConnectionPool, template: AlertEvent, events: int, chunk: int) -> None:
+    """`events` copies of `template` (fresh ids), appended in transactions of `chunk`."""
+    for k in range(0, events, chunk):
+        copies = [replace(template, event_id=uuid.uuid4()) for _ in range(min(chunk, events - k))]
+        await append_events(pool, copies)
 
 
 async def burst(
-    dsn: str, url: str, token: str, template: int, clients: int, events: int
+    pool: AsyncConnectionPool, dsn: str, token: str, template: AlertEvent, clients: int, events: int
 ) -> dict[str, Any]:
     """Write `events` alert events in transactions of `CHUNK`; deliveries/s to `clients`."""
-    after = await _max_seq(dsn)
-    conns, tasks = await _connect(f"{url}?after={after}", token, clients)
+    after = await max_event_seq(dsn)
+    conns, tasks = await _connect(f"{URL}?after={after}", token, clients)
     t0 = time.time()
-    await _write(dsn, template, events, CHUNK)
+    await _write(pool, template, events, CHUNK)
     written = time.time()
     deadline = time.monotonic() + 60
     while any(len(c.seqs) < events and c.closed is None for c in conns):
@@ -178,52 +148,39 @@ async def burst(
     }
 
 
-async def writer_rate(dsn: str, team: Sequence[SimPatient], detections: int) -> float:
+async def writer_rate(
+    pool: AsyncConnectionPool, dsn: str, team: Sequence[SimPatient], detections: int
+) -> float:
     """Alert events per second that the pipeline's own writer (escalation included) produces
     for crisis detections in transactions of `CHUNK`: what a real burst is limited by."""
-    before = await _max_seq(dsn)
+    before = await max_event_seq(dsn)
     now = datetime.now(UTC)
     found = [_crisis(team[i % len(team)], 1000 + i, now) for i in range(detections)]
-    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
-        store = PgAlertStore(pool)
-        t0 = time.perf_counter()
-        for k in range(0, len(found), CHUNK):
-            await store.record(found[k : k + CHUNK])
-        elapsed = time.perf_counter() - t0
-    return (await _max_seq(dsn) - before) / elapsed
+    store = PgAlertStore(pool)
+    t0 = time.perf_counter()
+    for k in range(0, len(found), CHUNK):
+        await store.record(found[k : k + CHUNK])
+    elapsed = time.perf_counter() - t0
+    return (await max_event_seq(dsn) - before) / elapsed
 
 
 async def ws_figures(
     settings: Settings, clients: int, events: int, detections: int, live_s: float
 ) -> dict[str, Any]:
-    from bench.cli import _bench_database
-
-    dsn, mode = _bench_database(settings)
-    settings = settings.model_copy(
-        update={"db": settings.db.model_copy(update={"dsn": SecretStr(dsn)})}
-    )
-    patients = cohort(50, 1, prefix="bench")
-    await enrol_demo(settings, patients=50, seed=1, prefix="bench", dsn=dsn)
-    team = [p for p in patients if p.team_id == patients[0].team_id]
-    logs: Path = settings.state_dir / "logs"
+    bench = await enrolled(settings)
+    logs: Path = bench.settings.state_dir / "logs"
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
-    env = {"VIGIL_DB__DSN": dsn, "VIGIL_API__PORT": str(PORT), "VIGIL_MQTT__CLIENT_ID": "bench-ws"}
-    url = f"ws://127.0.0.1:{PORT}/ws/alerts"
-    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
-        nurse = await issue_token(pool, f"nurse-{team[0].team_id}", datetime.now(UTC),
-                                  timedelta(hours=1))  # fmt: skip
+    env = {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT),
+           "VIGIL_MQTT__CLIENT_ID": "bench-ws"}  # fmt: skip
+    async with AsyncConnectionPool(bench.dsn, min_size=1, max_size=1, open=False) as pool:
         charge = await issue_token(pool, CHARGE_NURSE, datetime.now(UTC), timedelta(hours=1))
-    procs = bs.Processes(settings, env, logs)
-    procs.start("api")
-    try:
-        await _wait_port(PORT)
-        template = await _template(dsn, team)
-        one = await burst(dsn, url, nurse, template, 1, events)
-        many = await burst(dsn, url, nurse, template, clients, events)
-        writer = await writer_rate(dsn, team, detections)
-    finally:
-        procs.stop()
-    push = await _push(settings, dsn, patients, url, charge, live_s, env, logs)
+        procs = Processes(bench.settings, env, logs)
+        procs.start("api")
+        try:
+            one, many, writer = await _bursts(pool, bench, clients, events, detections)
+        finally:
+            procs.stop()
+    push = await _push(bench, charge, live_s, env, logs)
     return {
         "deliveries_per_s": many["deliveries_per_s"],
         "deliveries_per_s_1_client": one["deliveries_per_s"],
@@ -232,49 +189,52 @@ async def ws_figures(
         **push,
         "burst": many,
         "burst_1_client": one,
-        "storage_mode": mode,
+        "storage_mode": bench.storage_mode,
     }
 
 
-async def _wait_port(port: int, timeout_s: float = 60) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.2)
-            continue
-        writer.close()
-        return
-    raise TimeoutError(f"nothing listens on {port}")
+async def _bursts(
+    pool: AsyncConnectionPool, bench: Bench, clients: int, events: int, detections: int
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """With `vigil api` starting: the burst to one client and to `clients` nurses of one team,
+    then the pipeline writer's rate (on the same team)."""
+    team = [p for p in bench.patients if p.team_id == bench.patients[0].team_id]
+    nurse = await issue_token(pool, f"nurse-{team[0].team_id}", datetime.now(UTC),
+                              timedelta(hours=1))  # fmt: skip
+    await wait_port(PORT)
+    template = await _template(pool, team)
+    one = await burst(pool, bench.dsn, nurse, template, 1, events)
+    many = await burst(pool, bench.dsn, nurse, template, clients, events)
+    return one, many, await writer_rate(pool, bench.dsn, team, detections)
 
 
 async def _push(
-    settings: Settings, dsn: str, patients: list[SimPatient], url: str, token: str,
-    live_s: float, env: dict[str, str], logs: Path,
-) -> dict[str, Any]:  # fmt: skip
-    procs = bs.Processes(settings, {**env, "VIGIL_MQTT__CLIENT_ID": "bench-ws-live"}, logs)
+    bench: Bench, token: str, live_s: float, env: dict[str, str], logs: Path
+) -> dict[str, Any]:
+    """Detection -> websocket receipt under live load on `vigil run`, for one client (the charge
+    nurse); with the publish -> detection figures of the same load."""
+    cid = "bench-ws-live"
+    procs = Processes(bench.settings, {**env, "VIGIL_MQTT__CLIENT_ID": cid}, logs)
     procs.start("run")
     try:
-        await _wait_port(PORT)  # the log may hold an earlier run's "runner up"
-        (client,), tasks = await _connect(url, token, 1)
-        counted_from = time.time() + bs.WARMUP_S  # as live_latency: after its warm-up
-        live = await bs.live_latency(settings, dsn, patients, 1000.0, live_s)
+        await wait_port(PORT)  # the log may hold an earlier run's "runner up"
+        (client,), tasks = await _connect(URL, token, 1)
+        counted_from = time.time() + WARMUP_S  # as live_latency: after its warm-up
+        live = await live_latency(bench.settings, bench.dsn, bench.patients, 1000.0, live_s)
         await asyncio.sleep(1)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         procs.stop()
-        from bench.ingest import close_session
-
-        close_session(settings, "bench-ws-live")
-    created = {d: at for d, at in (await _detections(dsn)).items() if at >= counted_from}
+        broker.close_session(bench.settings, cid)
+    created = {f.detection_id: f.created_at_s for f in await fired(bench.dsn, IMMEDIATE_RULES)
+               if not f.late and f.created_at_s >= counted_from}  # fmt: skip
     lat = [(client.received_at[d] - at) * 1000 for d, at in created.items()
            if d in client.received_at]  # fmt: skip
     return {
-        "push_p99_ms": round(bs._pct(lat, 99), 1),
-        "push_p50_ms": round(bs._pct(lat, 50), 1),
+        "push_p99_ms": round(percentile(lat, 99), 1),
+        "push_p50_ms": round(percentile(lat, 50), 1),
         "push_max_ms": round(max(lat), 1) if lat else None,
         "push_samples": len(lat),
         "push_detections": len(created),
@@ -282,14 +242,3 @@ async def _push(
         "live_publish_to_detection_p50_ms": live["p50_ms"],
         "live_publish_to_detection_p99_ms": live["p99_ms"],
     }
-
-
-async def _detections(dsn: str) -> dict[str, float]:
-    """Fired immediate-rule detections: id -> created_at (epoch seconds)."""
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cur = await conn.execute(
-            "SELECT id, extract(epoch FROM created_at) FROM detections"
-            " WHERE rule_id = ANY(%s) AND kind = 'fired' AND NOT late",
-            (list(bs.IMMEDIATE_RULES),),
-        )
-        return {str(uuid.UUID(str(i))): float(t) for i, t in await cur.fetchall()}
