@@ -11,7 +11,8 @@ Pure modules (no I/O library, no clock: `now` is passed in):
   stored alert as a typed record.
 
 Adapters (PostgreSQL unless said): repository.py (`PgAlertStore`, which the stream pipeline
-records detections into), response.py (`Escalator` and `PgResponse`: the machine run under the
+records detections into, and `append_events`, which appends events to existing alerts as
+every writer does), response.py (`Escalator` and `PgResponse`: the machine run under the
 alert's row lock, people's actions, timer firings), timers.py (`DeadlineTimers`), outbox.py (the
 tier-1 sender, over MQTT), roster_store.py, silences.py, and the shared SQL in _sql.py and
 _locked.py.

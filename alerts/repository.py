@@ -13,11 +13,16 @@ seq N" can never miss a smaller seq committed later), then for each detection:
 
 A NOTIFY on `vigil_alert_events` tells the API's live feed that there is something new; it is
 delivered only when the transaction commits.
+
+`append_events` appends given events to existing alerts the same way (lock, events, NOTIFY),
+without changing the alerts: for tools that need a stream of events on the feed (`vigil bench
+ws`). Must not: decide what an alert is (alerts.episodes) or how it escalates (alerts.response).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +32,20 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts._sql import EVENTS_CHANNEL, lock_alert_writes
-from alerts.episodes import Alert, AlertStatus, condition_cleared, open_or_update
+from alerts._alert_row import VIEW_COLUMNS, AlertRow
+from alerts._sql import (
+    EVENTS_CHANNEL,
+    EventRow,
+    insert_events,
+    lock_alert_writes,
+)
+from alerts.episodes import Alert, AlertEvent, AlertStatus, condition_cleared, open_or_update
 from alerts.response import Escalator
 from stream.detections import Detection, Kind, Severity, Worse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVENTS_CHANNEL", "PgAlertStore"]
+__all__ = ["EVENTS_CHANNEL", "PgAlertStore", "append_events"]
 
 
 def _wall_clock() -> datetime:
@@ -81,6 +92,44 @@ class PgAlertStore:
             await _update_alert(conn, alert)
             await self._escalator.repeated(conn, d, event)
         return 1
+
+
+async def append_events(
+    pool: AsyncConnectionPool, events: Sequence[AlertEvent], actor: str = "system"
+) -> None:
+    """Append `events` to their alerts' audit trails in the order given, in one transaction, as
+    every alert writer does: under the event-order lock (so `seq` follows commit order), each
+    event's payload merged with its alert's current view (whose tier scopes the live feed), a
+    known event id skipped as a replay, and one NOTIFY to the live feed at commit. The alerts
+    themselves do not change. Raises LookupError if an event's alert does not exist."""
+    if not events:
+        return
+    async with pool.connection() as conn, conn.transaction():
+        await lock_alert_writes(conn)
+        views = await _views(conn, {e.alert_id for e in events})
+        run: list[EventRow] = []
+        for i, e in enumerate(events):  # one round trip per run of events of the same alert
+            run.append((e.event_id, e.kind.value, e.at, e.payload, actor))
+            if i + 1 == len(events) or events[i + 1].alert_id != e.alert_id:
+                await insert_events(conn, views[e.alert_id], run)
+                run = []
+        await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+
+
+async def _views(
+    conn: AsyncConnection[Any], ids: set[uuid.UUID]
+) -> dict[uuid.UUID, AlertRow]:
+    """The alerts' views under their row locks (taken in id order, after the event-order lock,
+    like every writer's)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {', '.join(VIEW_COLUMNS)} FROM alerts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (list(ids),),
+    )
+    views = {row["id"]: AlertRow.from_row(row) for row in await cur.fetchall()}
+    if missing := ids - views.keys():
+        raise LookupError(f"no such alerts: {sorted(map(str, missing))}")
+    return views
 
 
 async def _open_alert(conn: AsyncConnection[Any], patient_id: str, rule_id: str) -> Alert | None:

@@ -12,14 +12,11 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pydantic import ValidationError
 
+from vigil.paths import BENCH_DIR, REPO, SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parents[1]
-SERVICES_SCRIPT = REPO / "infra" / "services.sh"
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -138,9 +135,18 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.bench import run_bench
+    # The benchmarks are not part of the shipped product: they live in bench/ at the top of a
+    # source checkout, outside the packages pyproject.toml installs, so neither a wheel nor the
+    # editable install (which maps only the shipped packages) can import them. Run from a
+    # checkout, put its root on sys.path; bench/ parses its own flags (`vigil bench --help`).
+    if not (BENCH_DIR / "__init__.py").is_file():
+        print(f"vigil bench needs a source checkout: no bench/ in {REPO}", file=sys.stderr)
+        return 2
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from bench import main as bench_main
 
-    return run_bench(args, settings)
+    return bench_main(args.forwarded, settings)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -195,10 +201,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd_test,
         "lint, type checks and all tests on real services (further arguments go to pytest)",
     )
-    sp = add("bench", cmd_bench, "run a benchmark and print figures")
-    from vigil.bench import add_arguments as add_bench_arguments
-
-    add_bench_arguments(sp)
+    help_ = "run a benchmark and print figures (source checkout only; `vigil bench --help`)"
+    bench = sub.add_parser("bench", help=help_, description=help_, add_help=False)
+    bench.set_defaults(handler=cmd_bench)  # its arguments go to bench/ (see cmd_bench)
     return p
 
 
@@ -207,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.command == "test":
         args.pytest_args = extra
+    elif args.command == "bench":
+        args.forwarded = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -30,6 +30,7 @@ from api.auth import issue_token
 from ingest.credentials import reload_broker, upsert_passwords
 from simulators.fleet import cohort, device_password
 from vigil.migrate import migrate
+from vigil.paths import SERVICES_SCRIPT
 from vigil.runtime import utc_now
 from vigil.settings import Settings
 
@@ -145,8 +146,6 @@ def _interrupt(signum: int, frame: object) -> None:
 def up(settings: Settings, *, bus: str, patients: int, seed: int) -> int:
     """Run the whole system until Ctrl-C, SIGTERM or SIGHUP (a closed terminal), or until one of
     its processes stops; then stop every process it started and the services."""
-    from vigil.cli import SERVICES_SCRIPT
-
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     env = {**os.environ, "VIGIL_STATE_DIR": str(settings.state_dir.resolve())}

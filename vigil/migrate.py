@@ -21,9 +21,12 @@ from typing import Literal
 
 import psycopg
 
+from vigil.paths import MIGRATIONS_DIR
+
+__all__ = ["MIGRATIONS_DIR", "MigrationError", "StorageMode", "migrate", "storage_mode"]
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "infra" / "migrations"
 _LOCK = 0x5649_4749_4C4D  # advisory lock id for migrations
 Mode = Literal["auto", "timescaledb", "plain"]
 

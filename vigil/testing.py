@@ -11,11 +11,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from vigil.paths import REPO, SERVICES_SCRIPT
 from vigil.settings import Settings
-
-REPO = Path(__file__).resolve().parents[1]
 
 SERVICES = ("mosquitto", "postgres", "kafka")
 
@@ -36,8 +34,6 @@ def _step(name: str, argv: list[str], env: dict[str, str]) -> bool:
 
 
 def run_tests(settings: Settings, pytest_args: list[str]) -> int:
-    from vigil.cli import SERVICES_SCRIPT
-
     env = {**os.environ, "VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
     script = str(SERVICES_SCRIPT)
     before = _running(script, env)

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigil.bench_ingest import close_session
+from bench.broker import close_session
 from vigil.settings import Settings
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.quality import FAMILIES, baseline_alerts, openings, score
 from simulators.cohorts import Truth, cohort, runs
 from stream.detections import Kind
-from vigil.bench_quality import FAMILIES, baseline_alerts, openings, score
 
 H = 3600.0
 

@@ -1,0 +1,87 @@
+"""`vigil bench`: the command line of the benchmarks (their flags, and which one runs).
+
+Human-readable lines first; with --json the last line is one JSON object with the figures. The
+benchmarks use their own database (`vigil_bench`, re-created each run; TimescaleDB when
+installed, plain PostgreSQL with VIGIL_DB__MODE=plain) and the running broker; run them on a
+quiet machine with no other ingest attached to the broker. Light to import: each bench's module
+is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from vigil.paths import SERVICES_SCRIPT
+from vigil.settings import Settings, load_settings
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws"])
+    p.add_argument("--json", action="store_true", help="end with one line of JSON")
+    p.add_argument(
+        "--messages",
+        type=int,
+        default=None,
+        help="device messages per round (ingest: 60,000, so a round lasts seconds; stream: 20,000)",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (median reported)")
+    p.add_argument("--live-s", type=float, default=30.0, help="stream: seconds of live load")
+    p.add_argument(
+        "--patients-state", type=int, default=100_000, help="stream: patients for state size"
+    )
+    p.add_argument("--patients", type=int, default=30, help="quality: patients per family")
+    p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
+    p.add_argument("--seed", type=int, default=1, help="quality: cohort seed")
+    p.add_argument("--clients", type=int, default=100, help="ws: websocket clients of one team")
+    p.add_argument("--events", type=int, default=3000, help="ws: alert events in the burst")
+    p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
+
+
+def main(argv: Sequence[str], settings: Settings) -> int:
+    """`vigil bench ARGV`: parse the bench's own flags, run it."""
+    parser = argparse.ArgumentParser(
+        prog="vigil bench", description="run a benchmark and print figures"
+    )
+    add_arguments(parser)
+    return run_bench(parser.parse_args(argv), settings)
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "quality":
+        from bench.quality import quality_figures
+
+        figures = quality_figures(args.patients, args.days, args.seed)
+        if args.json:
+            print(json.dumps(figures))
+        return 0
+
+    services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
+    subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
+    settings = load_settings()  # now with the endpoints and secrets services.sh wrote
+    if args.what == "ingest":
+        from bench.ingest import ingest_figures
+
+        figures = asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
+    elif args.what == "ws":
+        from bench.ws import ws_figures
+
+        figures = asyncio.run(
+            ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
+        )
+    else:
+        from bench.stream import stream_figures
+
+        figures = asyncio.run(
+            stream_figures(settings, args.messages or 20_000, args.live_s, args.patients_state)
+        )
+    for key, value in figures.items():
+        if key != "rounds_detail":
+            print(f"{key:>22}: {value}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures))
+    return 0
