@@ -176,9 +176,11 @@ class AlertFeed:
         strand clinicians as surely as a stopped one, and only quietly."""
         if self._last_seq is None:
             await self.prime()
-        # A NOTIFY wakes us at once; the poll is a safety net, not the mechanism.
+        # A NOTIFY wakes us at once; the poll is a safety net, not the mechanism. A notification
+        # says only "there is more": those read together cost one query (coalesce_s=0).
         await listen(self._conninfo, [EVENTS_CHANNEL], handle=self._wake,
-                     catch_up=self._publish_new, timeout_s=lambda: poll_s)  # fmt: skip
+                     catch_up=self._publish_new, timeout_s=lambda: poll_s,
+                     coalesce_s=0.0)  # fmt: skip
 
     async def _wake(self, _: psycopg.Notify | None) -> None:
         await self._publish_new()

@@ -48,15 +48,16 @@ async def listen(
     handle: Handler,
     catch_up: Callable[[], Awaitable[object]],
     timeout_s: Callable[[], float],
-    coalesce_s: float = 0.0,
+    coalesce_s: float | None = None,
     retry_s: float = 0.5,
     max_retry_s: float = 30.0,
 ) -> NoReturn:
     """Follow `channels` until cancelled (see the module docstring).
 
-    `timeout_s()` is asked before every wait (a next deadline, a poll period). With `coalesce_s`
-    > 0, a burst of notifications arriving within `coalesce_s` of the first reaches `handle` as
-    that first one: for channels whose notifications only say "something changed".
+    `timeout_s()` is asked before every wait (a next deadline, a poll period). Every notification
+    reaches `handle`, unless `coalesce_s` is given: for channels whose notifications only say
+    "something changed", a burst (what one read brings, and what follows within `coalesce_s`)
+    reaches it as its first notification.
     """
     if not channels:
         raise ValueError("listen needs at least one channel")
@@ -70,7 +71,9 @@ async def listen(
                 await catch_up()
                 delay = retry_s  # connected and caught up: the next loss starts the backoff anew
                 while True:
-                    await handle(await _next(conn, timeout_s(), coalesce_s))
+                    notes = await _wait(conn, timeout_s(), coalesce_s)
+                    for note in notes if notes else (None,):  # None: the timeout passed
+                        await handle(note)
         except RETRIABLE as exc:
             log.warning("listener on %s lost the database (%s); reconnecting in %.1f s",
                         names, describe(exc), delay)  # fmt: skip
@@ -78,14 +81,14 @@ async def listen(
             delay = min(delay * 2, max_retry_s)
 
 
-async def _next(
-    conn: psycopg.AsyncConnection[Any], timeout_s: float, coalesce_s: float
-) -> psycopg.Notify | None:
-    """The next notification, or None after `timeout_s`; with `coalesce_s`, drain a burst."""
-    first = None
-    async for note in conn.notifies(timeout=max(0.0, timeout_s), stop_after=1):
-        first = note
-    if first is not None and coalesce_s > 0:
-        async for _ in conn.notifies(timeout=coalesce_s):
-            pass
-    return first
+async def _wait(
+    conn: psycopg.AsyncConnection[Any], timeout_s: float, coalesce_s: float | None
+) -> list[psycopg.Notify]:
+    """What arrives within `timeout_s` (empty when nothing did). One read can bring several
+    notifications, and without `coalesce_s` each must reach the handler."""
+    notes = [n async for n in conn.notifies(timeout=max(0.0, timeout_s), stop_after=1)]
+    if not notes or coalesce_s is None:
+        return notes
+    if coalesce_s > 0:
+        notes += [n async for n in conn.notifies(timeout=coalesce_s)]
+    return notes[:1]
