@@ -17,8 +17,9 @@ ingest.downlink.MqttPublisher. "Sent" therefore means "accepted by the broker fo
 topic": a device that keeps a persistent session gets it when it next connects.
 
 Errors: a failed publish of any kind is an outcome (counted, logged, retried), never a crash;
-a lost database (psycopg.OperationalError, pool timeout) is logged and the round retried after
-`retry_s`; anything else propagates and stops the process (fail loudly, CONVENTIONS 9).
+a lost database (psycopg.OperationalError, pool timeout, OSError) is logged and the round
+retried after `retry_s`, doubling up to 30 s (ingest.pg_listen); anything else propagates and
+stops the process (fail loudly, CONVENTIONS 9).
 
 Must not: render or change message text, or drop a message (it stays until it is sent).
 """
@@ -34,11 +35,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from alerts._sql import OUTBOX_CHANNEL
 from alerts.delivery import NO_BOUND_DEVICE, Backoff, OutboxMessage, Outcome, outcome, payload
 from ingest.contract import messages_topic
+from ingest.pg_listen import listen
 from ingest.repository import BINDINGS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -172,21 +174,14 @@ class OutboxSender:
 
     async def run(self) -> None:
         """Until cancelled: deliver on every NOTIFY, when a backoff ends and every `poll_s`."""
-        while True:
-            try:
-                await self._follow()
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                log.error("outbox sender lost the database (%s); retrying in %.0f s",
-                          type(exc).__name__, self._retry_s)  # fmt: skip
-                await asyncio.sleep(self._retry_s)
+        await listen(self._conninfo, [OUTBOX_CHANNEL, BINDINGS_CHANNEL], handle=self._wake,
+                     catch_up=self.send_pending, timeout_s=self._timeout,
+                     retry_s=self._retry_s, max_retry_s=max(self._retry_s, 30.0))  # fmt: skip
 
-    async def _follow(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-            await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-            await conn.execute(f"LISTEN {BINDINGS_CHANNEL}")
-            while True:
-                await self.send_pending()
-                timeout = self.backoff.wait_s(self._monotonic(), self._poll_s)
-                async for note in conn.notifies(timeout=timeout, stop_after=1):
-                    if note.channel == BINDINGS_CHANNEL:
-                        self.backoff.release(NO_BOUND_DEVICE, self._monotonic())
+    async def _wake(self, note: psycopg.Notify | None) -> None:
+        if note is not None and note.channel == BINDINGS_CHANNEL:
+            self.backoff.release(NO_BOUND_DEVICE, self._monotonic())
+        await self.send_pending()
+
+    def _timeout(self) -> float:
+        return self.backoff.wait_s(self._monotonic(), self._poll_s)

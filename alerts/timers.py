@@ -3,8 +3,10 @@
 Deadlines live in the database (`alerts.deadline` with its `fence`), so they survive restarts.
 This process keeps a heap of the ones due soon. It learns of new ones from NOTIFY
 `vigil_deadlines`, which PostgreSQL delivers only after the transition's transaction commits:
-a timer is never armed for a transition that rolled back. A sweep at start and every `sweep_s`
-catches anything missed (a restart, a dropped connection) and fires what is overdue.
+a timer is never armed for a transition that rolled back. A sweep at start, after every
+reconnect (ingest.pg_listen's catch-up) and every `sweep_s` catches anything missed (a restart, a
+dropped connection) and fires what is overdue. A lost database is retried; any other error stops
+the process (CONVENTIONS 9).
 
 Firing goes through `PgResponse.fire(alert, fence)`, which re-checks the fence under the row
 lock: a timer armed before a later transition, a second timer process, or the same deadline
@@ -13,7 +15,6 @@ armed twice moves the alert at most once. Tests drive `sweep` and `fire_due` wit
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 import uuid
@@ -24,6 +25,7 @@ import psycopg
 
 from alerts._sql import DEADLINES_CHANNEL
 from alerts.response import PgResponse
+from ingest.pg_listen import listen
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class DeadlineTimers:
         self._sweep = timedelta(seconds=sweep_s)
         self._heap: list[tuple[datetime, uuid.UUID, int]] = []
         self._armed: set[tuple[uuid.UUID, int]] = set()
+        self._next_sweep = clock()
 
     def arm(self, deadline: datetime, alert_id: uuid.UUID, fence: int) -> None:
         if (alert_id, fence) not in self._armed:
@@ -63,34 +66,30 @@ class DeadlineTimers:
             moved += await self._response.fire(alert_id, fence, now)
         return moved
 
-    def _wait_s(self, now: datetime, next_sweep: datetime) -> float:
-        until = min(self._heap[0][0], next_sweep) if self._heap else next_sweep
-        return max(0.0, (until - now).total_seconds())
-
-    def _on_notify(self, payload: str) -> None:
-        alert_id, fence, deadline = payload.split()
-        self.arm(datetime.fromtimestamp(float(deadline), UTC), uuid.UUID(alert_id), int(fence))
-
     async def run(self) -> None:
-        """Until cancelled; a lost database connection is logged and retried (a timer loop that
-        died quietly would leave alerts unescalated)."""
-        while True:
-            try:
-                await self._follow()
-            except Exception as exc:
-                log.error("escalation timers interrupted (%s); resuming in 2 s", exc)
-                await asyncio.sleep(2)
+        """Until cancelled. A lost database is retried (ingest.pg_listen); anything else stops
+        the process loudly: a timer loop that died quietly, or spun on a bug, would leave alerts
+        unescalated without anyone noticing."""
+        await listen(self._conninfo, [DEADLINES_CHANNEL], handle=self._wake,
+                     catch_up=self._catch_up, timeout_s=self._timeout)  # fmt: skip
 
-    async def _follow(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-            await conn.execute(f"LISTEN {DEADLINES_CHANNEL}")
-            next_sweep = self._clock()
-            while True:
-                now = self._clock()
-                if now >= next_sweep:
-                    await self.sweep(now)
-                    next_sweep = now + self._sweep
-                await self.fire_due(now)
-                timeout = self._wait_s(self._clock(), next_sweep)
-                async for note in conn.notifies(timeout=timeout, stop_after=1):
-                    self._on_notify(note.payload)
+    async def _catch_up(self) -> None:
+        """After every (re)connect: sweep at once, for whatever was notified while away."""
+        self._next_sweep = self._clock()
+        await self._wake(None)
+
+    async def _wake(self, note: psycopg.Notify | None) -> None:
+        if note is not None:
+            alert_id, fence, deadline = note.payload.split()
+            self.arm(datetime.fromtimestamp(float(deadline), UTC), uuid.UUID(alert_id), int(fence))
+        now = self._clock()
+        if now >= self._next_sweep:
+            await self.sweep(now)
+            self._next_sweep = now + self._sweep
+        await self.fire_due(now)
+
+    def _timeout(self) -> float:
+        """Until the earliest armed deadline or the next sweep, whichever comes first."""
+        now = self._clock()
+        until = min(self._heap[0][0], self._next_sweep) if self._heap else self._next_sweep
+        return max(0.0, (until - now).total_seconds())

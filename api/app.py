@@ -3,13 +3,15 @@ live page.
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
-The feed task runs for the lifetime of the app. Errors become JSON in api.error_handlers.
+The feed task runs for the lifetime of the app; if it stops with an error, that is logged at
+CRITICAL and /health answers "alarm". Errors become JSON in api.error_handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from importlib import resources
@@ -23,6 +25,17 @@ from alerts.response import PgResponse
 from api import error_handlers, ws
 from api.feed import AlertFeed
 from api.routes.v1 import v1_router
+from ingest.retry import describe, frames
+
+log = logging.getLogger(__name__)
+
+
+def _feed_stopped(task: asyncio.Task[None]) -> None:
+    """The feed ends only at shutdown or on a non-retriable error: never let that pass quietly
+    (class, SQLSTATE and frames only: the message of a database error can quote PHI)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.critical("the live alert feed stopped (%s); nothing is pushed to clinicians\n%s",
+                     describe(exc), frames(exc))  # fmt: skip
 
 
 def create_app(
@@ -39,6 +52,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await feed.prime()  # before the first connection is accepted
         task = asyncio.create_task(feed.run(), name="alert-feed")
+        task.add_done_callback(_feed_stopped)
+        app.state.feed_task = task
         try:
             yield
         finally:
@@ -60,8 +75,10 @@ def create_app(
     async def health() -> dict[str, Any]:
         pipeline = stats() if stats is not None else None
         alarms = pipeline.get("alarms") if pipeline else None
+        task = getattr(app.state, "feed_task", None)
+        feed_stopped = task is not None and task.done()
         return {
-            "status": "alarm" if alarms else "ok",
+            "status": "alarm" if alarms or feed_stopped else "ok",
             "storage_mode": storage_mode,
             "feed_seq": feed.last_seq,
             "pipeline": pipeline,

@@ -2,7 +2,8 @@
 
 Maps the API's error tree (api.errors), the alert actions' tree (alerts.actions), request
 validation, unknown routes and methods, and the database's refusals of bad data. Anything else
-is a 500 `internal_error`, logged with its traceback and answered without one.
+is a 500 `internal_error`, logged with its class, SQLSTATE and traceback frames but never its
+message (ingest.retry.describe, frames) and answered without any of them.
 
 Must not: put request values (possibly PHI) into messages or logs.
 """
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.actions import ActionError
 from api.errors import ApiError
+from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,12 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _integrity(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("database refused a write: %s", type(exc).__name__)
+    log.warning("database refused a write: %s", describe(exc))
     return error_response(409, "conflict", "the change conflicts with the stored data")
 
 
 async def _data(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("database refused a value: %s", type(exc).__name__)
+    log.warning("database refused a value: %s", describe(exc))
     return error_response(422, "invalid_request", "a value cannot be stored or compared")
 
 
@@ -86,8 +88,9 @@ class InternalErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:  # its text is not logged: it can quote PHI (a database's DETAIL)
+            log.error("unhandled error in %s %s (%s)\n%s", scope.get("method"), scope.get("path"),
+                      describe(exc), frames(exc))  # fmt: skip
             if started:
                 raise
             response = error_response(500, "internal_error", "internal error")

@@ -18,7 +18,6 @@ Must not: decide who a principal is (api.auth) or talk to the socket (api.ws).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +29,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import EVENTS_CHANNEL
-
-log = logging.getLogger(__name__)
+from ingest.pg_listen import listen
 
 # Which alert tiers each role watches on the feed; a role not here (patient, device) has no feed.
 ROLE_TIERS: dict[str, frozenset[int]] = {
@@ -173,32 +171,27 @@ class AlertFeed:
         self._last_seq = int(row[0]) if row else 0
 
     async def run(self, poll_s: float = 1.0) -> None:
-        """Follow the events table until cancelled; reconnects if the database goes away.
-        Any failure is logged and retried: a feed that stopped silently would strand clinicians."""
+        """Follow the events table until cancelled. A lost database is retried (ingest.pg_listen);
+        any other error propagates (api.app makes that loud): a feed spinning on a bug would
+        strand clinicians as surely as a stopped one, and only quietly."""
         if self._last_seq is None:
             await self.prime()
-        while True:
-            try:
-                await self._follow(poll_s)
-            except Exception as exc:
-                log.error("alert feed interrupted (%s); resuming in 2 s", type(exc).__name__)
-                await asyncio.sleep(2)
+        # A NOTIFY wakes us at once; the poll is a safety net, not the mechanism. A notification
+        # says only "there is more": those read together cost one query (coalesce_s=0).
+        await listen(self._conninfo, [EVENTS_CHANNEL], handle=self._wake,
+                     catch_up=self._publish_new, timeout_s=lambda: poll_s,
+                     coalesce_s=0.0)  # fmt: skip
 
-    async def _follow(self, poll_s: float) -> None:
-        async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-            await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            while True:
-                await self._publish_new(conn)
-                # A NOTIFY wakes us at once; the poll is a safety net, not the mechanism.
-                async for _ in conn.notifies(timeout=poll_s, stop_after=1):
-                    pass
+    async def _wake(self, _: psycopg.Notify | None) -> None:
+        await self._publish_new()
 
-    async def _publish_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _publish_new(self) -> None:
         while True:
-            cur = conn.cursor(row_factory=dict_row)
             params = {"after": self._last_seq or 0, "limit": LIVE_PAGE}
-            await cur.execute(_EVENTS_AFTER.format(scope=""), params)
-            rows = await cur.fetchall()
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(_EVENTS_AFTER.format(scope=""), params)
+                rows = await cur.fetchall()
             for row in rows:
                 event = _event(row)
                 self._last_seq = event.seq

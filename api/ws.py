@@ -43,6 +43,7 @@ from alerts.response import PgResponse
 from api import _ws_protocol as proto
 from api.auth import ANY_SUBJECT, Principal, authenticate, bearer_token
 from api.feed import EXPIRED, GONE, TOO_SLOW, AlertFeed, Scope, Subscription
+from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -204,7 +205,7 @@ async def _answer(
         alert = await response.act(request.alert_id, Acknowledge(), actor)
     except ActionError as e:
         return proto.error(request.ref, e.code, str(e))
-    except Exception:
-        log.exception("acknowledging over the websocket failed")
+    except Exception as exc:  # answered on the socket; logged without its text (it can quote PHI)
+        log.error("acknowledging over the websocket failed (%s)\n%s", describe(exc), frames(exc))
         return proto.error(request.ref, "internal_error", "the acknowledgement was not recorded")
     return proto.ack_result(request.ref, alert)

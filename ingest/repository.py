@@ -6,7 +6,6 @@ owned by the composition root. Writes are batched: one COPY per batch of rejecti
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +15,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.bindings import Binding, BindingIndex
+from ingest.pg_listen import listen
 from ingest.ports import RejectedRecord, TechnicalAlert
 
 log = logging.getLogger(__name__)
@@ -52,34 +52,16 @@ async def watch(
     """Call `reload` now, on every NOTIFY on `channel` and every `refresh_s`; until cancelled.
 
     A notification only says "something changed": the whole (small) table is reloaded, and a
-    burst of notifications is coalesced into one reload.
+    burst of notifications is coalesced into one reload. A reconnect reloads too (catch-up).
     """
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {channel}")
-                await reload()
-                while True:
-                    changed = await _next_notification(conn, refresh_s)
-                    await reload()
-                    if changed:
-                        log.info("reloaded after a change on %s", channel)
-        except psycopg.OperationalError as exc:  # retriable: the database restarts, we reconnect
-            log.error(
-                "watcher of %s lost the database (%s); retrying in 5 s", channel, type(exc).__name__
-            )
-            await asyncio.sleep(5)
 
+    async def changed(note: psycopg.Notify | None) -> None:
+        await reload()
+        if note is not None:
+            log.info("reloaded after a change on %s", channel)
 
-async def _next_notification(conn: psycopg.AsyncConnection, timeout_s: float) -> bool:
-    """Wait for a notification (True) or the timeout (False); drain any burst."""
-    got = False
-    async for _ in conn.notifies(timeout=timeout_s, stop_after=1):
-        got = True
-    if got:
-        async for _ in conn.notifies(timeout=0.2):
-            pass
-    return got
+    await listen(conninfo, [channel], handle=changed, catch_up=reload,
+                 timeout_s=lambda: refresh_s, coalesce_s=0.2)  # fmt: skip
 
 
 class PgRejectionStore:

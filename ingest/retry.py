@@ -3,12 +3,16 @@
 Used wherever a batch must not be acknowledged until it is stored: the ingest's hand-off and
 the Faust worker's database write. Only the exception types the caller names are retried (an
 unavailable database or broker); anything else propagates and stops the process.
+
+It also holds the product's one rule for logging an exception: `describe` (class and SQLSTATE)
+and `frames` (where it was raised), never the exception's text, which can quote row values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -18,6 +22,12 @@ def describe(exc: BaseException) -> str:
     values (PHI), and logs must not carry them."""
     sqlstate = getattr(exc, "sqlstate", None)
     return f"{type(exc).__name__}" + (f", SQLSTATE {sqlstate}" if sqlstate else "")
+
+
+def frames(exc: BaseException) -> str:
+    """Where an exception was raised (its traceback's frames), without its message: what
+    `log.exception` would show, minus the text that can carry PHI."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 A = TypeVar("A")

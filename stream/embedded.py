@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 
 from ingest.bound import BoundMessage
+from ingest.retry import describe
 from stream.pipeline import StreamPipeline
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ class EmbeddedBus:
                 async with self._lock:
                     await self._pipeline.process(batch, time.time())
             except Exception as exc:  # the hand-offs see it; the ingest acknowledges nothing
-                # The class only: database messages can quote row values (PHI).
-                log.error("stream batch of %d messages failed: %s", len(batch), type(exc).__name__)
+                # Class and SQLSTATE only: database messages can quote row values (PHI).
+                log.error("stream batch of %d messages failed: %s", len(batch), describe(exc))
                 for _, done in items:
                     if not done.done():
                         done.set_exception(exc)

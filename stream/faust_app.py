@@ -37,7 +37,7 @@ import faust
 
 from ingest import bound
 from ingest.bound import BoundMessage, WireFormatError
-from ingest.retry import retrying
+from ingest.retry import describe, retrying
 from stream.core import StreamCore
 from stream.offsets import STALL_S, Admit, OffsetGuard, rewind, start_positions
 from stream.pipeline import StreamPipeline
@@ -192,7 +192,7 @@ class _Worker:
                 self.store.persist(self.core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(
-                "stream batch failed (%s); stopping the worker unacknowledged", type(exc).__name__
+                "stream batch failed (%s); stopping the worker unacknowledged", describe(exc)
             )
             await self.app.crash(exc)
             raise

@@ -17,6 +17,7 @@ from api.auth import Principal
 from api.errors import InvalidRequestError
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+PATIENT = "Zed"
 
 
 def app_without_db() -> httpx.AsyncClient:
@@ -25,19 +26,23 @@ def app_without_db() -> httpx.AsyncClient:
 
     @app.get("/boom")
     async def boom() -> None:
-        raise RuntimeError("secret detail of patient Zed")
+        raise RuntimeError(f"secret detail of patient {PATIENT}")  # a value, as at run time
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://vigil.test")
 
 
 @pytest.mark.asyncio
-async def test_an_unexpected_error_is_a_bare_500() -> None:
+async def test_an_unexpected_error_is_a_bare_500(caplog: pytest.LogCaptureFixture) -> None:
     async with app_without_db() as client:
         r = await client.get("/boom")
     assert r.status_code == 500
     assert r.json() == {"error": {"code": "internal_error", "message": "internal error"}}
     assert "Zed" not in r.text and "Traceback" not in r.text
+    # logged with its class and where it was raised, never its message (it can quote PHI)
+    (record,) = [r for r in caplog.records if r.name == "api.error_handlers"]
+    assert "GET /boom (RuntimeError)" in record.getMessage() and "in boom" in record.getMessage()
+    assert "Zed" not in caplog.text and record.exc_info is None
 
 
 @pytest.mark.asyncio
