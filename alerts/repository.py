@@ -116,9 +116,7 @@ async def append_events(
         await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
 
 
-async def _views(
-    conn: AsyncConnection[Any], ids: set[uuid.UUID]
-) -> dict[uuid.UUID, AlertRow]:
+async def _views(conn: AsyncConnection[Any], ids: set[uuid.UUID]) -> dict[uuid.UUID, AlertRow]:
     """The alerts' views under their row locks (taken in id order, after the event-order lock,
     like every writer's)."""
     cur = conn.cursor(row_factory=dict_row)
