@@ -7,12 +7,15 @@ currently bound to the patient, and records the `Outcome` decided here:
 - every bound device's publish acknowledged by the broker: sent (`sent_at`, `sent_to`);
 - a publish failed: one more attempt counted, the reason kept, tried again after a backoff;
 - no device bound to the patient: kept unsent with `no_bound_device`, never dropped, tried again
-  after a backoff or as soon as a binding changes.
+  after a backoff or as soon as one of the patient's devices is bound.
 
-A message in backoff is left out of the next claims, so a message that keeps failing (a poison
-message, a patient without a device) never holds up the ones behind it. Delivery is at least
-once: the payload's `message_id` is the outbox row's id, the same on every redelivery, and the
-device deduplicates on it.
+The backoff is stored with the message (`failures`, `next_attempt_at`), so a restarted sender
+neither resends early nor starts the backoff over. A message in backoff is left out of the
+claims until it is due, so a message that keeps failing (a poison message, a patient without a
+device) never holds up the ones behind it. Delivery is at least once: the payload's
+`message_id` is the outbox row's id, the same on every redelivery, and the device deduplicates
+on it. Messages unsent for longer than a set age are a technical alarm (`Backlog`), raised once
+and cleared when none is left that old.
 
 Must not: render text (alerts.messages does, once, before the row is written) or talk to a
 broker or database.
@@ -21,13 +24,16 @@ broker or database.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 import orjson
 
 NO_BOUND_DEVICE = "no_bound_device"
 MAX_ERROR_CHARS = 200
+STUCK_ALARM = "outbox_stuck"  # technical alert kind; its subject is the outbox table
+STUCK_SUBJECT = "patient_messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class OutboxMessage:
     lang: str
     body: str
     metric: str | None
+    failures: int = 0  # delivery rounds that failed so far (drives the backoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,60 +97,59 @@ def outcome(
     return Outcome(message_id, devices, None, attempted=True)
 
 
-@dataclass(slots=True)
-class _Waiting:
-    failures: int
-    until: float
-    reason: str
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Backoff:
-    """Messages waiting before their next try, on a monotonic clock: `base_s`, doubled per
-    consecutive failure, at most `max_s`. Kept in the sender's memory: a restarted sender tries
-    everything once at start, then backs off again."""
+    """When a message that failed is tried again: `base_s` after its first failed round, doubled
+    per failed round, at most `max_s`. The failures are counted in the outbox row."""
 
     base_s: float = 1.0
     max_s: float = 300.0
-    _waiting: dict[uuid.UUID, _Waiting] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.base_s <= self.max_s:
             raise ValueError("backoff needs 0 < base_s <= max_s")
 
-    def failed(self, message_id: uuid.UUID, reason: str, now: float) -> float:
-        """Record a failure; return the delay before the message is tried again."""
-        previous = self._waiting.get(message_id)
-        failures = 1 if previous is None else previous.failures + 1
-        delay: float = min(self.base_s * 2.0 ** min(failures - 1, 60), self.max_s)
-        self._waiting[message_id] = _Waiting(failures, now + delay, reason)
-        return delay
+    def delay_s(self, failures: int) -> float:
+        """The wait after the `failures`-th failed round in a row (1 for the first)."""
+        return min(self.base_s * 2.0 ** min(max(failures, 1) - 1, 60), self.max_s)
 
-    def record(self, outcomes: list[Outcome], now: float) -> None:
-        for o in outcomes:
-            if o.error is None:
-                self._waiting.pop(o.message_id, None)
-            else:
-                self.failed(o.message_id, o.error, now)
+    def next_attempt(self, message: OutboxMessage, now: datetime) -> datetime:
+        """When `message`, which has just failed once more, is due again."""
+        return now + timedelta(seconds=self.delay_s(message.failures + 1))
 
-    def waiting(self, now: float) -> list[uuid.UUID]:
-        """Messages not to claim yet. Entries due for longer than `max_s` are forgotten (sent by
-        another sender, or deleted): a message still failing has been tried and recorded again
-        by then."""
-        for message_id in [m for m, w in self._waiting.items() if w.until < now - self.max_s]:
-            del self._waiting[message_id]
-        return [m for m, w in self._waiting.items() if w.until > now]
 
-    def release(self, reason: str, now: float) -> int:
-        """Make the messages waiting for `reason` due now (e.g. a device was bound)."""
-        released = 0
-        for w in self._waiting.values():
-            if w.reason == reason and w.until > now:
-                w.until = now
-                released += 1
-        return released
+def wait_s(next_due: datetime | None, now: datetime, longest_s: float) -> float:
+    """How long a sender may wait for news: until the next message in backoff falls due (0 if it
+    is due already), at most `longest_s`; `next_due` None: none is waiting."""
+    if next_due is None:
+        return longest_s
+    return min(longest_s, max(0.0, (next_due - now).total_seconds()))
 
-    def wait_s(self, now: float, longest_s: float) -> float:
-        """How long until the next waiting message is due, at most `longest_s`."""
-        due = [w.until - now for w in self._waiting.values() if w.until > now]
-        return max(0.0, min([longest_s, *due]))
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The messages unsent for longer than `stuck_after_s` at `now`."""
+
+    count: int
+    oldest: datetime | None  # creation time of the oldest of them
+    for_device: int  # of them, waiting for a device to be bound to their patient
+    stuck_after_s: float
+    now: datetime
+
+    def detail(self) -> str:
+        """The alarm's text: numbers only, no patient or message text."""
+        age_s = 0.0 if self.oldest is None else (self.now - self.oldest).total_seconds()
+        return (
+            f"{self.count} patient message(s) unsent for over {self.stuck_after_s:.0f} s "
+            f"(oldest {age_s:.0f} s; {self.for_device} waiting for a bound device)"
+        )
+
+
+def alarm_change(raised: bool | None, backlog: Backlog) -> Literal["raise", "clear"] | None:
+    """Whether the stuck-outbox alarm changes (`raised` None: not known yet, e.g. at start)."""
+    stuck = backlog.count > 0
+    if stuck and raised is not True:
+        return "raise"
+    if not stuck and raised is not False:
+        return "clear"
+    return None

@@ -1,6 +1,8 @@
 """One simulated device's MQTT connection, behaving like a careful real device.
 
-- Connects with its own credentials (username = device id), MQTT v5, persistent session.
+- Connects with its own credentials (username = device id), MQTT v5, persistent session;
+  `connect` returns once its ack and messages subscriptions are acknowledged (SUBACK), so a
+  connected device hears every message published to it from then on.
 - Publishes readings at QoS 1 and checks every paho return code and PUBACK reason code (a
   broker refusal, e.g. "not authorized", is counted, not ignored).
 - Bounds what is unacknowledged: at most `max_inflight` publishes await a PUBACK; further
@@ -80,6 +82,7 @@ class DeviceConnection:
         self._acked_seq = -1
         self.rejected: dict[int, str] = {}  # seq -> reason, as reported on the ack topic
         self._connected: asyncio.Future[ReasonCode] | None = None
+        self._subscribed: asyncio.Future[None] | None = None
         self._puback_waiters: dict[int, asyncio.Future[ReasonCode]] = {}
         self.inbox = Inbox()
         self.on_message: Callable[[PatientMessage], None] | None = None
@@ -88,6 +91,7 @@ class DeviceConnection:
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.max_inflight_messages_set(max(max_inflight, 1))
         self._client = client
 
@@ -105,9 +109,14 @@ class DeviceConnection:
             raise DeviceError(f"{self.device_id}: no CONNACK within {timeout_s} s") from exc
         if reason.is_failure:
             raise DeviceError(f"{self.device_id}: broker refused the connection: {reason}")
+        self._subscribed = loop.create_future()
         self._client.subscribe(
             [(ack_topic(self.device_id), 1), (messages_topic(self.device_id), 1)]
         )
+        try:
+            await asyncio.wait_for(self._subscribed, timeout_s)
+        except TimeoutError as exc:
+            raise DeviceError(f"{self.device_id}: no SUBACK within {timeout_s} s") from exc
 
     def disconnect(self) -> None:
         self._client.disconnect()
@@ -179,6 +188,12 @@ class DeviceConnection:
             self._connected.set_result(reason)
         elif not reason.is_failure:
             self._pump()
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if self._subscribed is not None and not self._subscribed.done():
+            self._subscribed.set_result(None)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any

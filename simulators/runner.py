@@ -103,10 +103,12 @@ class Simulation:
         self.sent_log: list[tuple[str, int, tuple[str, ...]]] = []
         self._prompts: deque[SimDevice] = deque()  # devices asked to measure again
         self._prompted = asyncio.Event()
+        self.connected = asyncio.Event()  # set once every device is connected and subscribed
 
     async def run(self) -> DeviceStats:
         c = self.config
         await self._connect_all()
+        self.connected.set()
         real_start = time.monotonic()
         span = (c.duration_s or 0.0) * (c.accel - 1.0)
         clock = SimClock(real_start, datetime.now(UTC) - timedelta(seconds=span), c.accel)

@@ -257,7 +257,8 @@ async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:
     sender = OutboxSender(pool, settings.db.dsn.get_secret_value(), publisher, clock=utc_now,
                           batch_max=o.batch_max, poll_s=o.poll_s,
                           publish_timeout_s=o.publish_timeout_s,
-                          backoff=Backoff(o.retry_base_s, o.retry_max_s))  # fmt: skip
+                          backoff=Backoff(o.retry_base_s, o.retry_max_s),
+                          stuck_after_s=o.stuck_after_s)  # fmt: skip
     try:
         await sender.run()
     finally:

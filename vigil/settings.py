@@ -92,13 +92,17 @@ class ApiSettings(BaseModel):
 
 
 class OutboxSettings(BaseModel):
-    """Tier-1 patient messages (alerts.outbox): delivery rounds, safety-net poll, retries."""
+    """Tier-1 patient messages (alerts.outbox): delivery rounds, safety-net poll, retries, and
+    the technical alarm for messages stuck unsent."""
 
     batch_max: int = Field(50, ge=1)
     poll_s: float = Field(30.0, gt=0)
     publish_timeout_s: float = Field(10.0, gt=0)
     retry_base_s: float = Field(2.0, gt=0)
     retry_max_s: float = Field(300.0, gt=0)
+    # A message unsent this long raises the `outbox_stuck` technical alarm (a re-measure prompt
+    # is due within minutes, DESIGN 5; the retry cap alone is 5 min).
+    stuck_after_s: float = Field(900.0, gt=0)
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> OutboxSettings:

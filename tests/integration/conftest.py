@@ -57,6 +57,12 @@ class Databases:
         self._created: list[str] = []
 
     def create(self, tag: str, mode: str = "plain") -> str:
+        dsn = self.create_empty(tag, mode)
+        migrate(dsn, "timescaledb" if mode == "timescaledb" else "plain")
+        return dsn
+
+    def create_empty(self, tag: str, mode: str = "plain") -> str:
+        """A database with nothing migrated yet (tests of the migrations themselves)."""
         admin = self._settings.db.admin_dsn.get_secret_value()
         name = f"vigil_{tag}_{mode}"
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -65,9 +71,7 @@ class Databases:
         if mode == "timescaledb":
             with psycopg.connect(make_conninfo(admin, dbname=name), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION timescaledb")
-        dsn = make_conninfo(self._settings.db.dsn.get_secret_value(), dbname=name)
-        migrate(dsn, "timescaledb" if mode == "timescaledb" else "plain")
-        return dsn
+        return make_conninfo(self._settings.db.dsn.get_secret_value(), dbname=name)
 
     def drop_all(self) -> None:
         admin = self._settings.db.admin_dsn.get_secret_value()

@@ -12,6 +12,7 @@ import pytest
 from ingest.contract import messages_topic
 from ingest.downlink import MqttPublisher
 from simulators.runner import RunConfig, Simulation
+from tests.integration.conftest import eventually
 from tests.integration.devices import enrol
 from vigil.settings import Settings
 
@@ -41,16 +42,19 @@ async def test_a_remeasure_prompt_makes_the_device_measure_again(
     out = MqttPublisher(host=m.host, port=m.port, username=m.username,
                         password=m.password.get_secret_value(), client_id=f"{tag}-downlink")  # fmt: skip
     message_id = str(uuid.uuid4())
-    # Until both devices have shown it (they subscribe once connected): the same message again
-    # and again, as an outbox redelivers it, must be shown and acted on once.
-    deadline = asyncio.get_running_loop().time() + 8
-    while sim.stats.messages < 2 and asyncio.get_running_loop().time() < deadline:
+    await asyncio.wait_for(sim.connected.wait(), 20)  # every device connected and subscribed
+    # The same message three times, as an outbox redelivers it: shown and acted on once.
+    for _ in range(3):
         for device_id in (cuff, wearable):
             await out(messages_topic(device_id), prompt(message_id, "systolic_bp"))
-        await asyncio.sleep(0.2)
     await out.close()
+
+    async def all_arrived() -> bool:
+        return sim.stats.messages + sim.stats.duplicate_messages == 6
+
+    assert await eventually(all_arrived, timeout_s=10)
     stats = await asyncio.wait_for(run, 30)
-    assert stats.messages == 2  # one per device, whatever the redeliveries
+    assert (stats.messages, stats.duplicate_messages) == (2, 4)  # one shown per device
     assert stats.remeasured == 1  # the cuff measures blood pressure; the wearable does not
     cuff_readings = [seq for device_id, seq, _ in sim.sent_log if device_id == cuff]
     assert cuff_readings  # the re-measurement went out on the cuff's readings topic

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from pydantic import ValidationError
 
-from alerts.delivery import NO_BOUND_DEVICE, Backoff, OutboxMessage, describe, outcome, payload
+from alerts.delivery import (
+    NO_BOUND_DEVICE,
+    Backlog,
+    Backoff,
+    OutboxMessage,
+    alarm_change,
+    describe,
+    outcome,
+    payload,
+    wait_s,
+)
 from vigil.settings import OutboxSettings
 
 A, B, C = (uuid.UUID(int=i) for i in (1, 2, 3))
@@ -77,40 +88,60 @@ def test_describe_is_bounded() -> None:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     b = Backoff(base_s=1.0, max_s=5.0)
-    assert [b.failed(A, "e", 0.0) for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert [b.delay_s(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert b.delay_s(10_000) == 5.0
 
 
-def test_a_waiting_message_is_skipped_until_its_delay_is_over() -> None:
+def test_the_next_attempt_counts_the_failure_just_recorded() -> None:
     b = Backoff(base_s=2.0, max_s=60.0)
-    b.record([outcome(A, ("d",), (TimeoutError(),)), outcome(B, (), ())], now=100.0)
-    assert sorted(b.waiting(101.0)) == [A, B]
-    assert b.waiting(102.0) == []
-    assert b.wait_s(100.5, longest_s=30.0) == pytest.approx(1.5)
-    assert b.wait_s(103.0, longest_s=30.0) == 30.0
+    never_failed, failed_twice = message(), replace(message(), failures=2)
+    assert b.next_attempt(never_failed, AT) == AT + timedelta(seconds=2)
+    assert b.next_attempt(failed_twice, AT) == AT + timedelta(seconds=8)  # the third failure
 
 
-def test_failures_keep_counting_after_the_delay_and_a_success_forgets() -> None:
-    b = Backoff(base_s=1.0, max_s=60.0)
-    b.failed(A, "e", 0.0)
-    assert b.waiting(5.0) == []
-    assert b.failed(A, "e", 5.0) == 2.0  # the second failure in a row
-    b.record([outcome(A, ("d",), (None,))], now=6.0)
-    assert b.failed(A, "e", 7.0) == 1.0
+@pytest.mark.parametrize(
+    ("next_due", "wait"),
+    [
+        (None, 30.0),  # nothing in backoff: the safety-net poll
+        (AT + timedelta(seconds=1.5), 1.5),
+        (AT + timedelta(minutes=5), 30.0),
+        # Due already (it fell due between the last claim and now): go again at once, do not
+        # sleep through it. The outage test's flake was this case returning the poll.
+        (AT - timedelta(seconds=0.1), 0.0),
+    ],
+)
+def test_the_sender_waits_until_the_next_retry_at_most_the_poll(
+    next_due: datetime | None, wait: float
+) -> None:
+    assert wait_s(next_due, AT, longest_s=30.0) == pytest.approx(wait)
 
 
-def test_entries_long_due_are_forgotten() -> None:
-    b = Backoff(base_s=1.0, max_s=10.0)
-    b.failed(A, "e", 0.0)
-    b.waiting(100.0)  # due at 1.0, not claimed again for over max_s (sent by another sender)
-    assert b.failed(A, "e", 100.0) == 1.0
+def backlog(count: int, for_device: int = 0) -> Backlog:
+    oldest = AT - timedelta(minutes=42) if count else None
+    return Backlog(count, oldest, for_device, 900.0, AT)
 
 
-def test_a_binding_change_releases_only_the_messages_waiting_for_a_device() -> None:
-    b = Backoff(base_s=30.0, max_s=300.0)
-    b.failed(A, NO_BOUND_DEVICE, 0.0)
-    b.failed(C, "TimeoutError", 0.0)
-    assert b.release(NO_BOUND_DEVICE, 1.0) == 1
-    assert b.waiting(1.0) == [C]
+@pytest.mark.parametrize(
+    ("raised", "count", "change"),
+    [
+        (None, 0, "clear"),  # at start: clear one a previous run may have left open
+        (None, 2, "raise"),
+        (False, 0, None),
+        (False, 1, "raise"),
+        (True, 3, None),  # raised once, not again while it lasts
+        (True, 0, "clear"),
+    ],
+)
+def test_the_stuck_alarm_changes_only_when_the_backlog_does(
+    raised: bool | None, count: int, change: str | None
+) -> None:
+    assert alarm_change(raised, backlog(count)) == change
+
+
+def test_the_stuck_alarm_says_how_many_and_how_old_without_patient_data() -> None:
+    assert backlog(3, for_device=1).detail() == (
+        "3 patient message(s) unsent for over 900 s (oldest 2520 s; 1 waiting for a bound device)"
+    )
 
 
 def test_backoff_rejects_nonsense() -> None:
@@ -121,6 +152,7 @@ def test_backoff_rejects_nonsense() -> None:
 
 
 def test_outbox_settings_refuse_a_base_delay_above_the_cap() -> None:
+    assert OutboxSettings().stuck_after_s == 900.0
     assert OutboxSettings().retry_base_s <= OutboxSettings().retry_max_s
     with pytest.raises(ValidationError, match="retry_base_s"):
         OutboxSettings(retry_base_s=10.0, retry_max_s=1.0)
