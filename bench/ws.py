@@ -60,6 +60,7 @@ def _crisis(p: SimPatient, seq: int, now: datetime) -> Detection:
         worse=Worse.HIGHER, patient_id=p.patient_id, device_id=device, seq=seq,
         metric="systolic_bp", value=185.0 + seq % 20, unit="mm[Hg]",
         measured_at=now - timedelta(minutes=30) + timedelta(milliseconds=seq),
+        dangerous=False,  # bp.crisis waits for confirmation (stream/rule_thresholds.py)
     )  # fmt: skip
 
 

@@ -12,7 +12,8 @@ very same detection, and everything downstream is idempotent on that id.
 - `dangerous`: the rule fires on a value dangerous on its own (its spec says so:
   `ThresholdRule.dangerous`, e.g. glucose < 54 mg/dL, SpO2 <= 92 %, BP in the crisis range).
   Alerts never silence or snooze such a value. The operator sets it from the rule table; it is
-  a property of the rule, so a cleared detection of such a rule carries it too.
+  a property of the rule, so a cleared detection of such a rule carries it too. It has no
+  default: every constructor must say it.
 
 Must not: import the rule table (rules import detections, and alerts read only this module).
 """
@@ -63,9 +64,11 @@ class Detection:
     value: float
     unit: str
     measured_at: datetime
+    # Required, no default: a detection built without saying whether its value is dangerous on
+    # its own must not count as "not dangerous" (and be snoozed or silenced) by omission.
+    dangerous: bool
     kind: Kind = Kind.FIRED
     late: bool = False
-    dangerous: bool = False
     details: tuple[Detail, ...] = ()
     rule_version: str = "default"
 

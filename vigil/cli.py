@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from ingest.retry import describe, frames
 from vigil.paths import BENCH_DIR, REPO, SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
+
+log = logging.getLogger("vigil")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -227,6 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A process stopped by an error still stops loudly (CRITICAL, exit status 1), but without
+        # the exception's text: Python's own report would print it, and a database error's text
+        # can quote row values (PHI). Class, SQLSTATE and frames say what and where.
+        log.critical("vigil %s stopped (%s)\n%s", args.command, describe(exc), frames(exc))
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ operator state with them, are spread across them.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import faust
@@ -16,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.kafka import ensure_topic
 from ingest.repository import PgTechnicalAlarms
+from ingest.retry import describe, frames
 from stream.core import StreamCore
 from stream.faust_app import build_app, consumer_lag
 from stream.health import PipelineHealth
@@ -25,6 +28,8 @@ from vigil.diagnostics import install_task_dump
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
 from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
+
+log = logging.getLogger("vigil")
 
 
 def make_app(settings: Settings) -> faust.App:
@@ -46,9 +51,11 @@ def make_app(settings: Settings) -> faust.App:
             lambda: consumer_lag(apps[0]),
             subject,
         )
-        for work in (overrides_watcher(settings, pool, core), monitor):
-            task = loop.create_task(work)
+        works = {"overrides-watcher": overrides_watcher(settings, pool, core), "health": monitor}
+        for name, work in works.items():
+            task = loop.create_task(work, name=name)
             background.add(task)  # keep a reference: the loop only holds weak ones
+            task.add_done_callback(lambda t: stop_on_error(t, apps[0].crash, background))
         return built
 
     k, s = settings.kafka, settings.stream
@@ -72,6 +79,24 @@ def make_app(settings: Settings) -> faust.App:
         install_task_dump(asyncio.get_running_loop())
 
     return app
+
+
+def stop_on_error(
+    task: asyncio.Task[None],
+    crash: Callable[[BaseException], Awaitable[None]],
+    keep: set[asyncio.Task[None]],
+) -> None:
+    """A background task (overrides watcher, health monitor) ended by an error: log it at
+    CRITICAL and crash the worker, as the embedded runner stops. Left alone, the task would die
+    unnoticed (overrides no longer reloaded, no pipeline alarms). Neither the log nor the crash
+    reason carries the error's text (a database error's can quote PHI)."""
+    if task.cancelled() or (exc := task.exception()) is None:
+        return
+    what = f"worker task {task.get_name()} stopped ({describe(exc)})"
+    log.critical("%s\n%s", what, frames(exc))
+    crashing = asyncio.ensure_future(crash(RuntimeError(what)))
+    keep.add(crashing)  # held until it has run, like the tasks
+    crashing.add_done_callback(keep.discard)
 
 
 def run_worker(settings: Settings) -> NoReturn:

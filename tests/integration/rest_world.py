@@ -61,6 +61,7 @@ def crisis(patient_id: str, device_id: str, seq: int, value: float = 190.0) -> D
         worse=Worse.HIGHER, patient_id=patient_id, device_id=device_id, seq=seq,
         metric="systolic_bp", value=value, unit="mm[Hg]",
         measured_at=utc_now() - timedelta(minutes=10) + timedelta(seconds=seq),
+        dangerous=False,  # bp.crisis waits for confirmation (stream/rule_thresholds.py)
     )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ def crisis(patient_id: str, seq: int, value: float = 190.0) -> Detection:
         severity=Severity.CRITICAL, worse=Worse.HIGHER, patient_id=patient_id,
         device_id=f"{patient_id}-bp", seq=seq, metric="systolic_bp", value=value, unit="mm[Hg]",
         measured_at=datetime.now(UTC) - timedelta(minutes=10) + timedelta(seconds=seq),
+        dangerous=False,  # bp.crisis waits for confirmation (stream/rule_thresholds.py)
     )  # fmt: skip
 
 

@@ -8,9 +8,12 @@ arrival. Everything else waits for persistence, confirmation or a pattern, and i
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import pytest
 
-from stream.detections import Kind
+from stream.detections import Detection, Kind, Severity, Worse, detection_id
 from stream.rules import DEFAULT_RULES
 from tests.unit.scenarios import At, bp, run, series
 
@@ -59,3 +62,17 @@ def test_a_late_dangerous_value_is_still_marked_dangerous() -> None:
     found = run([*on_time, late])
     [d] = [d for d in found if d.rule_id == "glucose.level2_low"]
     assert d.late and d.dangerous
+
+
+def test_a_detection_must_say_whether_its_value_is_dangerous() -> None:
+    """No default: a detection built without the flag must not pass as "not dangerous" (and so
+    be snoozed or silenced) by omission."""
+    fields = {f.name: f for f in dataclasses.fields(Detection)}
+    assert fields["dangerous"].default is dataclasses.MISSING
+    with pytest.raises(TypeError, match="dangerous"):
+        Detection(  # type: ignore[call-arg]  # the point: the flag is missing
+            id=detection_id("spo2.urgent", "p1", "ox", 1, "spo2"), rule_id="spo2.urgent",
+            title="SpO2 urgent", severity=Severity.CRITICAL, worse=Worse.LOWER, patient_id="p1",
+            device_id="ox", seq=1, metric="spo2", value=88.0, unit="%",
+            measured_at=datetime(2025, 1, 1, tzinfo=UTC),
+        )  # fmt: skip

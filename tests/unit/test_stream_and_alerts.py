@@ -19,6 +19,7 @@ def crisis(seq: int, value: float, minutes: float = 0, patient: str = "p1", *, k
         rule_id="bp.crisis", title="Hypertensive crisis", severity=Severity.CRITICAL, worse=Worse.HIGHER,
         patient_id=patient, device_id="cuff-1", seq=seq, metric="systolic_bp", value=value,
         unit="mm[Hg]", measured_at=T0 + timedelta(minutes=minutes), kind=kind, late=late,
+        dangerous=False,  # bp.crisis waits for confirmation (stream/rule_thresholds.py)
     )  # fmt: skip
 
 
