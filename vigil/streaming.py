@@ -112,8 +112,9 @@ async def health_monitor(
     every_s: float = 5.0,
 ) -> None:
     """Watch the pipeline (no data, lag, refused writes) and report changes. An alarm that cannot
-    be stored (the database may be the problem) is logged at once and stored when it can be."""
-    unsaved: list[Alarm] = []
+    be stored (the database may be the problem) is logged at once and stored when it can be, in
+    order and with the time it changed (a raise and its clear may well be stored together)."""
+    unsaved: list[tuple[Alarm, datetime]] = []
     while True:
         await asyncio.sleep(every_s)
         s = pipeline.stats
@@ -129,20 +130,26 @@ async def health_monitor(
                 "raised" if alarm.raised else "cleared",
                 alarm.detail,
             )
-        unsaved += changes
-        unsaved = await _store_alarms(alarms, unsaved, subject)
+        at = datetime.now(UTC)
+        unsaved += [(alarm, at) for alarm in changes]
+        unsaved = await _store_alarms(alarms, unsaved, subject, every_s)
 
 
 async def _store_alarms(
-    alarms: PgTechnicalAlarms, pending: list[Alarm], subject: str
-) -> list[Alarm]:
-    at = datetime.now(UTC)
-    for i, alarm in enumerate(pending):
+    alarms: PgTechnicalAlarms, pending: list[tuple[Alarm, datetime]], subject: str, every_s: float
+) -> list[tuple[Alarm, datetime]]:
+    for i, (alarm, at) in enumerate(pending):
         try:
             if alarm.raised:
                 await alarms.raise_alarm(TechnicalAlert(alarm.kind, subject, alarm.detail, at))
             else:
                 await alarms.clear_alarm(alarm.kind, subject, at)
-        except (psycopg.Error, OSError):
-            return pending[i:]  # keep them for the next round
+        except (psycopg.Error, OSError) as exc:
+            log.warning(
+                "pipeline alarm %s not stored yet (%s); retrying in %.0f s",
+                alarm.kind,
+                type(exc).__name__,
+                every_s,
+            )
+            return pending[i:]  # keep them, in order, for the next round
     return []
