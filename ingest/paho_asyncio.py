@@ -27,12 +27,23 @@ class AsyncioPaho:
         self._client = client
         self._loop = loop
         self._misc: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
         client.on_socket_open = self._on_open
         client.on_socket_close = self._on_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
 
+    async def disconnect(self, timeout_s: float = 5.0) -> None:
+        """Send DISCONNECT and wait until paho has closed the socket. paho closes it only once
+        the loop has written the DISCONNECT: whoever returns (or closes the loop) before that
+        leaks the socket, and its garbage collection warns somewhere else later."""
+        if self._client.socket() is None:
+            return
+        self._client.disconnect()
+        await asyncio.wait_for(self._closed.wait(), timeout_s)
+
     def _on_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._closed.clear()
         buffered = getattr(client, "buffered", None)
         if buffered is None:
             self._loop.add_reader(sock, client.loop_read)
@@ -58,6 +69,7 @@ class AsyncioPaho:
         self._loop.remove_writer(sock)
         if self._misc is not None:
             self._misc.cancel()
+        self._closed.set()
 
     def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._loop.add_writer(sock, client.loop_write)

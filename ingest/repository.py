@@ -93,17 +93,19 @@ class PgTechnicalAlarms:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
+    # Each method logs once its write is committed (the pool commits on leaving the block): a
+    # log line saying "cleared" while the row is still open would mislead whoever reads both.
+
     async def clear_alarm(self, kind: str, subject: str, at: datetime) -> None:
-        log.info("technical alert %s for %s cleared", kind, subject)
         async with self._pool.connection() as conn:
             await conn.execute(
                 "UPDATE technical_alerts SET status = 'resolved', resolved_at = %s"
                 " WHERE kind = %s AND subject = %s AND status = 'open'",
                 (at, kind, subject),
             )
+        log.info("technical alert %s for %s cleared", kind, subject)
 
     async def raise_alarm(self, alert: TechnicalAlert) -> None:
-        log.warning("technical alert %s for %s: %s", alert.kind, alert.subject, alert.detail)
         async with self._pool.connection() as conn:
             await conn.execute(
                 """
@@ -121,3 +123,4 @@ class PgTechnicalAlarms:
                     "at": alert.at,
                 },
             )
+        log.warning("technical alert %s for %s: %s", alert.kind, alert.subject, alert.detail)

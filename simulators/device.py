@@ -94,10 +94,11 @@ class DeviceConnection:
         client.on_subscribe = self._on_subscribe
         client.max_inflight_messages_set(max(max_inflight, 1))
         self._client = client
+        self._io: AsyncioPaho | None = None
 
     async def connect(self, timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
-        AsyncioPaho(self._client, loop)
+        self._io = AsyncioPaho(self._client, loop)
         self._connected = loop.create_future()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
@@ -106,8 +107,10 @@ class DeviceConnection:
         try:
             reason = await asyncio.wait_for(self._connected, timeout_s)
         except TimeoutError as exc:
+            await self.close()
             raise DeviceError(f"{self.device_id}: no CONNACK within {timeout_s} s") from exc
         if reason.is_failure:
+            await self.close()
             raise DeviceError(f"{self.device_id}: broker refused the connection: {reason}")
         self._subscribed = loop.create_future()
         self._client.subscribe(
@@ -119,7 +122,13 @@ class DeviceConnection:
             raise DeviceError(f"{self.device_id}: no SUBACK within {timeout_s} s") from exc
 
     def disconnect(self) -> None:
+        """Start disconnecting; the socket closes once the loop has sent the DISCONNECT."""
         self._client.disconnect()
+
+    async def close(self) -> None:
+        """Disconnect and wait until the socket is closed (nothing left for the collector)."""
+        if self._io is not None:
+            await self._io.disconnect()
 
     # --- readings ---------------------------------------------------------------------------
 

@@ -117,8 +117,9 @@ async def health_monitor(
     every_s: float = 5.0,
 ) -> None:
     """Watch the pipeline (no data, lag, refused writes) and report changes. An alarm that cannot
-    be stored (the database may be the problem) is logged at once and stored when it can be."""
-    unsaved: list[Alarm] = []
+    be stored (the database may be the problem) is logged at once and stored when it can be, in
+    order and with the time it changed (a raise and its clear may well be stored together)."""
+    unsaved: list[tuple[Alarm, datetime]] = []
     while True:
         await asyncio.sleep(every_s)
         s = pipeline.stats
@@ -129,21 +130,24 @@ async def health_monitor(
             level = logging.CRITICAL if alarm.raised else logging.INFO
             state = "raised" if alarm.raised else "cleared"
             log.log(level, "pipeline alarm %s %s: %s", alarm.kind, state, alarm.detail)
-        unsaved += changes
-        unsaved = await store_alarms(alarms, unsaved, subject)
+        at = datetime.now(UTC)
+        unsaved += [(alarm, at) for alarm in changes]
+        unsaved = await store_alarms(alarms, unsaved, subject, every_s)
 
 
 async def store_alarms(
-    alarms: PgTechnicalAlarms, pending: list[Alarm], subject: str
-) -> list[Alarm]:
-    """Store the pending alarm changes in order; return those the database did not take."""
-    at = datetime.now(UTC)
-    for i, alarm in enumerate(pending):
+    alarms: PgTechnicalAlarms, pending: list[tuple[Alarm, datetime]], subject: str, every_s: float
+) -> list[tuple[Alarm, datetime]]:
+    """Store the pending alarm changes in order, each with the time it changed; return those
+    the database did not take."""
+    for i, (alarm, at) in enumerate(pending):
         try:
             if alarm.raised:
                 await alarms.raise_alarm(TechnicalAlert(alarm.kind, subject, alarm.detail, at))
             else:
                 await alarms.clear_alarm(alarm.kind, subject, at)
-        except (psycopg.Error, OSError):
-            return pending[i:]  # keep them for the next round
+        except (psycopg.Error, OSError) as exc:
+            log.warning("pipeline alarm %s not stored yet (%s); retrying in %g s",
+                        alarm.kind, describe(exc), every_s)  # fmt: skip
+            return pending[i:]  # keep them, in order, for the next round
     return []

@@ -18,6 +18,7 @@ import pytest_asyncio
 from psycopg.conninfo import make_conninfo
 
 from tests.conftest import REPO
+from tests.integration.devices import close_all
 from vigil.migrate import migrate
 from vigil.settings import Settings, load_settings
 
@@ -33,6 +34,13 @@ def settings() -> Settings:
     """Start (or find running) the private services; their endpoints come from services.env."""
     subprocess.run([str(REPO / "infra" / "services.sh"), "up"], check=True)
     return load_settings()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def mqtt_clients_closed() -> AsyncIterator[None]:
+    """Whatever MQTT connections the test opened are closed when it ends, even if it failed."""
+    yield
+    await close_all()
 
 
 @pytest.fixture

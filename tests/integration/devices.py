@@ -1,8 +1,13 @@
-"""Test helpers on the device side: enrol a tagged cohort, connect its devices, craft payloads."""
+"""Test helpers on the device side: enrol a tagged cohort, connect its devices, craft payloads.
+
+Every MQTT connection a test opens is closed when the test ends, passed or failed (the autouse
+fixture in conftest calls `close_all`): a socket left open is garbage-collected during a later
+test and fails that one (unraisable warnings are errors).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +18,26 @@ from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimPatient, cohort, device_password
 from vigil.demo import enrol_demo
 from vigil.settings import Settings
+
+_closers: list[Callable[[], Awaitable[None]]] = []  # of the running test, newest last
+
+
+def close_at_end(close: Callable[[], Awaitable[None]]) -> None:
+    """Have `close` awaited when the test ends, e.g. `close_at_end(AsyncioPaho(c, loop).disconnect)`
+    for a raw paho client."""
+    _closers.append(close)
+
+
+async def close_all() -> None:
+    """Close what the test opened, newest first; every closer runs even if one fails."""
+    errors: list[BaseException] = []
+    while _closers:
+        try:
+            await _closers.pop()()
+        except (OSError, TimeoutError) as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 async def enrol(
@@ -33,6 +58,7 @@ async def connect(settings: Settings, device_id: str, stats: DeviceStats | None 
         settings.mqtt.port,
         stats or DeviceStats(),
     )
+    close_at_end(conn.close)
     await conn.connect()
     return conn
 

@@ -16,10 +16,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.contract import ack_topic, readings_topic
+from ingest.paho_asyncio import AsyncioPaho
 from simulators.device import DeviceError
 from simulators.fleet import device_password
 from tests.integration.conftest import eventually
-from tests.integration.devices import bp_device, bp_payload, connect, enrol
+from tests.integration.devices import bp_device, bp_payload, close_at_end, connect, enrol
 from tests.integration.stack import running_stack
 from vigil.settings import Settings
 
@@ -96,6 +97,7 @@ async def test_a_device_cannot_read_another_devices_acks(
         assert await eventually(victim_got_it, timeout_s=10)
         assert seen["mallory"] == []
     finally:
+        ingest.disconnect()  # before loop_stop: the network thread sends it and closes the socket
         ingest.loop_stop()
         mallory.disconnect()
         victim.disconnect()
@@ -113,15 +115,11 @@ async def test_wrong_or_missing_credentials_are_refused(
     with pytest.raises(DeviceError, match="refused"):
         await connect(settings, f"{tag}-not-enrolled", password="x")
 
+    # on the loop, not a network thread: a thread would reconnect after the refusal, and could
+    # leave a socket open behind loop_stop()
     anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    close_at_end(AsyncioPaho(anonymous, asyncio.get_running_loop()).disconnect)
     result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    loop = asyncio.get_running_loop()
-    anonymous.on_connect = lambda c, u, f, reason, p: loop.call_soon_threadsafe(
-        result.set_result, reason
-    )
+    anonymous.on_connect = lambda c, u, f, reason, p: result.set_result(reason)
     anonymous.connect(settings.mqtt.host, settings.mqtt.port)
-    anonymous.loop_start()
-    try:
-        assert (await asyncio.wait_for(result, 10)).is_failure
-    finally:
-        anonymous.loop_stop()
+    assert (await asyncio.wait_for(result, 10)).is_failure

@@ -27,7 +27,7 @@ from ingest.downlink import DownlinkError, MqttPublisher
 from ingest.paho_asyncio import AsyncioPaho
 from simulators.fleet import SimPatient, device_password
 from tests.integration.conftest import eventually
-from tests.integration.devices import bp_device, enrol
+from tests.integration.devices import bp_device, close_at_end, enrol
 from tests.integration.stack import free_port
 from vigil.settings import Settings
 
@@ -57,7 +57,7 @@ class DeviceInbox:
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
-        AsyncioPaho(self._client, loop)
+        close_at_end(AsyncioPaho(self._client, loop).disconnect)
         self._client.connect(
             self._settings.mqtt.host, self._settings.mqtt.port, 30, clean_start=True
         )

@@ -22,7 +22,7 @@ from ingest.contract import readings_topic
 from ingest.paho_asyncio import AsyncioPaho
 from ingest.paho_lean import READ_CHUNK, LeanSubscriber
 from simulators.fleet import device_password
-from tests.integration.devices import bp_device, enrol
+from tests.integration.devices import bp_device, close_at_end, enrol
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +46,7 @@ async def subscriber(settings: Settings, client: mqtt.Client, topic: str) -> mqt
     client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
     client.on_subscribe = lambda *args: subscribed.set()
     client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
-    AsyncioPaho(client, asyncio.get_running_loop())
+    close_at_end(AsyncioPaho(client, asyncio.get_running_loop()).disconnect)
     client.connect(settings.mqtt.host, settings.mqtt.port, 30)
     await asyncio.wait_for(subscribed.wait(), 10)
     return client
@@ -83,7 +83,7 @@ async def publish_all(settings: Settings, device: str, messages: list[tuple[byte
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.username_pw_set(device, device_password(settings.sim.secret.get_secret_value(), device))
     pub.max_inflight_messages_set(1000)
-    AsyncioPaho(pub, asyncio.get_running_loop())
+    close_at_end(AsyncioPaho(pub, asyncio.get_running_loop()).disconnect)
     pub.connect(settings.mqtt.host, settings.mqtt.port, 30)
     infos = [pub.publish(readings_topic(device), p, qos=q) for p, q in messages]
     async with asyncio.timeout(30):
