@@ -20,7 +20,8 @@ Tiers: 1 the patient (automated re-measure prompt and advice), 2 the care team's
 - Nobody reachable on the roster (reported by the notifying adapter): the tier's backup is paged.
 - A value dangerous on its own always reaches a clinician: such an alert enters at tier 2 at
   least, cannot be snoozed, and a dangerous repeat of an alert that only the patient had, or
-  that was snoozed, hands it to a clinician again at once.
+  that was snoozed, hands it to a clinician again at once; after a dangerous repeat the alert
+  cannot be snoozed either.
 - A silence (per patient and rule, with a reason and an end) opens an alert un-notified, as if
   snoozed until the silence ends; never one raised by a dangerous value.
 - Snooze postpones the next deadline, with a reason; when it ends the alert is handed back to
@@ -302,8 +303,11 @@ def step(s: Escalation, event: Event, now: float) -> Step:
                 return Step(s)
             return Step(_rearm(s, s.due, until, snoozed=reason))
         case Repeated(dangerous):
-            if not dangerous or (s.tier >= Tier.NURSE and s.snoozed is None):
-                return Step(s)  # the episode layer counts the repeat; a clinician has it
+            if not dangerous:
+                return Step(s)  # the episode layer counts the repeat
+            if s.tier >= Tier.NURSE and s.snoozed is None:
+                # A clinician has it already; from now on it cannot be snoozed.
+                return Step(replace(s, dangerous=True))
             # Dangerous, while only the patient had it or a snooze was in force: a clinician now.
             state = replace(s, dangerous=True)
             return _enter(state, max(s.tier, Tier.NURSE), now, both=s.tier is Tier.DOCTOR)

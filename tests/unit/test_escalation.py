@@ -127,6 +127,22 @@ def test_a_dangerous_repeat_ends_a_snooze_at_once() -> None:
     assert repeat.state.deadline == T0 + 3 * HOUR and repeat.state.snoozed is None
 
 
+def test_after_a_dangerous_repeat_a_clinician_had_the_alert_cannot_be_snoozed() -> None:
+    s = start(POLICY, Severity.HIGH, False, T0).state  # the nurse has it, not snoozed
+    repeat = step(s, Repeated(dangerous=True), T0 + 60)
+    assert repeat.effects == () and repeat.state.deadline == s.deadline  # she has it already
+    snooze = step(repeat.state, Snoozed(T0 + 8 * HOUR, "known artefact", "nurse-a"), T0 + 120)
+    assert snooze.state == repeat.state and isinstance(snooze.effects[0], Refused)
+
+
+def test_a_confirmed_re_measure_ends_a_snooze_at_tier_1() -> None:
+    s = start(POLICY, Severity.MODERATE, False, T0).state
+    snoozed = step(s, Snoozed(T0 + HOUR, "patient asleep", "nurse-a"), T0 + 1).state
+    confirmed = step(snoozed, Remeasured(in_range=False), T0 + 10 * MIN)
+    assert confirmed.effects == (Notify(Tier.NURSE),) and confirmed.state.snoozed is None
+    assert confirmed.state.deadline == T0 + 10 * MIN + 4 * HOUR  # a fresh acknowledgement clock
+
+
 @pytest.mark.parametrize(
     ("severity", "tier", "effects"),
     [
@@ -269,8 +285,8 @@ class EscalationMachine(RuleBasedStateMachine):
         self.apply(Remeasured(in_range), expect_notify=int(patient and not in_range))
         if patient and in_range:
             self.m.resolved = True
-        elif patient:
-            self.m.tier, self.m.awaiting_ack = 2, True
+        elif patient:  # confirmed: the nurse has it now, afresh (a snooze at tier 1 ends here)
+            self.m.tier, self.m.awaiting_ack, self.m.backup, self.m.snoozed = 2, True, False, False
 
     @rule()
     def escalate(self) -> None:
@@ -301,8 +317,10 @@ class EscalationMachine(RuleBasedStateMachine):
         act = not m.resolved and dangerous and (m.tier == 1 or m.snoozed)
         self.apply(Repeated(dangerous), expect_notify=(2 if m.tier == 3 else 1) if act else 0)
         if act:
-            m.tier, m.dangerous = max(m.tier, 2), True
+            m.tier = max(m.tier, 2)
             m.awaiting_ack, m.backup, m.snoozed = True, False, False
+        if not m.resolved and dangerous:  # once seen, never snoozed again
+            m.dangerous = True
 
     @invariant()
     def matches_the_model(self) -> None:
