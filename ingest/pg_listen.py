@@ -6,10 +6,10 @@ the caller's handler, until cancelled. The catch-up runs after every (re)connect
 first wait: PostgreSQL keeps no notifications for a listener that was away, so whatever was
 notified while disconnected is found by the catch-up (a reload, a sweep, a poll) instead.
 
-Errors: a retriable error (`RETRIABLE`: the database restarts, the connection drops, the pool
-is exhausted) from the connection, the catch-up or the handler is logged at WARNING and the loop
-reconnects after a delay that doubles up to `max_retry_s`. Anything else propagates: a
-programming error must stop the process loudly, not spin in a reconnect loop.
+Errors: a retriable error (`RETRIABLE`: the database restarts or fails over, the connection
+drops, the pool is exhausted) from the connection, the catch-up or the handler is logged at
+WARNING and the loop reconnects after a delay that doubles up to `max_retry_s`. Anything else
+propagates: a programming error must stop the process loudly, not spin in a reconnect loop.
 
 Logging rule, for every database error in the product: the class and SQLSTATE
 (`ingest.retry.describe`), never the exception's text, which can quote row values (PHI).
@@ -36,7 +36,15 @@ from ingest.retry import describe
 
 log = logging.getLogger(__name__)
 
-RETRIABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError, PoolTimeout, OSError)
+# What a database restart, a failover or a dropped connection raises. Not every OSError: a
+# missing file or a refused permission does not heal by reconnecting.
+RETRIABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,  # a failover in progress: writes come back
+    PoolTimeout,
+    ConnectionError,
+    TimeoutError,
+)
 
 Handler = Callable[[psycopg.Notify | None], Awaitable[None]]
 

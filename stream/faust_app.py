@@ -194,7 +194,8 @@ class _Worker:
             log.critical(
                 "stream batch failed (%s); stopping the worker unacknowledged", describe(exc)
             )
-            await self.app.crash(exc)
+            # Faust logs the crash reason's repr: give it the class, never the message (PHI).
+            await self.app.crash(RuntimeError(f"stream batch failed ({describe(exc)})"))
             raise
 
     async def _admit(self, batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
