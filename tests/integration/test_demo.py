@@ -5,6 +5,7 @@ service manager or `timeout` sends it) leaves nothing running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -54,6 +55,28 @@ async def read_until(
     raise AssertionError(f"{pattern!r} not printed; output:\n{''.join(seen)}")
 
 
+async def stopped(proc: asyncio.subprocess.Process, state: Path, timeout_s: float) -> int:
+    """`vigil up`'s exit status; if it does not stop in time, fail with what it printed since
+    the token, the processes still running and the tails of their logs (a hang says where)."""
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        running = processes_of(state)
+        proc.kill()
+        assert proc.stdout is not None
+        chunks = []  # what is in the pipe (a service it started may still hold the pipe open)
+        with contextlib.suppress(TimeoutError):
+            while chunk := await asyncio.wait_for(proc.stdout.read(65536), 1):
+                chunks.append(chunk)
+        printed = b"".join(chunks).decode(errors="replace")[-4000:]
+        logs = "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-2000:]}"
+                         for f in sorted((state / "logs").glob("*.log")))  # fmt: skip
+        raise AssertionError(
+            f"vigil up did not stop in {timeout_s} s; still running: {running}\n"
+            f"printed:\n{printed}\nlogs:\n{logs}"
+        ) from None
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_vigil_up_shows_the_crisis_and_stops_cleanly(
     settings: Settings, tag: str, stop_signal: signal.Signals
@@ -86,7 +109,7 @@ async def test_vigil_up_shows_the_crisis_and_stops_cleanly(
             assert (event["patient_id"], event["rule_id"]) == ("sim-p0000", "bp.crisis_suspected")
             assert time.monotonic() - started < 30
         proc.send_signal(stop_signal)
-        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        assert await stopped(proc, state, 60) == 0
         await asyncio.sleep(1)
         assert processes_of(state) == []
     finally:
