@@ -152,6 +152,7 @@ def build_app(
                                       what="opening the database", log=log)  # fmt: skip
             async with lock:
                 await pipeline.process(messages)
+                await changelog_known(table)
                 store.persist(core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(
@@ -187,6 +188,7 @@ def build_app(
         pipeline = await holder.get(None)
         async with lock:
             await pipeline.tick(time.time())
+            await changelog_known(table)
             store.persist(core.take_changed())
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal stubs
@@ -200,6 +202,19 @@ def build_app(
 
     app.vigil_holder = holder  # type: ignore[attr-defined]  # for tests and stats
     return app
+
+
+async def changelog_known(table: Any) -> None:
+    """Wait until the producer's metadata has the table's changelog topic (at once when it has).
+
+    A table write picks its partition from the producer's metadata, synchronously, and fails
+    with a TypeError when the topic is not in it. Faust refreshes that metadata once, right
+    after creating the changelog topic; a KRaft broker may answer before the new topic has
+    reached its metadata cache (~150 ms seen), and the producer then would not refresh again
+    for `producer_metadata_max_age_ms` (5 min): a fresh worker would crash on its first write.
+    """
+    producer = table.app.producer._ensure_producer()  # faust has no public accessor
+    await producer.partitions_for(table.changelog_topic.get_topic_name())
 
 
 def decode_batch(values: Sequence[bytes]) -> list[BoundMessage]:
