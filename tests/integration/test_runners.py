@@ -18,7 +18,7 @@ from tests.integration.script import Sent, now_minus, scenario, send
 from tests.integration.stack import Stack, running_stack
 from vigil.settings import Settings
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.asyncio, pytest.mark.kafka, pytest.mark.timeout(300)]
 
 FAST_TIMERS = {"VIGIL_STREAM__IDLE_FLUSH_S": "2", "VIGIL_STREAM__TICK_S": "0.5"}
 DETECTIONS = """SELECT id, rule_id, kind, late, device_id, seq, metric, value, details, rule_version
