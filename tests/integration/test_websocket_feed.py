@@ -179,4 +179,5 @@ async def test_acknowledge_over_the_socket(dsn: str, tag: str) -> None:
                     (event,) = await events(ws, 1)
                     assert (event["kind"], event["alert_id"]) == ("acknowledged", own)
                     assert event["actor"] == world.staff(0, "doctor")
-                assert await wss.nothing_more(nurse, 0.5)
+                await wss.write_fence(server.pool, [(own, world.teams[0].patients[0])])
+                assert await wss.before_fence(nurse) == []  # the acknowledgement came once
