@@ -53,14 +53,14 @@ class TableStore:
     """Operator states: decoded objects cached in memory in front of the changelogged table."""
 
     def __init__(self, table: Any, alpha: float, dedupe_memory: int) -> None:
-        self._table = table
+        self.table = table  # public: the worker waits on its changelog topic before writing
         self._cache: dict[str, PatientState] = {}
         self._alpha, self._dedupe = alpha, dedupe_memory
 
     def get(self, patient_id: str) -> PatientState | None:
         state = self._cache.get(patient_id)
         if state is None:
-            raw = self._table.get(patient_id.encode())
+            raw = self.table.get(patient_id.encode())
             if raw is not None:
                 state = self._cache[patient_id] = PatientState.unpack(
                     raw, self._alpha, self._dedupe
@@ -71,15 +71,15 @@ class TableStore:
         self._cache[state.patient_id] = state
 
     def all(self) -> Iterator[PatientState]:
-        for key in list(self._table.keys()):
+        for key in list(self.table.keys()):
             state = self.get(bytes(key).decode())
             if state is not None:
                 yield state
-        yield from [s for p, s in list(self._cache.items()) if p.encode() not in self._table]
+        yield from [s for p, s in list(self._cache.items()) if p.encode() not in self.table]
 
     def persist(self, states: Sequence[PatientState]) -> None:
         for state in states:
-            self._table[state.patient_id.encode()] = state.pack()
+            self.table[state.patient_id.encode()] = state.pack()
 
     def forget(self) -> None:
         """After a rebalance the table, not this cache, is the truth."""
@@ -189,6 +189,7 @@ class _Worker:
                                       what="opening the database", log=log)  # fmt: skip
             async with self.lock:
                 await pipeline.process(messages, time.time())
+                await changelog_known(self.store.table)
                 self.store.persist(self.core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
             log.critical(
@@ -229,6 +230,7 @@ class _Worker:
         pipeline = await self.holder.get(None)
         async with self.lock:
             await pipeline.tick(time.time())
+            await changelog_known(self.store.table)
             self.store.persist(self.core.take_changed())
 
     async def on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -247,6 +249,19 @@ async def consumer_lag(app: faust.App) -> int:
         committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # no public accessor
         lag += max(0, (consumer.highwater(tp) or 0) - committed)
     return lag
+
+
+async def changelog_known(table: Any) -> None:
+    """Wait until the producer's metadata has the table's changelog topic (at once when it has).
+
+    A table write picks its partition from the producer's metadata, synchronously, and fails
+    with a TypeError when the topic is not in it. Faust refreshes that metadata once, right
+    after creating the changelog topic; a KRaft broker may answer before the new topic has
+    reached its metadata cache (~150 ms seen), and the producer then would not refresh again
+    for `producer_metadata_max_age_ms` (5 min): a fresh worker would crash on its first write.
+    """
+    producer = table.app.producer._ensure_producer()  # faust has no public accessor
+    await producer.partitions_for(table.changelog_topic.get_topic_name())
 
 
 def decode_batch(values: Sequence[bytes]) -> list[BoundMessage]:

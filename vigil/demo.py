@@ -27,7 +27,7 @@ from alerts.roster import Role, Shift, TeamRoster
 from alerts.roster_store import replace_roster
 from api import registry
 from api.auth import issue_token
-from ingest.credentials import reload_broker, upsert_passwords
+from ingest.credentials import reload_broker, upsert_passwords, wait_until_accepted
 from simulators.fleet import cohort, device_password
 from vigil.migrate import migrate
 from vigil.paths import SERVICES_SCRIPT
@@ -95,12 +95,13 @@ def provision_devices(settings: Settings, device_ids: list[str]) -> None:
     """Give simulated devices their MQTT credentials and make the broker re-read them."""
     secret = settings.sim.secret.get_secret_value()
     mosquitto = settings.state_dir / "mosquitto"
-    changed = upsert_passwords(
-        mosquitto / "passwd", {d: device_password(secret, d) for d in device_ids}
-    )
+    passwords = {d: device_password(secret, d) for d in device_ids}
+    changed = upsert_passwords(mosquitto / "passwd", passwords)
     if changed:
         reload_broker(mosquitto / "mosquitto.pid")
-        time.sleep(0.5)  # mosquitto re-reads on its next loop iteration
+        wait_until_accepted(
+            settings.mqtt.host, settings.mqtt.port, changed[-1], passwords[changed[-1]]
+        )
 
 
 def _vigil(*args: str) -> list[str]:

@@ -27,12 +27,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid:
             item.add_marker(pytest.mark.integration)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("bus") == "kafka":
+            item.add_marker(pytest.mark.kafka)
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    """Start (or find running) the private services; their endpoints come from services.env."""
-    subprocess.run([str(REPO / "infra" / "services.sh"), "up"], check=True)
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Start (or find running) the private services; their endpoints come from services.env.
+    Kafka (a JVM, slow to start) only when a selected test is marked `kafka`."""
+    services = ["mosquitto", "postgres"]
+    if any(item.get_closest_marker("kafka") for item in request.session.items):
+        services.append("kafka")
+    subprocess.run([str(REPO / "infra" / "services.sh"), "up", *services], check=True)
     return load_settings()
 
 

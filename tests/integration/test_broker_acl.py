@@ -66,11 +66,16 @@ async def test_a_device_cannot_publish_on_another_devices_topic(
 async def test_a_device_cannot_read_another_devices_acks(
     settings: Settings, dsn: str, tag: str
 ) -> None:
-    """Mosquitto grants the subscription but never delivers what the ACL forbids."""
+    """Mosquitto grants the subscription but never delivers what the ACL forbids. A marker
+    on mallory's own ack topic, published after the forbidden message by the same client, shows
+    mallory was listening: the forbidden message would have come before it."""
     patients, _ = await enrol(settings, dsn, tag, patients=2)
     mallory = await connect(settings, bp_device(patients, 0))
     victim = await connect(settings, bp_device(patients, 1))
-    seen: dict[str, list[bytes]] = {"mallory": [], "victim": []}
+    seen: dict[str, list[bytes]] = {"mallory": [], "victim": [], "marker": []}
+    mallory._client.message_callback_add(
+        ack_topic(mallory.device_id), lambda c, u, msg: seen["marker"].append(msg.payload)
+    )
     mallory._client.message_callback_add(
         ack_topic(victim.device_id), lambda c, u, msg: seen["mallory"].append(msg.payload)
     )
@@ -87,14 +92,14 @@ async def test_a_device_cannot_read_another_devices_acks(
     ingest.connect(settings.mqtt.host, settings.mqtt.port)
     ingest.loop_start()
     try:
-        ingest.publish(ack_topic(victim.device_id), b'{"acked_seq": 41}', qos=1).wait_for_publish(
-            10
-        )
+        for topic, payload in ((ack_topic(victim.device_id), b'{"acked_seq": 41}'),
+                               (ack_topic(mallory.device_id), b'{"acked_seq": 0}')):  # fmt: skip
+            ingest.publish(topic, payload, qos=1).wait_for_publish(10)
 
-        async def victim_got_it() -> bool:
-            return b'{"acked_seq": 41}' in seen["victim"]
+        async def both_got_theirs() -> bool:
+            return b'{"acked_seq": 41}' in seen["victim"] and bool(seen["marker"])
 
-        assert await eventually(victim_got_it, timeout_s=10)
+        assert await eventually(both_got_theirs, timeout_s=10)
         assert seen["mallory"] == []
     finally:
         ingest.disconnect()  # before loop_stop: the network thread sends it and closes the socket

@@ -14,13 +14,14 @@ from pydantic import SecretStr
 from ingest import bound
 from ingest.bound import BoundMessage
 from ingest.contract import DeviceMessage, Measurement
+from ingest.kafka import ensure_topic
 from stream.faust_app import STATE_TABLE
 from tests.integration.conftest import eventually
 from tests.integration.devices import enrol
 from vigil.settings import Settings
 from vigil.worker import make_app
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
 
 
 @pytest.mark.timeout(60)
@@ -39,10 +40,15 @@ async def test_the_agent_writes_readings_detections_and_state(
     agent = next(iter(app.agents.values()))
     now = datetime.now(UTC)
     values = [110.0, 90.0, 52.0]  # the last one is level-2 hypoglycaemia: fires on arrival
-    # The table's changelog goes to the real broker; a worker declares it at start, as here.
+    # The table's changelog goes to the real broker. Its topic is created here behind the
+    # producer's back, so the producer's metadata does not know it: the worst case of a worker
+    # whose metadata refresh after Faust created the topic came too early (faust_app.py,
+    # `changelog_known`). The agent must wait for the topic, not crash on its first write.
     table = app.tables[STATE_TABLE]
     await app.producer.start()
-    await table.changelog_topic.maybe_declare()
+    await ensure_topic(
+        s.kafka.bootstrap, table.changelog_topic.get_topic_name(), s.kafka.partitions
+    )
     async with agent.test_context() as test_agent:
         for seq, value in enumerate(values):
             t = now - timedelta(minutes=10 - 5 * seq)

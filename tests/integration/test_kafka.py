@@ -13,7 +13,7 @@ from ingest.contract import DeviceMessage, Measurement
 from ingest.kafka import KafkaHandoff, ensure_topic
 from vigil.settings import Settings
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
 
 
 async def test_the_producer_runs_with_acks_all_and_idempotence(

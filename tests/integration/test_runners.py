@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.conftest import Databases, eventually
 from tests.integration.devices import enrol
@@ -18,7 +20,7 @@ from tests.integration.script import Sent, now_minus, scenario, send
 from tests.integration.stack import Stack, running_stack
 from vigil.settings import Settings
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.asyncio, pytest.mark.kafka, pytest.mark.timeout(300)]
 
 FAST_TIMERS = {"VIGIL_STREAM__IDLE_FLUSH_S": "2", "VIGIL_STREAM__TICK_S": "0.5"}
 DETECTIONS = """SELECT id, rule_id, kind, late, device_id, seq, metric, value, details, rule_version
@@ -61,7 +63,9 @@ async def run(settings: Settings, dsn: str, tag: str, bus: str, tmp_path: Path, 
         else:
             readings = await send(settings, script, upto=kill_after)
             assert await eventually(lambda: _at_least(dsn, readings), timeout_s=60), stack.tail()
-            await asyncio.sleep(1.0)  # let the worker ack and commit what it has: a kill mid-stream
+            # kill once the worker has committed what it has: the restart must then recover
+            # the operator state from the changelog rather than re-read the episodes' start
+            assert await eventually(lambda: _committed(settings, stack), timeout_s=30)
             stack.stop("worker", signal.SIGKILL)
             stack.start("worker", "worker")
             readings += await send(settings, script, start=kill_after)
@@ -70,6 +74,27 @@ async def run(settings: Settings, dsn: str, tag: str, bus: str, tmp_path: Path, 
 
 async def _at_least(dsn: str, readings: int) -> bool:
     return await count(dsn, "SELECT count(*) FROM readings") >= readings
+
+
+async def _committed(settings: Settings, stack: Stack) -> bool:
+    """The worker's consumer group has committed every record now on the readings topic."""
+    bootstrap = settings.kafka.bootstrap
+    topic, group = stack.env["VIGIL_KAFKA__READINGS_TOPIC"], stack.env["VIGIL_KAFKA__APP_ID"]
+    admin, consumer = (
+        AIOKafkaAdminClient(bootstrap_servers=bootstrap),
+        AIOKafkaConsumer(bootstrap_servers=bootstrap),
+    )
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    return bool(ends) and all(end == 0 or (tp in committed and committed[tp].offset >= end)
+                              for tp, end in ends.items())  # fmt: skip
 
 
 async def test_embedded_and_faust_give_identical_detections(

@@ -5,7 +5,6 @@ clients, expiry and ack errors: test_websocket_feed; the role matrix: test_webso
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from api.auth import issue_token
 from stream.detections import Detection, Severity, Worse, detection_id
 from tests.integration.devices import enrol
 from tests.integration.stack import Stack, running_stack
-from tests.integration.ws_support import bearer, events
+from tests.integration.ws_support import bearer, before_fence, events, write_fence
 from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
@@ -106,10 +105,16 @@ async def test_first_message_auth_and_team_scoping(
         hello = json.loads(await ws.recv())
         assert hello["teams"] == [team0] and hello["tiers"] == [2, 3]
         await record(dsn, crisis(patients[1].patient_id, 1), crisis(patients[0].patient_id, 2))
-        got = await events(ws, 1)
-        with contextlib.suppress(TimeoutError):
-            while True:
-                got += await events(ws, 1, timeout_s=1.0)
+        # a fence after both: the other team's events, had they leaked, would come before it
+        async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT id FROM alerts WHERE patient_id = %s", (patients[0].patient_id,)
+                )
+                (alert_id,) = await cur.fetchone() or (None,)
+            await write_fence(pool, [(str(alert_id), patients[0].patient_id)])
+        got = await before_fence(ws)
+    assert got and all(e["type"] == "alert_event" for e in got)
     assert {(e["patient_id"], e["tier"] >= 2) for e in got} == {(patients[0].patient_id, True)}
     assert "opened" in {e["kind"] for e in got}
 

@@ -16,12 +16,14 @@ from websockets.asyncio.client import ClientConnection
 from api.feed import ROLE_TIERS
 from tests.integration.rest_world import TEAMS, World, seed
 from tests.integration.ws_support import (
+    Server,
     api_server,
     bearer,
+    before_fence,
     events,
     frame,
     max_seq,
-    nothing_more,
+    write_fence,
     write_markers,
 )
 
@@ -50,23 +52,28 @@ async def test_each_role_sees_its_teams_and_tiers_only(dsn: str, tag: str) -> No
                 assert hello["teams"] == [world.teams[team].id]
                 assert hello["tiers"] == sorted(ROLE_TIERS[role]) and hello["role"] == role
                 sockets[team, role] = ws
-        backlog = await _markers(sockets)
+        backlog = await _markers(server, alerts, sockets)
         await write_markers(server.pool, alerts)  # while everyone is connected: live
-        live = await _markers(sockets)
+        live = await _markers(server, alerts, sockets)
     for (team, role), got in backlog.items():
         assert set(got) == expected(world, team, role), (team, role, got)
         assert len(got) == len(set(got))
     assert live == backlog
 
 
-async def _markers(sockets: dict[tuple[int, str], ClientConnection]) -> dict[Any, list[str]]:
+async def _markers(
+    server: Server, alerts: list[tuple[str, str]], sockets: dict[tuple[int, str], ClientConnection]
+) -> dict[Any, list[str]]:
+    """Each socket's markers, then a fence: nothing else reached anyone before the fence."""
+
     async def one(key: tuple[int, str], ws: ClientConnection) -> list[str]:
-        got = [e["marker"] for e in await events(ws, len(ROLE_TIERS[key[1]]))]
-        assert await nothing_more(ws, 0.5)
-        return got
+        return [e["marker"] for e in await events(ws, len(ROLE_TIERS[key[1]]))]
 
     keys = list(sockets)
     results = await asyncio.gather(*(one(k, sockets[k]) for k in keys))
+    await write_fence(server.pool, alerts)
+    extra = await asyncio.gather(*(before_fence(sockets[k]) for k in keys))
+    assert dict(zip(keys, extra, strict=True)) == {k: [] for k in keys}
     return dict(zip(keys, results, strict=True))
 
 

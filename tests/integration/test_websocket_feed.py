@@ -59,25 +59,16 @@ async def test_resume_across_forced_disconnects_while_events_are_written(
                 assert (await frame(ws))["after"] == last
                 if cut is None:
                     await writing
-                    seen += [e["seq"] for e in await _rest(ws)]
+                    await wss.write_fence(server.pool, [(team.alert_id, team.patients[0])])
+                    seen += [e["seq"] for e in await wss.before_fence(ws)]
                     break
                 while len(seen) < cut:
                     seen += [e["seq"] for e in await events(ws, 1)]
                 last = seen[-1]
                 ws.transport.abort()  # no close handshake: as if the network dropped
-        expected = await visible_seqs(server, team.id, [2, 3], start)
+        *expected, _fence = await visible_seqs(server, team.id, [2, 3], start)
     assert seen == expected  # every event, once, in order, across four connections
     assert len(expected) >= 40 + 40 * 2  # markers at tiers 2 and 3 and the crisis events
-
-
-async def _rest(ws: ClientConnection, timeout_s: float = 1.0) -> list[dict[str, Any]]:
-    """Events until none comes for `timeout_s`."""
-    out = []
-    while True:
-        try:
-            out += await events(ws, 1, timeout_s=timeout_s)
-        except TimeoutError:
-            return out
 
 
 def small_buffer_socket(url: str) -> socket.socket:
@@ -105,7 +96,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
             assert (await frame(stuck))["type"] == "hello"  # and then it reads nothing
             async with websockets.connect(server.url, additional_headers=headers) as healthy:
                 await frame(healthy)
-                reading = asyncio.create_task(_rest(healthy, timeout_s=5.0))
+                reading = asyncio.create_task(wss.before_fence(healthy))
                 written = 0
                 while server.feed.subscribers == 2 and written < 5000:
                     await wss.write_markers(server.pool, [(team.alert_id, team.patients[0])], (2,),
@@ -113,8 +104,10 @@ async def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
                     written += 20
                     await asyncio.sleep(0.01)
                 assert server.feed.subscribers == 1, "the stuck client was never cut off"
+                await wss.write_fence(server.pool, [(team.alert_id, team.patients[0])])
                 got = await reading  # all of it, while the other one was stuck
-            assert [e["seq"] for e in got] == await visible_seqs(server, team.id, [1, 2, 3], 0)
+            *expected, _fence = await visible_seqs(server, team.id, [1, 2, 3], 0)
+            assert [e["seq"] for e in got] == expected
             assert await close_code(stuck) == 4408
         finally:
             await stuck.close()
@@ -179,4 +172,5 @@ async def test_acknowledge_over_the_socket(dsn: str, tag: str) -> None:
                     (event,) = await events(ws, 1)
                     assert (event["kind"], event["alert_id"]) == ("acknowledged", own)
                     assert event["actor"] == world.staff(0, "doctor")
-                assert await wss.nothing_more(nurse, 0.5)
+                await wss.write_fence(server.pool, [(own, world.teams[0].patients[0])])
+                assert await wss.before_fence(nurse) == []  # the acknowledgement came once

@@ -82,12 +82,16 @@ async def events(ws: ClientConnection, n: int, timeout_s: float = 10.0) -> list[
     return out
 
 
-async def nothing_more(ws: ClientConnection, wait_s: float = 1.0) -> bool:
-    try:
-        msg = await asyncio.wait_for(ws.recv(), wait_s)
-    except TimeoutError:
-        return True
-    raise AssertionError(f"unexpected message: {msg!r}")
+async def before_fence(ws: ClientConnection, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """Every frame up to the fence `write_fence` wrote for this client's team. The fence proves
+    the client was listening, and the feed delivers in order: anything that was going to come
+    came before it. `== []` is how a test says "nothing more", without waiting a while."""
+    out: list[dict[str, Any]] = []
+    while True:
+        msg = await frame(ws, timeout_s)
+        if str(msg.get("marker", "")).endswith("|fence"):
+            return out
+        out.append(msg)
 
 
 async def max_seq(pool: AsyncConnectionPool) -> int:
@@ -104,11 +108,13 @@ async def write_markers(
     tiers: tuple[int, ...] = (1, 2, 3),
     per: int = 1,
     pad: int = 0,
+    label: str | None = None,
 ) -> None:
-    """`per` marker events per alert and tier, in one transaction, then a NOTIFY."""
+    """`per` marker events per alert and tier, in one transaction, then a NOTIFY. The marker
+    reads "patient|tier", or "patient|label" when a label is given."""
     rows = [
         (uuid.uuid4(), alert_id, patient_id, utc_now(),
-         Jsonb({"marker": f"{patient_id}|{tier}", "pad": "x" * pad}), tier)
+         Jsonb({"marker": f"{patient_id}|{label or tier}", "pad": "x" * pad}), tier)
         for alert_id, patient_id in alerts for tier in tiers for _ in range(per)
     ]  # fmt: skip
     async with pool.connection() as conn, conn.transaction():
@@ -120,3 +126,8 @@ async def write_markers(
                 rows,
             )
         await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+
+
+async def write_fence(pool: AsyncConnectionPool, alerts: list[tuple[str, str]]) -> None:
+    """One fence event per alert at tier 3, which every staff role sees (see `before_fence`)."""
+    await write_markers(pool, alerts, tiers=(3,), label="fence")

@@ -21,9 +21,9 @@ def test_password_hashes_verify_and_salt_differs() -> None:
 def test_upsert_keeps_other_entries_and_only_rewrites_changes(tmp_path: Path) -> None:
     f = tmp_path / "passwd"
     f.write_text(f"svc-ingest:{hash_password('x')}\n")
-    assert upsert_passwords(f, {"dev-1": "p1", "dev-2": "p2"}) == 2
-    assert upsert_passwords(f, {"dev-1": "p1"}) == 0
-    assert upsert_passwords(f, {"dev-1": "changed"}) == 1
+    assert upsert_passwords(f, {"dev-1": "p1", "dev-2": "p2"}) == ["dev-1", "dev-2"]
+    assert upsert_passwords(f, {"dev-1": "p1"}) == []
+    assert upsert_passwords(f, {"dev-1": "changed"}) == ["dev-1"]
     users = [line.split(":")[0] for line in f.read_text().splitlines()]
     assert users == ["svc-ingest", "dev-1", "dev-2"]
 
