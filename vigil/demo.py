@@ -141,14 +141,16 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop the system as Ctrl-C does
+    raise KeyboardInterrupt  # SIGINT, SIGTERM and SIGHUP all stop the system as Ctrl-C does
 
 
 def up(settings: Settings, *, bus: str, patients: int, seed: int) -> int:
     """Run the whole system until Ctrl-C, SIGTERM or SIGHUP (a closed terminal), or until one of
     its processes stops; then stop every process it started and the services."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    # SIGINT too, explicitly: Python turns it into KeyboardInterrupt only when it was not ignored
+    # at start, and a shell starts background commands with SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     env = {**os.environ, "VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
     procs: list[subprocess.Popen[bytes]] = []
     try:
