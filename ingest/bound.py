@@ -73,4 +73,6 @@ def decode(data: bytes) -> BoundMessage:
         )
         return BoundMessage(doc["p"], message, doc.get("k", ""), doc.get("e"))
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise WireFormatError(str(exc)) from exc
+        # The class only: the underlying message can quote the record (patient data), and this
+        # error's text is logged.
+        raise WireFormatError(f"undecodable record ({type(exc).__name__})") from exc
