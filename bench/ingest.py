@@ -22,14 +22,12 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from bench import broker
 from bench.database import enrolled, stored_readings, truncate_readings
-from bench.traffic import Traffic, count_readings, publish_all, recent_traffic
+from bench.traffic import Traffic, decode_us, publish_all, recent_traffic
 from ingest.bound import BoundMessage
-from ingest.contract import decode, readings_topic
 from ingest.loop import run_ingest
 from ingest.repository import load_bindings
 from ingest.service import IngestService
@@ -88,21 +86,6 @@ async def _round_ingest(settings: Settings, dsn: str, traffic: Traffic, readings
     elapsed = await ingest_drain(settings, dsn, cid, readings)
     broker.close_session(settings, cid)
     return elapsed
-
-
-def decode_us(messages: Traffic, repeats: int = 30) -> tuple[float, float]:
-    """(µs per reading, readings per message): the minimum over `repeats` passes over the first
-    2,000 messages, the usual estimate of the uncontended cost on a machine shared with others."""
-    now = datetime.now(UTC)
-    topics = [(readings_topic(d), p) for d, _, p in messages[:2_000]]
-    readings = count_readings(messages[:2_000])
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for t, p in topics:
-            decode(t, p, now)
-        best = min(best, time.perf_counter() - t0)
-    return best / readings * 1e6, readings / len(topics)
 
 
 class _ReadingsOnly(StreamCore):
