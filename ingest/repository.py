@@ -98,12 +98,13 @@ class PgTechnicalAlarms:
 
     async def clear_alarm(self, kind: str, subject: str, at: datetime) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 "UPDATE technical_alerts SET status = 'resolved', resolved_at = %s"
                 " WHERE kind = %s AND subject = %s AND status = 'open'",
                 (at, kind, subject),
             )
-        log.info("technical alert %s for %s cleared", kind, subject)
+        if cur.rowcount:  # say so only when an open alert was resolved
+            log.info("technical alert %s for %s cleared", kind, subject)
 
     async def raise_alarm(self, alert: TechnicalAlert) -> None:
         async with self._pool.connection() as conn:
