@@ -40,6 +40,7 @@ from ingest.downlink import MqttPublisher
 from ingest.kafka import KafkaHandoff, ensure_topic
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
+from ingest.pg_listen import RETRIABLE as DATABASE_RETRIABLE
 from ingest.ports import ReadingHandoff
 from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
@@ -54,13 +55,8 @@ from vigil.streaming import build_core, build_pipeline, health_limits, overrides
 
 log = logging.getLogger("vigil")
 
-RETRIABLE: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,
-    psycopg.errors.ReadOnlySqlTransaction,  # a failover in progress: writes come back
-    KafkaError,
-    ConnectionError,
-    TimeoutError,
-)
+# The database's retriable errors (connection loss, failover, pool timeout), and Kafka's.
+RETRIABLE: tuple[type[BaseException], ...] = (*DATABASE_RETRIABLE, KafkaError)
 
 
 def utc_now() -> datetime:
