@@ -5,7 +5,8 @@ Protocol (JSON text frames):
 
 - Authenticate with `Authorization: Bearer <token>` on the upgrade request, or, for browsers
   that cannot set headers, with a first message `{"type": "auth", "token": "...", "after": N}`
-  within 5 s. Never in the query string. A browser's Origin must be one of the allowed origins.
+  within 5 s. Never in the query string. A browser's Origin must be one of the allowed origins
+  or the app's own (the workspace's pages).
   Only staff have a feed: a patient's or a device's token is refused (close 4403).
 - The server says `{"type": "hello", "staff_id", "role", "teams", "tiers", "after"}` and then
   sends every alert event the user may see with `seq` greater than `after` (from `?after=N` or
@@ -70,7 +71,7 @@ async def alerts_socket(ws: WebSocket) -> None:
     pool: AsyncConnectionPool = state.pool
     clock: Callable[[], datetime] = state.clock
     origin = ws.headers.get("origin")
-    if origin is not None and origin not in state.allowed_origins:
+    if origin is not None and not _origin_allowed(origin, ws.headers.get("host"), state):
         await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
         return
     header_token = bearer_token(ws.headers.get("authorization"))
@@ -90,6 +91,12 @@ async def alerts_socket(ws: WebSocket) -> None:
             await _serve(ws, state.feed, principal, scope, after)
         except _RefusedError as refused:
             await ws.close(code=refused.code, reason=refused.reason)
+
+
+def _origin_allowed(origin: str, host: str | None, state: Any) -> bool:
+    """A configured origin, or the page's own (the workspace served by this app)."""
+    same = host is not None and origin in (f"http://{host}", f"https://{host}")
+    return same or origin in state.allowed_origins
 
 
 def _after(value: Any) -> int:
