@@ -3,8 +3,8 @@
 #
 #   infra/web_assets.sh npm       # Debian's nodejs/npm if absent, then `npm ci` in api/web when
 #                                 # package-lock.json changed since the last install (a stamp)
-#   infra/web_assets.sh chromium  # Debian's chromium if absent (the browser tests drive it);
-#                                 # prints its path
+#   infra/web_assets.sh chromium  # Debian's chromium (and CJK fonts for the Chinese pages) if
+#                                 # absent (the browser tests drive it); prints its path
 #
 # Libraries come from the npm registry with the committed lockfile into the ignored
 # api/web/node_modules; the app serves them under /static/vendor/. Never a CDN, never in git.
@@ -54,6 +54,9 @@ chromium_path() {
 
 case ${1:-} in
   npm) npm_assets ;;
-  chromium) chromium_path >/dev/null || apt_install chromium; chromium_path ;;
+  chromium)
+    chromium_path >/dev/null || apt_install chromium
+    [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || apt_install fonts-noto-cjk
+    chromium_path ;;
   *) die "usage: $0 npm|chromium" ;;
 esac

@@ -44,10 +44,14 @@ _UNIT_LABELS = {"mm[Hg]": "mmHg", "Cel": "°C", "points": "", "[lb_av]": "lb"}
 
 def value(metric: str, unit: str, amount: float, glucose_unit: str = "mg/dL") -> str:
     """`amount` (in the metric's canonical `unit`) as text with its unit, e.g. "47 mg/dL"."""
-    key = (metric, glucose_unit) if metric == "glucose" else (metric, unit)
-    shown = SHOWN.get(key, Shown(_UNIT_LABELS.get(unit, unit), 1))
-    number = f"{amount * shown.scale:.{shown.decimals}f}"
-    return f"{number} {shown.unit}".strip()
+    how = shown(metric, glucose_unit if metric == "glucose" else unit)
+    number = f"{amount * how.scale:.{how.decimals}f}"
+    return f"{number} {how.unit}".strip()
+
+
+def shown(metric: str, unit: str) -> Shown:
+    """How a metric in its canonical unit is shown: unit as a person writes it, decimals."""
+    return SHOWN.get((metric, unit), Shown(_UNIT_LABELS.get(unit, unit), 1))
 
 
 def zone(name: str | None) -> ZoneInfo:

@@ -78,3 +78,69 @@ def urgency(r: Row) -> tuple[int, int, datetime]:
 
 def rows(raw: list[dict[str, Any]], t: Catalog, tz: str, me: str, now: datetime) -> list[Row]:
     return sorted((row(r, t, tz, me, now) for r in raw), key=urgency)
+
+
+# --- the alert page ---------------------------------------------------------------------------
+
+OUTCOMES = ("advice_given", "medication_adjusted", "referred", "false_alarm")  # the nurse's too
+CALLBACK_OUTCOMES = ("callback_done", "visit_booked")  # the doctor's tier-3 call-back
+SNOOZE_MINUTES = (15, 30, 60, 120, 240)
+_DETAIL_KEYS = ("note", "text", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    at_text: str
+    who: str
+    what: str
+    detail: str
+
+
+def event_rows(
+    events: list[dict[str, Any]], names: dict[str, str], t: Catalog, tz: str, patient_tz: str
+) -> list[EventRow]:
+    return [_event(e, names, t, tz, patient_tz) for e in events]
+
+
+def _event(e: dict[str, Any], names: dict[str, str], t: Catalog, tz: str, ptz: str) -> EventRow:
+    actor = e["actor"] or "system"
+    who = t("alert.system") if actor == "system" else names.get(actor, actor)
+    payload: dict[str, Any] = e["payload"] or {}
+    parts = [str(payload[k]) for k in _DETAIL_KEYS if payload.get(k)]
+    if payload.get("outcome"):
+        parts.insert(0, t.get(f"outcome.{payload['outcome']}", str(payload["outcome"])))
+    if payload.get("staff_id"):
+        parts.append("→ " + names.get(payload["staff_id"], payload["staff_id"]))
+    if payload.get("until"):
+        parts.append("→ " + fmt.when(datetime.fromisoformat(payload["until"]), tz))
+    if payload.get("visit_at"):
+        visit = fmt.when_both(datetime.fromisoformat(payload["visit_at"]), tz, ptz)
+        parts.append(f"{visit} · {payload.get('visit_place', '')}")
+    return EventRow(fmt.when(e["at"], tz), who, t.get(f"event.{e['kind']}", e["kind"]),
+                    " · ".join(parts))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """Which action forms the alert page shows (the API still decides whether each is allowed)."""
+
+    acknowledge: bool
+    escalate: bool
+    snooze: bool
+    resolve: bool
+    callback: bool  # a doctor (or admin) on a tier-3 alert: called back / visit booked
+
+    @property
+    def any(self) -> bool:
+        return self.resolve
+
+
+def offered(alert: dict[str, Any], role: str) -> Offered:
+    live = alert["status"] != "resolved"
+    return Offered(
+        acknowledge=live and alert["status"] == "open",
+        escalate=live and alert["tier"] < 3,
+        snooze=live,
+        resolve=live,
+        callback=live and alert["tier"] == 3 and role in ("doctor", "admin"),
+    )

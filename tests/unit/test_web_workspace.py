@@ -90,12 +90,24 @@ def test_worklist_orders_by_severity_then_deadline_then_age() -> None:
     [
         ({}, "open", False, False),
         ({"deadline": T0 - timedelta(seconds=1)}, "open", True, False),
-        ({"snoozed_until": T0 + timedelta(minutes=30), "status": "acknowledged"}, "snoozed", False, False),
-        ({"snoozed_until": T0 - timedelta(minutes=1), "status": "acknowledged"}, "acknowledged", False, False),
+        (
+            {"snoozed_until": T0 + timedelta(minutes=30), "status": "acknowledged"},
+            "snoozed",
+            False,
+            False,
+        ),
+        (
+            {"snoozed_until": T0 - timedelta(minutes=1), "status": "acknowledged"},
+            "acknowledged",
+            False,
+            False,
+        ),
         ({"assigned_to": "me"}, "open", False, True),
     ],
 )
-def test_row_status_deadline_and_mine(kw: dict[str, Any], status: str, overdue: bool, mine: bool) -> None:
+def test_row_status_deadline_and_mine(
+    kw: dict[str, Any], status: str, overdue: bool, mine: bool
+) -> None:
     r = views.row(_alert(id="a", **kw), catalogs()["zh"], "UTC", "me", T0)
     assert (r.status, r.overdue, r.mine) == (status, overdue, mine)
     assert r.title == "血糖低于 54 mg/dL（2 级低血糖）"
@@ -119,9 +131,13 @@ def test_catalogs_have_the_same_keys_and_placeholders() -> None:
         messages = cats[loc].messages
         assert set(messages) == set(english), loc
         for key, text in messages.items():
-            assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", english[key])), (loc, key)
+            assert set(re.findall(r"\{(\w+)\}", text)) == set(
+                re.findall(r"\{(\w+)\}", english[key])
+            ), (loc, key)
         if loc != "en":
-            same = [k for k in messages if messages[k] == english[k] and not k.startswith("js.conn")]
+            same = [
+                k for k in messages if messages[k] == english[k] and not k.startswith("js.conn")
+            ]
             assert len(same) < 5, f"{loc}: untranslated {same}"
 
 
@@ -135,7 +151,10 @@ def test_every_literal_key_in_templates_and_scripts_is_in_the_catalog() -> None:
     assert used <= set(english), sorted(used - set(english))
 
 
-@pytest.mark.parametrize(("tag", "locale"), [("zh-CN", "zh"), ("zh_Hans", "zh"), ("en-GB", "en"), ("fr", "en"), (None, "en")])
+@pytest.mark.parametrize(
+    ("tag", "locale"),
+    [("zh-CN", "zh"), ("zh_Hans", "zh"), ("en-GB", "en"), ("fr", "en"), (None, "en")],
+)
 def test_locale_tags(tag: str | None, locale: str) -> None:
     assert locale_of(tag) == locale
 
