@@ -31,6 +31,7 @@ class SessionPolicy:
     lockout_s: float = 900.0
     lockout_max_s: float = 86_400.0
     secure_cookie: bool = False  # TLS is terminated in front: always mark the cookie Secure
+    ws_check_s: float = 30.0  # how often an open websocket re-checks its session
 
     def __post_init__(self) -> None:
         if not 0 < self.idle_s <= self.absolute_s:

@@ -162,10 +162,16 @@ async def _open(
 
 
 async def resolve(
-    pool: AsyncConnectionPool, policy: SessionPolicy, now: datetime, session_id: str
+    pool: AsyncConnectionPool,
+    policy: SessionPolicy,
+    now: datetime,
+    session_id: str,
+    *,
+    touch: bool = True,
 ) -> Resolved:
-    """The session behind a cookie value, its last use refreshed; an idle, expired or disabled
-    one is ended here (with that reason) and answers no view."""
+    """The session behind a cookie value, its last use refreshed (unless `touch` is False: a
+    check that is not the person's doing); an idle, expired or disabled one is ended here (with
+    that reason) and answers no view."""
     digest = token_digest(session_id)
     async with pool.connection() as conn:
         row = await q.open_session(conn, digest)
@@ -178,7 +184,7 @@ async def resolve(
         if state != "ok":
             await q.end_session(conn, digest, now, state)
             return Resolved(None, state)
-        if needs_touch(policy, now, row.last_seen_at):
+        if touch and needs_touch(policy, now, row.last_seen_at):
             await q.touch(conn, digest, now)
         return Resolved(_view(row), "ok")
 
