@@ -25,7 +25,9 @@ from api.web.viewer import LANG_COOKIE, Viewer, anonymous_locale, current
 router = APIRouter(include_in_schema=False)
 
 LANGUAGES = [("en", "English"), ("zh", "简体中文")]
-SIGNIN_ERRORS = ("invalid", "locked", "expired", "signed_out")
+# api.routes.session answers every refused sign-in alike (`error=1`): wrong password, unknown
+# login, locked or disabled account are one message on purpose
+SIGNIN_ERRORS = {"1": "invalid", "expired": "expired"}
 Severity = Literal["info", "moderate", "high", "critical"]
 
 
@@ -45,7 +47,7 @@ def to_signin(request: Request) -> RedirectResponse:
 async def signin(request: Request, next: str = "/", error: str | None = None) -> Response:
     locale = anonymous_locale(request)
     t = catalog(request, locale)
-    message = t(f"signin.error.{error}") if error in SIGNIN_ERRORS else None
+    message = t(f"signin.error.{SIGNIN_ERRORS[error]}") if error in SIGNIN_ERRORS else None
     return page(request, "signin.html", locale, None, next=local_path(next), error=message,
                 languages=LANGUAGES)  # fmt: skip
 

@@ -4,24 +4,24 @@
 name, locale, time zone) or None. Every page handler gets its viewer from here and nowhere else,
 so switching the session backend is a change to this one module.
 
-INTERIM (until the `auth` branch's sessions land): the `vigil_session` cookie is read as an API
-bearer token (api.auth), the locale comes from the `vigil_lang` cookie and the zone is UTC.
+The session behind the `vigil_session` cookie comes from api.access.current_session (api.sessions
+keeps sessions in PostgreSQL); its name, locale and time zone are the staff member's own.
 
 Must not: check what the viewer may do (api.access does) or render anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from fastapi import Request
 
-from api.auth import STAFF_ONLY, Principal, authenticate
+from api.access import current_session
+from api.auth import Principal
+from api.sessions import SessionView
+from api.web.format import zone
 from api.web.i18n import locale_of
 
-SESSION_COOKIE = "vigil_session"
 LANG_COOKIE = "vigil_lang"  # the language chosen before signing in (sign-in page switch)
 
 
@@ -43,15 +43,13 @@ class Viewer:
 
 
 async def current(request: Request) -> Viewer | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    clock: Callable[[], datetime] = request.app.state.clock
-    principal = await authenticate(request.app.state.pool, token, clock(), STAFF_ONLY)
-    if principal is None:
-        return None
-    locale = locale_of(request.cookies.get(LANG_COOKIE))
-    return Viewer(principal, "", principal.staff_id, locale, "UTC")
+    view = await current_session(request)
+    return None if view is None else of_session(view)
+
+
+def of_session(view: SessionView) -> Viewer:
+    tz = view.time_zone if zone(view.time_zone).key == view.time_zone else "UTC"
+    return Viewer(view.principal, view.csrf_token, view.name, locale_of(view.locale), tz)
 
 
 def anonymous_locale(request: Request) -> str:
