@@ -1,5 +1,6 @@
 """A chart's readings, bucketed in the database: per series and bucket, the count, the minimum
-and maximum and when each was measured (`api.workspace.chart_core.points` turns them into at
+and maximum and when each was measured (`lo`, `hi`: [value, epoch seconds], the time negated in
+`hi`) (`api.workspace.chart_core.points` turns them into at
 most two points). Buckets are `time_bucket` in TimescaleDB mode and `date_bin` on plain
 PostgreSQL, from the origin api.queries.readings uses, so both modes answer the same.
 
@@ -26,10 +27,12 @@ _BUCKET = {
 _CONTINUOUS = {True: "COALESCE(d.kind = 'cgm', false)", False: "false"}
 _JOIN = {True: "LEFT JOIN devices d ON d.id = r.device_id", False: ""}
 
+# min over (value, time) pairs: the minimum and, among equal minima, its earliest time; max over
+# (value, -time): the maximum and its earliest time. One pass, hash-grouped: no sort of the rows.
 _BUCKETS = """
     SELECT r.metric, {continuous} AS continuous, {bucket} AS bucket, count(*) AS n,
-           min(r.value) AS lo, (array_agg(r.time ORDER BY r.value, r.time))[1] AS lo_at,
-           max(r.value) AS hi, (array_agg(r.time ORDER BY r.value DESC, r.time))[1] AS hi_at
+           min(ARRAY[r.value, date_part('epoch', r.time)]) AS lo,
+           max(ARRAY[r.value, -date_part('epoch', r.time)]) AS hi
       FROM readings r {join}
      WHERE r.patient_id = %(patient)s AND r.metric = ANY(%(metrics)s)
        AND r.time >= %(since)s AND r.time < %(until)s

@@ -117,9 +117,9 @@ class BucketRow:
 
     n: int
     lo: float
-    lo_at: datetime
+    lo_t: float  # epoch seconds
     hi: float
-    hi_at: datetime
+    hi_t: float
 
 
 def points(rows: Iterable[BucketRow]) -> tuple[list[float], list[float], bool]:
@@ -129,8 +129,8 @@ def points(rows: Iterable[BucketRow]) -> tuple[list[float], list[float], bool]:
     dropped = False
     for row in rows:
         dropped = dropped or row.n > 2
-        for at, value in sorted({(row.lo_at, row.lo), (row.hi_at, row.hi)}):
-            ts.append(at.timestamp())
+        for t, value in sorted({(row.lo_t, row.lo), (row.hi_t, row.hi)}):
+            ts.append(t)
             vs.append(value)
     return ts, vs, dropped
 

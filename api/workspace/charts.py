@@ -42,7 +42,7 @@ def _series(spec: core.ChartSpec, rows: list[dict[str, Any]]) -> list[ChartSerie
     for r in rows:  # ordered by metric, kind, bucket: each series' buckets stay in time order
         key = core.series_key(spec, r["metric"], r["continuous"])
         grouped[key, r["metric"]].append(
-            core.BucketRow(r["n"], r["lo"], r["lo_at"], r["hi"], r["hi_at"])
+            core.BucketRow(r["n"], r["lo"][0], r["lo"][1], r["hi"][0], -r["hi"][1])
         )
     out = []
     for (key, metric), buckets in grouped.items():

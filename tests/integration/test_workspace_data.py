@@ -17,8 +17,11 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.repository import PgAlertStore
 from api import registry
 from api.queries.readings import BUCKET_ORIGIN
+from api.workspace import models
 from stream.detections import Detection, Severity, Worse, detection_id
+from tests.integration.conftest import Databases, timescaledb_available
 from tests.integration.rest_world import World, api_client, seed, utc_now
+from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -66,6 +69,7 @@ async def test_worklist_is_scoped_ordered_and_carries_the_feed_seq(dsn: str, tag
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT max(seq) FROM alert_events").fetchone()
     assert row is not None and nurse["seq"] == row[0]
+    models.Worklist.model_validate(nurse)  # the JSON is what the OpenAPI schema says
     assert (other.status_code, patient.status_code) == (404, 403)
     assert {r["team_id"] for r in admin["items"]} == {w.teams[0].id}
     assert all(name not in str(nurse) for t in w.teams[1:] for name in t.names)
@@ -143,9 +147,13 @@ def bucket_extremes(readings: list[tuple[float, float]], since: float, until: fl
     return out
 
 
+@pytest.mark.parametrize("mode", ["plain", "timescaledb"])
 async def test_a_90_day_cgm_chart_is_capped_and_keeps_every_bucket_extreme(
-    dsn: str, tag: str
+    databases: Databases, settings: Settings, tag: str, mode: str
 ) -> None:
+    if mode == "timescaledb" and not timescaledb_available(settings):
+        pytest.skip("timescaledb extension not installed")
+    dsn = databases.create(tag, mode)
     w = await seed(dsn, tag)
     pid = w.teams[0].patients[1]
     await cgm_and_meter(dsn, pid, tag)
@@ -167,6 +175,7 @@ async def test_a_90_day_cgm_chart_is_capped_and_keeps_every_bucket_extreme(
     got = bucket_extremes(list(zip(cgm["t"], cgm["v"], strict=True)), since, until,
                           chart["bucket_s"])  # fmt: skip
     assert got == expected, "each bucket's minimum and maximum, at their own times"
+    assert chart["storage_mode"] == mode
     day_cgm = next(s for s in day["series"] if s["key"] == "cgm")
     assert len(day_cgm["t"]) == 287 and not day_cgm["downsampled"]  # every reading of a day
 
