@@ -79,10 +79,33 @@ class Snooze:
     reason: str
 
 
+MAX_PLACE = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Resolve:
+    """Resolve with an outcome. "visit_booked" (the doctor's tier-3 call-back) says when and
+    where: `visit_at` (tz-aware) and `visit_place` are required for it and refused otherwise."""
+
     outcome: Outcome
     note: str = ""
+    visit_at: datetime | None = None
+    visit_place: str = ""
+
+    def record(self) -> dict[str, str]:
+        """What the `resolved` event records (and the audit log with it), or InvalidActionError."""
+        booked = self.outcome is Outcome.VISIT_BOOKED
+        place = self.visit_place.strip()
+        if booked and (self.visit_at is None or self.visit_at.tzinfo is None or not place):
+            raise InvalidActionError("a booked visit needs its date and time and its place")
+        if not booked and (self.visit_at is not None or place):
+            raise InvalidActionError("a visit date and place go with the outcome visit_booked")
+        if len(place) > MAX_PLACE:
+            raise InvalidActionError(f"a visit place has at most {MAX_PLACE} characters")
+        record = {"outcome": self.outcome.value, "note": self.note}
+        if self.visit_at is not None:
+            record |= {"visit_at": self.visit_at.isoformat(), "visit_place": place}
+        return record
 
 
 Action = Acknowledge | Assign | Comment | Escalate | Snooze | Resolve

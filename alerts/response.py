@@ -288,13 +288,13 @@ class PgResponse:
                 first, changes = _snooze(state, until, reason, actor, now)
                 lead = Lead(lead_id, "snoozed", actor.id,
                              {"until": until.isoformat(), "reason": reason})  # fmt: skip
-            case Resolve(outcome, note):
+            case Resolve(outcome):
                 if outcome is Outcome.AUTO_RESOLVED:
                     raise InvalidActionError("auto_resolved is recorded by the system only")
+                record = action.record()  # a booked visit's date and place, checked
                 first = step(state, Resolved(outcome, actor.id), at)
                 changes = {"resolved_at": now, "resolved_by": actor.id}
-                lead = Lead(lead_id, "resolved", actor.id,
-                             {"outcome": outcome.value, "note": note})  # fmt: skip
+                lead = Lead(lead_id, "resolved", actor.id, record)
         return await self.escalator.transition(conn, locked, first, now, lead, changes)
 
     async def fire(self, alert_id: uuid.UUID, fence: int, now: datetime | None = None) -> bool:

@@ -1,5 +1,5 @@
-"""The FastAPI application: health, the REST API (/api/v1), the alerts websocket and a small
-live page.
+"""The FastAPI application: health, the REST API (/api/v1), staff sign-in (/auth), the alerts
+websocket and the clinician workspace's pages (api.web).
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
@@ -14,17 +14,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.response import PgResponse
-from api import error_handlers, ws
+from api import error_handlers, web, ws
 from api.feed import AlertFeed
+from api.routes import session
 from api.routes.v1 import v1_router
+from api.session_policy import SessionPolicy
 from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def create_app(
     storage_mode: str,
     stats: Callable[[], dict[str, Any]] | None = None,
     response: PgResponse | None = None,
+    sessions: SessionPolicy | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,9 +68,12 @@ def create_app(
     app.state.clock = clock
     app.state.allowed_origins = frozenset(allowed_origins)
     app.state.response = response  # None: alert actions answer 503 (e.g. a read-only API)
+    app.state.sessions = sessions or SessionPolicy()  # staff sign-in, cookie and lockout rules
     error_handlers.install(app)
     app.include_router(ws.router)
     app.include_router(v1_router())
+    app.include_router(session.router)
+    web.install(app)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -83,9 +87,5 @@ def create_app(
             "feed_seq": feed.last_seq,
             "pipeline": pipeline,
         }
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def live_page() -> str:
-        return resources.files("api").joinpath("live.html").read_text(encoding="utf-8")
 
     return app

@@ -6,6 +6,8 @@ which role, which care teams, until when. Staff roles come from `staff.role` and
 from `staff_teams`; a patient's role is "patient" and its team the patient's team; a device has
 the role "device" and no team. Scoping happens wherever data is read, using the principal.
 
+A disabled staff member's tokens resolve to nothing (`staff.disabled_at`, issue 10).
+
 Must not: decide what a role may do (api.access does), or accept an expired token.
 """
 
@@ -60,6 +62,7 @@ _RESOLVE = """
       LEFT JOIN staff s ON s.id = t.staff_id
       LEFT JOIN patients p ON p.id = t.patient_id
      WHERE t.token_sha256 = %s AND t.expires_at > %s
+       AND s.disabled_at IS NULL  -- a disabled staff member's tokens stop working (NULL: no staff)
 """
 
 

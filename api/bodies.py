@@ -140,6 +140,9 @@ class SilenceIn(Body):
 class ResolveIn(Body):
     outcome: Outcome
     note: Text = ""
+    # the doctor's call-back with "visit_booked": when and where (required for it, else absent)
+    visit_at: AwareDatetime | None = None
+    visit_place: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)] = ""
 
 
 class ShiftIn(Body):

@@ -4,6 +4,8 @@ place: api.error_handlers).
     ApiError
     ├── UnauthenticatedError  401 unauthenticated: no token, an unknown or an expired one
     ├── ForbiddenError        403 forbidden: the caller's role can never do this
+    │   └── CsrfError         403 csrf_failed: a change made with the session cookie lacks the
+    │                         session's CSRF token (header X-CSRF-Token or form field csrf_token)
     ├── NotFoundError         404 not_found: no such thing, or one outside the caller's scope
     ├── ConflictError         409 conflict: it exists already, or a concurrent change won
     ├── InvalidRequestError   422 invalid_request: well-formed but not acceptable
@@ -35,6 +37,10 @@ class UnauthenticatedError(ApiError):
 class ForbiddenError(ApiError):
     code = "forbidden"
     status = 403
+
+
+class CsrfError(ForbiddenError):
+    code = "csrf_failed"
 
 
 class NotFoundError(ApiError):

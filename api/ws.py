@@ -3,10 +3,18 @@ resumable, and a way to acknowledge.
 
 Protocol (JSON text frames):
 
-- Authenticate with `Authorization: Bearer <token>` on the upgrade request, or, for browsers
-  that cannot set headers, with a first message `{"type": "auth", "token": "...", "after": N}`
-  within 5 s. Never in the query string. A browser's Origin must be one of the allowed origins.
-  Only staff have a feed: a patient's or a device's token is refused (close 4403).
+- Authenticate with `Authorization: Bearer <token>` on the upgrade request; or, from a browser
+  whose Origin is one of the allowed origins, with the signed-in session's cookie
+  (`vigil_session`, sent by the browser itself); or, for programs that cannot set headers, with
+  a first message `{"type": "auth", "token": "...", "after": N}` within 5 s. Never in the query
+  string. A browser's Origin must be one of the allowed origins or the app's own (the
+  workspace's pages). Only staff have a feed: a patient's or a device's token is refused
+  (close 4403). A session cookie that no longer
+  resolves closes the socket at once: 4440 when the session idled out, expired or its account
+  was disabled, 4401 when it is unknown or signed out.
+- A session-authenticated socket is re-checked every `SessionPolicy.ws_check_s`: once the
+  session has ended (signed out, disabled, password changed, idle, absolute expiry) the socket
+  closes with 4440. The open socket itself does not count as use of the session.
 - The server says `{"type": "hello", "staff_id", "role", "teams", "tiers", "after"}` and then
   sends every alert event the user may see with `seq` greater than `after` (from `?after=N` or
   the auth message), oldest first, then live events as they happen:
@@ -21,7 +29,7 @@ Protocol (JSON text frames):
   internal_error). The `acknowledged` event then arrives on the feed like any other. A malformed
   message is answered with an error frame; the connection stays open.
 - Close codes: 4401 not authenticated, 4403 origin or role not allowed, 4408 too slow (the
-  per-connection queue overflowed: reconnect and resume), 4440 token expired.
+  per-connection queue overflowed: reconnect and resume), 4440 token or session expired.
 
 Must not: filter events itself (api.feed scopes them) or write alerts (alerts.response does).
 """
@@ -41,6 +49,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.actions import Acknowledge, ActionError, Actor
 from alerts.response import PgResponse
 from api import _ws_protocol as proto
+from api import sessions
 from api.auth import ANY_SUBJECT, Principal, authenticate, bearer_token
 from api.feed import EXPIRED, GONE, TOO_SLOW, AlertFeed, Scope, Subscription
 from ingest.retry import describe, frames
@@ -70,7 +79,7 @@ async def alerts_socket(ws: WebSocket) -> None:
     pool: AsyncConnectionPool = state.pool
     clock: Callable[[], datetime] = state.clock
     origin = ws.headers.get("origin")
-    if origin is not None and origin not in state.allowed_origins:
+    if origin is not None and not _origin_allowed(origin, ws.headers.get("host"), state):
         await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
         return
     header_token = bearer_token(ws.headers.get("authorization"))
@@ -80,16 +89,36 @@ async def alerts_socket(ws: WebSocket) -> None:
         if principal is None:  # refuse the handshake itself
             await ws.close(code=CLOSE_UNAUTHENTICATED, reason="invalid or expired token")
             return
+    # A cookie counts only from an allowed Origin (a browser on one of our pages).
+    session_id = ws.cookies.get(sessions.SESSION_COOKIE) if origin and not principal else None
     await ws.accept()
     with contextlib.suppress(WebSocketDisconnect):  # the client went away: nothing to answer
         try:
+            if session_id:
+                principal = await _session_principal(ws, session_id)
             principal, after = await _finish_auth(ws, pool, clock, principal)
             scope = Scope.of_role(principal.role, principal.team_ids)
             if scope is None:
                 raise _RefusedError(CLOSE_FORBIDDEN, "the alert feed is for staff")
-            await _serve(ws, state.feed, principal, scope, after)
+            await _serve(ws, state.feed, principal, scope, after, session_id)
         except _RefusedError as refused:
             await ws.close(code=refused.code, reason=refused.reason)
+
+
+def _origin_allowed(origin: str, host: str | None, state: Any) -> bool:
+    """A configured origin, or the page's own (the workspace served by this app)."""
+    same = host is not None and origin in (f"http://{host}", f"https://{host}")
+    return same or origin in state.allowed_origins
+
+
+async def _session_principal(ws: WebSocket, session_id: str) -> Principal:
+    state = ws.app.state
+    resolved = await sessions.resolve(state.pool, state.sessions, state.clock(), session_id)
+    if resolved.view is not None:
+        return resolved.view.principal
+    if resolved.state == "unknown":
+        raise _RefusedError(CLOSE_UNAUTHENTICATED, "not signed in")
+    raise _RefusedError(CLOSE_EXPIRED, "session expired")
 
 
 def _after(value: Any) -> int:
@@ -125,11 +154,16 @@ async def _finish_auth(
 
 
 _CLOSES = {TOO_SLOW: (CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>"),
-           EXPIRED: (CLOSE_EXPIRED, "token expired")}  # fmt: skip
+           EXPIRED: (CLOSE_EXPIRED, "token or session expired")}  # fmt: skip
 
 
 async def _serve(
-    ws: WebSocket, feed: AlertFeed, principal: Principal, scope: Scope, after: int
+    ws: WebSocket,
+    feed: AlertFeed,
+    principal: Principal,
+    scope: Scope,
+    after: int,
+    session_id: str | None = None,
 ) -> None:
     """Send until the subscription ends. The sender runs as a task of its own: a client that
     stops reading blocks it inside a send, and the cut-off must not wait for that send."""
@@ -141,14 +175,17 @@ async def _serve(
     sender = asyncio.create_task(_send(ws, feed, sub, hello, after))
     reader = asyncio.create_task(_read_client(ws, sub, principal, state.response))
     ended = asyncio.create_task(sub.ended.wait())
+    tasks = [sender, reader, ended]
+    if session_id is not None:
+        tasks.append(asyncio.create_task(_watch_session(ws, session_id, sub)))
     try:
         await asyncio.wait({sender, ended}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         expiry.cancel()
         feed.unsubscribe(sub)
-        for task in (sender, reader, ended):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sender, reader, ended, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
     if sender.done() and not sender.cancelled() and sender.exception() is not None:
         raise sender.exception()  # type: ignore[misc]
     if sub.reason in _CLOSES:
@@ -156,6 +193,25 @@ async def _serve(
         # A stuck client cannot take the close frame either; don't wait for it forever.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ws.close(code=code, reason=reason), CLOSE_WAIT_S)
+
+
+async def _watch_session(ws: WebSocket, session_id: str, sub: Subscription) -> None:
+    """End the subscription (close 4440) once the session no longer resolves. A failed check
+    (the database briefly away) is logged and retried at the next period."""
+    state = ws.app.state
+    policy = state.sessions
+    while True:
+        await asyncio.sleep(policy.ws_check_s)
+        try:
+            resolved = await sessions.resolve(
+                state.pool, policy, state.clock(), session_id, touch=False
+            )
+        except Exception as exc:
+            log.warning("checking a websocket's session failed (%s)", describe(exc))
+            continue
+        if resolved.view is None:
+            sub.end(EXPIRED)
+            return
 
 
 async def _send(ws: WebSocket, feed: AlertFeed, sub: Subscription, hello: str, after: int) -> None:

@@ -106,6 +106,12 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.staff_cli import cmd_staff as run
+
+    return run(args, settings)
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from simulators.cli import simulate
 
@@ -187,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--patient")
     who.add_argument("--device")
     sp.add_argument("--ttl-hours", type=float, default=12.0)
+    sp = add("staff", cmd_staff, "staff accounts that sign in: add, passwd, disable")
+    from vigil.staff_cli import add_arguments as staff_arguments
+
+    staff_arguments(sp)
     sp = add("simulate", cmd_simulate, "run simulated patients' devices against the broker")
     from simulators.cli import add_arguments
 

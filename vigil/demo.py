@@ -3,14 +3,17 @@
 `enrol_demo` is idempotent: two care teams, a nurse on each and a charge nurse on both, the
 simulated cohort's patients and devices (bound from eight days ago, so offline backlogs within
 the accepted age attribute correctly), their MQTT credentials, and a fresh API token for the
-charge nurse. `up` is the README's first command: services, migrations, enrolment, the pipeline
-processes, the simulator; it prints where to look and stops everything on Ctrl-C.
+charge nurse (for programs: `vigil watch`). `demo_logins` gives the charge nurse, the on-call
+doctor and a demo admin sign-in names and fresh generated passwords. `up` is the README's first
+command: services, migrations, enrolment, the pipeline processes, the simulator; it prints the
+sign-ins and where to look, and stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from alerts.roster import Role, Shift, TeamRoster
 from alerts.roster_store import replace_roster
 from api import registry
 from api.auth import issue_token
+from api.staff_accounts import add_staff
 from ingest.credentials import reload_broker, upsert_passwords, wait_until_accepted
 from simulators.fleet import cohort, device_password
 from vigil.migrate import migrate
@@ -36,7 +40,15 @@ from vigil.settings import Settings
 
 CHARGE_NURSE = "nurse-charge"
 ONCALL_DOCTOR = "doctor-oncall"
+DEMO_ADMIN = "admin-demo"
+DEMO_TIME_ZONE = "Asia/Shanghai"  # the clinic's; the simulated patients' records say UTC
 TOKEN_TTL = timedelta(hours=12)
+# (login, staff id, name, role, locale) of the people who sign in to the demo's workspace
+DEMO_LOGINS = (
+    ("nurse.li", CHARGE_NURSE, "Li Na", "nurse", "en"),
+    ("doctor.wang", ONCALL_DOCTOR, "Wang Wei", "doctor", "en"),
+    ("admin.zhao", DEMO_ADMIN, "Zhao Min", "admin", "zh-CN"),
+)
 
 
 def demo_roster(team: str) -> TeamRoster:
@@ -89,6 +101,20 @@ async def enrol_demo(
     provision_devices(settings, [d.device_id for p in people for d in p.devices])
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
         return await issue_token(pool, CHARGE_NURSE, utc_now(), TOKEN_TTL)
+
+
+async def demo_logins(dsn: str, teams: list[str]) -> list[tuple[str, str, str]]:
+    """Sign-ins for the demo (charge nurse, on-call doctor, admin, all on every team) with new
+    generated passwords: [(login, role, password)]. Re-running replaces the passwords."""
+    out = []
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        for login, staff_id, name, role, locale in DEMO_LOGINS:
+            password = secrets.token_urlsafe(12)
+            await add_staff(pool, utc_now(), login=login, name=name, role=role, teams=teams,
+                            password=password, locale=locale, time_zone=DEMO_TIME_ZONE,
+                            staff_id=staff_id)  # fmt: skip
+            out.append((login, role, password))
+    return out
 
 
 def provision_devices(settings: Settings, device_ids: list[str]) -> None:
@@ -179,6 +205,8 @@ def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[byte
     settings = load_settings()  # now with the endpoints and secrets services.sh wrote
     migrate(settings.db.dsn.get_secret_value(), settings.db.mode)
     token = asyncio.run(enrol_demo(settings, patients=patients, seed=seed))
+    teams = sorted({p.team_id for p in cohort(patients, seed, prefix="sim")})
+    logins = asyncio.run(demo_logins(settings.db.dsn.get_secret_value(), teams))
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if bus == "kafka":
@@ -189,16 +217,23 @@ def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[byte
     _wait_healthy(f"{api}/health", 60, procs)
     sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis"]
     procs.append(_spawn("simulator", _vigil(*sim, "--no-progress"), logs))
-    _print_where_to_look(api, token, bus, logs, patients)
+    _print_where_to_look(api, token, logins, bus, logs, patients)
 
 
-def _print_where_to_look(api: str, token: str, bus: str, logs: Path, patients: int) -> None:
+def _print_where_to_look(
+    api: str, token: str, logins: list[tuple[str, str, str]], bus: str, logs: Path, patients: int
+) -> None:
+    sign_ins = "\n".join(
+        f"  sign in at {api}/ as {login} / {password}   ({role}, every demo team)"
+        for login, role, password in logins
+    )
     print(
         f"""
 Vigil is up ({bus} bus) with {patients} simulated patients; patient sim-p0000 goes into a
 hypertensive crisis a few seconds from now.
 
-  live alerts (browser):  {api}/#token={token}
+{sign_ins}
+
   live alerts (terminal): bin/vigil watch --token {token}
   health:                 {api}/health
   API docs:               {api}/docs

@@ -35,6 +35,7 @@ from alerts.response import PgResponse
 from alerts.timers import DeadlineTimers
 from api.app import create_app
 from api.feed import AlertFeed
+from api.session_policy import SessionPolicy
 from ingest.contract import Limits
 from ingest.downlink import MqttPublisher
 from ingest.kafka import KafkaHandoff, ensure_topic
@@ -113,6 +114,17 @@ def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttR
     )
 
 
+def session_policy(settings: Settings) -> SessionPolicy:
+    a = settings.api
+    return SessionPolicy(
+        idle_s=a.session_idle_s,
+        absolute_s=a.session_absolute_s,
+        max_failures=a.signin_max_failures,
+        lockout_s=a.signin_lockout_s,
+        secure_cookie=a.tls_terminated,
+    )
+
+
 def build_api_server(
     settings: Settings,
     pool: AsyncConnectionPool,
@@ -128,6 +140,7 @@ def build_api_server(
         storage_mode=mode,
         stats=stats,
         response=PgResponse(pool, utc_now),
+        sessions=session_policy(settings),
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than

@@ -89,6 +89,20 @@ class ApiSettings(BaseModel):
     port: int = Field(8700, ge=1, le=65535)
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8700"])
     ws_queue_max: int = Field(1_000, ge=1)
+    # Staff sessions (api.session_policy): ended after this long unused, and this long after
+    # sign-in whatever happens. `tls_terminated`: a proxy in front serves https, so the session
+    # cookie is always marked Secure even though this process sees plain http.
+    session_idle_s: float = Field(1_800.0, gt=0)
+    session_absolute_s: float = Field(43_200.0, gt=0)
+    signin_max_failures: int = Field(5, ge=1)
+    signin_lockout_s: float = Field(900.0, gt=0)
+    tls_terminated: bool = False
+
+    @model_validator(mode="after")
+    def _session_bounds(self) -> ApiSettings:
+        if self.session_idle_s > self.session_absolute_s:
+            raise ValueError("api.session_idle_s must not exceed api.session_absolute_s")
+        return self
 
 
 class OutboxSettings(BaseModel):

@@ -55,7 +55,8 @@ async def entries(
         SELECT a.id, a.at, a.actor, a.role, a.action, a.resource, a.patient_id, a.detail
           FROM audit_log a LEFT JOIN patients p ON p.id = a.patient_id
          WHERE (p.team_id = ANY(%(teams)s)
-                OR (a.patient_id IS NULL AND a.detail->>'team_id' = ANY(%(teams)s)))
+                OR (a.patient_id IS NULL AND (a.detail->>'team_id' = ANY(%(teams)s)
+                                              OR a.detail->'team_ids' ?| %(teams)s)))
            AND (%(patient)s::text IS NULL OR a.patient_id = %(patient)s)
            AND (%(actor)s::text IS NULL OR a.actor = %(actor)s)
            AND (%(since)s::timestamptz IS NULL OR a.at >= %(since)s)
@@ -66,3 +67,17 @@ async def entries(
          "before": before_id, "limit": limit},
     )  # fmt: skip
     return await cur.fetchall()
+
+
+async def record_event(
+    conn: AsyncConnection[Any],
+    at: datetime,
+    actor: str,
+    role: str,
+    action: str,
+    resource: str,
+    detail: dict[str, Any],
+) -> None:
+    """One entry concerning no patient (sign-in, sign-out, lockout, staff accounts). A
+    `team_ids` list in `detail` makes it visible to those teams' admins."""
+    await conn.execute(_INSERT, (at, actor, role, action, resource, None, Jsonb(detail)))

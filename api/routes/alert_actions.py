@@ -69,4 +69,5 @@ async def snooze(request: Request, alert_id: uuid.UUID, body: SnoozeIn, caller: 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=Alert)
 async def resolve(request: Request, alert_id: uuid.UUID, body: ResolveIn, caller: Caller) -> Alert:
-    return await _act(request, caller, alert_id, Resolve(body.outcome, body.note))
+    action = Resolve(body.outcome, body.note, body.visit_at, body.visit_place)
+    return await _act(request, caller, alert_id, action)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
@@ -96,7 +97,14 @@ async def test_vigil_up_shows_the_crisis_and_stops_cleanly(
         env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
-        token = (await read_until(proc, r"vigil watch --token (\S+)", 180)).group(1)
+        signin = await read_until(proc, r"sign in at (http://\S+)/ as (nurse\.li) / (\S+)", 180)
+        async with httpx.AsyncClient(base_url=signin.group(1)) as http:
+            nurse = await http.post(
+                "/auth/signin", data={"login": signin.group(2), "password": signin.group(3)},
+                headers={"Accept": "application/json"},
+            )  # fmt: skip
+        assert nurse.status_code == 200 and nurse.json()["session"]["role"] == "nurse"
+        token = (await read_until(proc, r"vigil watch --token (\S+)", 30)).group(1)
         url = f"ws://127.0.0.1:{api_port}/ws/alerts"
         async with websockets.connect(
             url, additional_headers={"Authorization": f"Bearer {token}"}

@@ -116,6 +116,53 @@ async def test_alert_list_filters_and_detail_with_events(dsn: str, tag: str) -> 
     assert [r[3] for r in audit_rows(dsn, "list")] == [w.teams[0].patients[0]]
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"outcome": "visit_booked"}, 422),
+        ({"outcome": "visit_booked", "visit_at": "2030-01-02T09:30:00+08:00"}, 422),
+        ({"outcome": "visit_booked", "visit_place": "Clinic 3"}, 422),
+        ({"outcome": "callback_done", "visit_place": "Clinic 3"}, 422),
+        (
+            {
+                "outcome": "visit_booked",
+                "visit_at": "2030-01-02T09:30:00",
+                "visit_place": "Clinic 3",
+            },
+            422,
+        ),
+        (
+            {
+                "outcome": "visit_booked",
+                "visit_at": "2030-01-02T09:30:00+08:00",
+                "visit_place": "Clinic 3",
+                "note": "sees Dr Li",
+            },
+            200,
+        ),
+        ({"outcome": "callback_done", "note": "advised rest"}, 200),
+    ],
+)
+async def test_a_booked_visit_says_when_and_where(
+    dsn: str, tag: str, body: dict[str, str], status: int
+) -> None:
+    w = await seed(dsn, tag)
+    a = w.teams[0].alert_id
+    async with api_client(dsn) as c:
+        resolved = await c.post(
+            f"{V1}/alerts/{a}/resolve", json=body, headers=w.bearer(0, "doctor")
+        )
+        events = (await c.get(f"{V1}/alerts/{a}", headers=w.bearer(0, "doctor"))).json()["events"]
+    assert resolved.status_code == status, resolved.text
+    recorded = [e["payload"] for e in events if e["kind"] == "resolved"]
+    expected = {**body, "note": body.get("note", "")}
+    keys = ("outcome", "note", "visit_at", "visit_place")
+    if status == 200:
+        assert [{k: p[k] for k in keys if k in p} for p in recorded] == [expected]
+    else:
+        assert recorded == []
+
+
 async def test_alert_actions_go_through_the_response(dsn: str, tag: str) -> None:
     w = await seed(dsn, tag)
     a, later = w.teams[0].alert_id, (utc_now() + timedelta(hours=1)).isoformat()

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from alerts._sql import EVENT_ORDER_LOCK, EVENTS_CHANNEL
 from alerts.response import PgResponse
 from api.app import create_app
 from api.feed import AlertFeed
+from api.session_policy import SessionPolicy
 from tests.integration.stack import free_port
 
 
@@ -37,16 +38,23 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def api_server(dsn: str, *, queue_max: int = 1000) -> AsyncIterator[Server]:
+async def api_server(
+    dsn: str,
+    *,
+    queue_max: int = 1000,
+    clock: Callable[[], datetime] = utc_now,
+    sessions: SessionPolicy | None = None,
+) -> AsyncIterator[Server]:
     async with AsyncConnectionPool(dsn, min_size=1, max_size=6, open=False) as pool:
         feed = AlertFeed(pool, dsn, queue_max=queue_max)
         app = create_app(
             pool=pool,
             feed=feed,
-            clock=utc_now,
+            clock=clock,
             allowed_origins=["http://allowed.example"],
             storage_mode="plain",
-            response=PgResponse(pool, utc_now),
+            response=PgResponse(pool, clock),
+            sessions=sessions,
         )
         port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
