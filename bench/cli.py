@@ -21,7 +21,7 @@ from vigil.settings import Settings, load_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality", "ws"])
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
         "--messages",
@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clients", type=int, default=100, help="ws: websocket clients of one team")
     p.add_argument("--events", type=int, default=3000, help="ws: alert events in the burst")
     p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
+    p.add_argument("--ui-patients", type=int, default=10_000, help="ui: patients enrolled")
+    p.add_argument("--open-alerts", type=int, default=2000, help="ui: open alerts")
+    p.add_argument("--trials", type=int, default=50, help="ui: requests measured per endpoint")
 
 
 def main(argv: Sequence[str], settings: Settings) -> int:
@@ -60,6 +63,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(figures))
         return 0
 
+    if args.what == "ui":
+        return _ui(args)
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
     settings = load_settings()  # now with the endpoints and secrets services.sh wrote
@@ -82,6 +87,20 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     for key, value in figures.items():
         if key != "rounds_detail":
             print(f"{key:>22}: {value}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    subprocess.run([str(SERVICES_SCRIPT), "up", "postgres"], check=True)
+    from bench.ui import BROWSER_NOTE, ui_figures
+
+    figures = asyncio.run(ui_figures(load_settings(), args.ui_patients, args.open_alerts,
+                                     args.trials))  # fmt: skip
+    for key, value in figures.items():
+        print(f"{key:>26}: {value}", file=sys.stderr)
+    print(BROWSER_NOTE, file=sys.stderr)
     if args.json:
         print(json.dumps(figures))
     return 0

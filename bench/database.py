@@ -5,7 +5,7 @@ VIGIL_DB__MODE=plain) and migrates it; `enrolled` adds the demo cohort the bench
 other functions are the benches' measurements (counts, latest seq, detection times) and resets
 between phases: reads and truncations of the bench database no product repository offers.
 Must not: write product data with SQL of its own (the product's public functions do that), or
-touch any database but `vigil_bench`.
+touch any database but the benches' own (`vigil_bench`, `vigil_bench_ui`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ BENCH_DB = "vigil_bench"
 PATIENTS = 50  # the demo cohort every bench enrols (seed 1, prefix "bench")
 
 
-def bench_database(settings: Settings) -> tuple[str, str]:
-    """Drop and re-create `vigil_bench`, migrate it; return (its DSN, the storage mode)."""
+def bench_database(settings: Settings, name: str = BENCH_DB) -> tuple[str, str]:
+    """Drop and re-create `name` (a bench's own database), migrate it; return (its DSN, the
+    storage mode)."""
+    if not name.startswith(BENCH_DB):
+        raise ValueError(f"a bench database is named {BENCH_DB}*, not {name!r}")
     admin = settings.db.admin_dsn.get_secret_value()
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}" OWNER vigil')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" OWNER vigil')
         ts = conn.execute(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
             " AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
@@ -40,9 +43,9 @@ def bench_database(settings: Settings) -> tuple[str, str]:
     if settings.db.mode == "plain":  # VIGIL_DB__MODE=plain: measure plain PostgreSQL, as CI runs
         ts = None
     if ts is not None:
-        with psycopg.connect(make_conninfo(admin, dbname=BENCH_DB), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(admin, dbname=name), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    dsn = make_conninfo(settings.db.dsn.get_secret_value(), dbname=BENCH_DB)
+    dsn = make_conninfo(settings.db.dsn.get_secret_value(), dbname=name)
     migrate(dsn)
     return dsn, "timescaledb" if ts is not None else "plain"
 

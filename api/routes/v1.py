@@ -15,6 +15,7 @@ from api.routes import (
     rosters,
     silences,
     thresholds,
+    workspace,
 )
 from api.schemas import ERROR_RESPONSES
 
@@ -22,6 +23,6 @@ from api.schemas import ERROR_RESPONSES
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
-                   rosters, audit_log):  # fmt: skip
+                   rosters, audit_log, workspace):  # fmt: skip
         router.include_router(module.router)
     return router
