@@ -19,6 +19,10 @@ _INSERT = (
     " SELECT %s, %s, %s, %s, %s, pid, %s FROM unnest(%s::text[]) WITH ORDINALITY AS u(pid, n)"
     " ORDER BY n"
 )
+_INSERT_ONE = (
+    "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 async def record(
@@ -80,4 +84,4 @@ async def record_event(
 ) -> None:
     """One entry concerning no patient (sign-in, sign-out, lockout, staff accounts). A
     `team_ids` list in `detail` makes it visible to those teams' admins."""
-    await conn.execute(_INSERT, (at, actor, role, action, resource, None, Jsonb(detail)))
+    await conn.execute(_INSERT_ONE, (at, actor, role, action, resource, None, Jsonb(detail)))

@@ -87,10 +87,9 @@ async def worklist(
     viewer = await current(request)
     if viewer is None:
         return to_signin(request)
-    seq = request.app.state.feed.last_seq  # before the query: events after it are replayed
     now = request.app.state.clock()
     f = _filters(team, tier, severity, mine)
-    raw = await source.load(request.app.state.pool, viewer, f, now)
+    seq, raw = await source.load(request.app.state.pool, viewer, f, now)
     t = catalog(request, viewer.locale)
     return page(request, "worklist.html", viewer.locale, viewer, active_nav="nav.worklist",
                 rows=views.rows(raw, t, viewer.tz, viewer.staff_id, now), seq=seq, filters=f,
