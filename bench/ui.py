@@ -7,7 +7,7 @@
   database, at most 2,000 points per series.
 - `caseload_p95_ms`: `GET /api/v1/caseload` for one team's nurse (200 patients, latest vitals).
 - `publish_to_browser_p95_ms`: MQTT publish -> row visible on an open worklist in headless
-  Chromium. Not measured here: it needs the browser phase (null until it exists; said so).
+  Chromium, through a real `vigil run` (bench.ui_browser), `BROWSER_TRIALS` trials.
 
 Server time: the ASGI app runs in this process, driven through httpx's ASGI transport (routing,
 authentication, the queries, the audit rows, validation and JSON included; no network), on its
@@ -35,12 +35,14 @@ from api.feed import AlertFeed
 from bench import ui_seed
 from bench.database import BENCH_DB, bench_database
 from bench.live import percentile
+from bench.ui_browser import browser_figures
 from vigil.settings import Settings
 
 UI_DB = f"{BENCH_DB}_ui"
 WARMUP = 5
 CGM_DAYS = 90
-BROWSER_NOTE = "publish_to_browser_p95_ms: null (the browser phase is not part of this bench yet)"
+BROWSER_TRIALS = 20
+BROWSER_NOTE = "publish_to_browser: device publish over MQTT -> row in the DOM of an open worklist"
 
 
 def machine() -> dict[str, Any]:
@@ -126,6 +128,6 @@ async def ui_figures(settings: Settings, patients: int, alerts: int, trials: int
             )
             figures |= _figures("caseload", await _timed(
                 lambda: c.get("/api/v1/caseload", headers=as_nurse), trials))  # fmt: skip
-    figures["publish_to_browser_p95_ms"] = None
+    figures |= await browser_figures(settings, BROWSER_TRIALS)
     figures["trials"] = trials
     return figures | seeding
