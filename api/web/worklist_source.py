@@ -24,6 +24,7 @@ from api.web.viewer import Viewer
 from api.workspace.worklist import WorklistFilter, worklist
 
 OPEN_STATUSES = ("open", "acknowledged")
+SEVERITIES = ("critical", "high", "moderate", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class Filters:
     tier: int | None = None
     severity: str | None = None
     mine: bool = False
+
+    @classmethod
+    def parse(cls, team: str, tier: str, severity: str, mine: bool) -> Filters:
+        """From the filter form's fields: an empty or unknown value means "all"."""
+        return cls(
+            team=team or None,
+            tier=int(tier) if tier in ("1", "2", "3") else None,
+            severity=severity if severity in SEVERITIES else None,
+            mine=mine,
+        )
 
     def keeps(self, row: dict[str, Any], team_id: str, me: str) -> bool:
         return (
@@ -67,7 +78,8 @@ async def load(
     pool: Any, viewer: Viewer, f: Filters, now: datetime
 ) -> tuple[int, list[dict[str, Any]]]:
     """The feed seq of the snapshot and the viewer's open alerts passing the filters."""
-    wf = WorklistFilter(team_id=f.team, tier=f.tier, severity=f.severity, mine=f.mine)
+    team = f.team if f.team in viewer.principal.team_ids else None  # another team's: all mine
+    wf = WorklistFilter(team_id=team, tier=f.tier, severity=f.severity, mine=f.mine)
     found = await worklist(pool, viewer.principal, wf, now)
     async with pool.connection() as conn:
         names = await colleagues.names(conn, (r["assigned_to"] for r in found.items))
