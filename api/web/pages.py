@@ -106,6 +106,6 @@ async def worklist_row(request: Request, alert_id: uuid.UUID, f: Filters) -> Res
     if raw is None:
         return Response(status_code=204, headers={"cache-control": "no-store"})
     t = catalog(request, viewer.locale)
-    html = fragment(request, "_worklist_row.html", viewer.locale, viewer,
+    html = fragment(request, "worklist_row.html", viewer.locale, viewer,
                     r=views.row(raw, t, viewer.tz, viewer.staff_id, now))  # fmt: skip
     return HTMLResponse(html, headers={"cache-control": "no-store"})
