@@ -44,6 +44,8 @@ def to_signin(request: Request) -> RedirectResponse:
 
 @router.get("/signin", response_class=HTMLResponse)
 async def signin(request: Request, next: str = "/", error: str | None = None) -> Response:
+    if await current(request) is not None:
+        return RedirectResponse(local_path(next), status_code=303)  # signed in already
     locale = anonymous_locale(request)
     t = catalog(request, locale)
     message = t(f"signin.error.{SIGNIN_ERRORS[error]}") if error in SIGNIN_ERRORS else None

@@ -89,7 +89,9 @@ class Person:
     errors: list[str] = field(default_factory=list)
 
 
-async def signed_in(browser: Browser, base: str, login: str) -> Person:
+async def signed_in(
+    browser: Browser, base: str, login: str, screenshots: Path | None = None
+) -> Person:
     """A new browser context (its own cookies), signed in through the sign-in page."""
     context = await browser.new_context(base_url=base, viewport={"width": 1360, "height": 820},
                                         locale="en-GB")  # fmt: skip
@@ -97,6 +99,8 @@ async def signed_in(browser: Browser, base: str, login: str) -> Person:
     person = Person(page)
     page.on("pageerror", lambda error: person.errors.append(str(error)))
     await page.goto("/")
+    if screenshots is not None:
+        await shot(page, screenshots, "signin")
     await page.fill("#login", login)
     await page.fill("#password", PASSWORD)
     await page.click("form[action='/auth/signin'] button[type=submit]")

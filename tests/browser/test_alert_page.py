@@ -79,6 +79,30 @@ async def test_a_refused_action_shows_the_reason_in_words(
     assert nurse.errors == []
 
 
+async def test_another_teams_alert_is_not_found(
+    stack: Stack, browser: Browser, dsn: str, settings: Settings, tag: str, screenshots: Path
+) -> None:
+    patients, _ = await enrol(settings, dsn, tag, patients=2)
+    mine, theirs = patients[0], next(p for p in patients if p.team_id != patients[0].team_id)
+    await add_account(dsn, f"o.{tag}", "nurse", mine.team_id)
+    await record(dsn, crisis(theirs.patient_id, 1, 198.0))
+    async with (
+        AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool,
+        pool.connection() as conn,
+    ):
+        cur = await conn.execute(
+            "SELECT id FROM alerts WHERE patient_id = %s", (theirs.patient_id,)
+        )
+        (alert_id,) = await cur.fetchone() or (None,)
+    nurse = await signed_in(browser, stack.api_url, f"o.{tag}")
+    await expect(nurse.page.locator(ROWS)).to_have_count(0)  # not on my worklist either
+    answer = await nurse.page.goto(f"/alerts/{alert_id}")
+    assert answer is not None and answer.status == 404
+    await expect(nurse.page.locator("h1")).to_have_text("Not found")
+    await expect(nurse.page.locator("main")).not_to_contain_text(f"Patient {theirs.index + 1}")
+    await shot(nurse.page, screenshots, "alert-other-team-404")
+
+
 async def test_the_worklist_resumes_after_the_app_comes_back(
     stack: Stack, browser: Browser, dsn: str, settings: Settings, tag: str, screenshots: Path
 ) -> None:

@@ -30,7 +30,7 @@ async def test_a_dangerous_reading_reaches_both_nurses_and_so_does_the_ack(
     team = patients[0].team_id
     await add_account(dsn, f"a.{tag}", "nurse", team)
     await add_account(dsn, f"b.{tag}", "nurse", team)
-    a = await signed_in(browser, stack.api_url, f"a.{tag}")
+    a = await signed_in(browser, stack.api_url, f"a.{tag}", screenshots)
     b = await signed_in(browser, stack.api_url, f"b.{tag}")
     for nurse in (a, b):
         await live(nurse.page)
