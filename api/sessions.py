@@ -106,11 +106,12 @@ async def sign_in(
     login = login.strip().lower()
     async with pool.connection() as conn:
         acct = await q.account(conn, login) if valid_login(login) else None
-        refusal = _refusal(acct, now)
-        if refusal is not None:
-            await asyncio.to_thread(passwords.waste_time, password)
+    refusal = _refusal(acct, now)
+    if refusal is not None:  # hashing holds no connection
+        await asyncio.to_thread(passwords.waste_time, password)
+        async with pool.connection() as conn:
             await _audit(conn, now, acct, "signin_refused", reason=refusal)
-            return None
+        return None
     assert acct is not None
     assert acct.password_hash is not None
     checked = await asyncio.to_thread(passwords.check, acct.password_hash, password)

@@ -67,6 +67,9 @@ async def add_staff(
             if await q.team_time_zone(conn, team) is None:
                 raise AccountError(f"no care team {team}")
         tz = time_zone or await q.team_time_zone(conn, teams[0]) or DEFAULT_TIME_ZONE
+        taken = await q.staff_by_login(conn, login)
+        if taken is not None and taken[0] != staff_id:
+            raise AccountError(f"the login {login!r} belongs to staff id {taken[0]}")
         await registry.upsert_staff(conn, staff_id, name, role, teams)
         await q.set_account(conn, staff_id, login, hashed, locale, tz)
         await _audit(conn, now, "staff_added", staff_id, teams, role=role)

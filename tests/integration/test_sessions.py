@@ -226,3 +226,30 @@ async def test_a_new_password_ends_sessions_and_replaces_the_old(dsn: str, tag: 
         new = await sign_in(c, login(w, "nurse"), "a brand new one")
     assert (ended.status_code, old.status_code, new.status_code) == (401, 401, 200)
     assert [a[3]["sessions_ended"] for a in audit(dsn, "password_changed")] == [1]
+
+
+async def test_json_sign_in_and_a_foreign_origin(dsn: str, tag: str) -> None:
+    w = await seed_accounts(dsn, tag)
+    async with session_client(dsn, Clock(utc_now())) as c:
+        foreign = await c.post("/auth/signin", data={"login": login(w, "nurse"),
+                               "password": PASSWORD}, headers={"Origin": "http://evil.example"})  # fmt: skip
+        own = await c.post("/auth/signin", json={"login": login(w, "nurse"), "password": PASSWORD},
+                           headers={"Origin": "http://vigil.test"})  # fmt: skip
+        c.cookies.clear()
+        me_by_token = await c.get("/auth/me", headers=w.bearer(0, "nurse"))
+    assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
+    assert own.status_code == 200 and own.json()["session"]["login"] == login(w, "nurse")
+    assert me_by_token.status_code == 401  # /auth/me is about sessions, not tokens
+
+
+async def test_sign_in_events_reach_the_admins_of_the_persons_teams(dsn: str, tag: str) -> None:
+    w = await seed_accounts(dsn, tag)
+    clock = Clock(utc_now())
+    async with session_client(dsn, clock) as c:
+        for _ in range(5):
+            await sign_in(c, login(w, "nurse"), "guess")
+        own = await c.get(f"{V1}/audit", headers=w.bearer(0, "admin"))
+        other = await c.get(f"{V1}/audit", headers=w.bearer(1, "admin"))
+    mine = [(e["action"], e["actor"]) for e in own.json() if e["resource"] == "session"]
+    assert ("lockout", w.staff(0, "nurse")) in mine and len(mine) == 6
+    assert not [e for e in other.json() if e["actor"] == w.staff(0, "nurse")]

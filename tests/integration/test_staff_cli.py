@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.rest_world import seed, utc_now
-from tests.integration.session_world import Clock, session_client, sign_in
+from tests.integration.session_world import Clock, seed_accounts, session_client, sign_in
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -58,6 +58,7 @@ async def test_add_passwd_and_disable(dsn: str, tag: str) -> None:
         (["add", "nurse.wu", "--name", "x", "--role", "nurse", "--team", "no-such-team"], "long enough", "no care team"),
         (["add", "nurse.wu", "--name", "x", "--role", "nurse", "--team", "{team}"], "short", "at least 8"),
         (["add", "nurse.wu", "--name", "x", "--role", "nurse", "--team", "{team}", "--time-zone", "Mars/Base"], "long enough", "unknown time zone"),
+        (["add", "nurse0.{tag}", "--name", "x", "--role", "nurse", "--team", "{team}", "--id", "someone-else"], "long enough", "belongs to staff id"),
         (["passwd", "nobody"], "long enough", "no staff member"),
         (["disable", "nobody"], None, "no staff member"),
     ],
@@ -65,6 +66,6 @@ async def test_add_passwd_and_disable(dsn: str, tag: str) -> None:
 async def test_refusals_say_why(
     dsn: str, tag: str, args: list[str], password: str | None, says: str
 ) -> None:
-    w = await seed(dsn, tag)
-    done = vigil(dsn, *[a.format(team=w.teams[0].id) for a in args], password=password)
+    w = await seed_accounts(dsn, tag)
+    done = vigil(dsn, *[a.format(team=w.teams[0].id, tag=tag) for a in args], password=password)
     assert done.returncode == 1 and says in done.stderr, done.stderr
