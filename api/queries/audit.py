@@ -13,6 +13,10 @@ from psycopg.types.json import Jsonb
 
 from api.auth import Principal
 
+_ONE = (
+    "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+    " VALUES (%s, %s, %s, %s, %s, NULL, %s)"
+)
 # One statement for any number of patients: a worklist of 2,000 alerts audits 2,000 reads
 _INSERT = (
     "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
@@ -32,10 +36,11 @@ async def record(
 ) -> None:
     """One row per patient concerned (a list of alerts across patients writes several)."""
     pids = list(dict.fromkeys(patient_ids))
-    if pids:
-        await conn.execute(
-            _INSERT, (at, who.staff_id, who.role, action, resource, Jsonb(detail or {}), pids)
-        )
+    head = (at, who.staff_id, who.role, action, resource, Jsonb(detail or {}))
+    if pids == [None]:  # about no patient (a team, a session): nothing to type the array by
+        await conn.execute(_ONE, head)
+    elif pids:
+        await conn.execute(_INSERT, (*head, pids))
 
 
 async def entries(
@@ -80,4 +85,4 @@ async def record_event(
 ) -> None:
     """One entry concerning no patient (sign-in, sign-out, lockout, staff accounts). A
     `team_ids` list in `detail` makes it visible to those teams' admins."""
-    await conn.execute(_INSERT, (at, actor, role, action, resource, None, Jsonb(detail)))
+    await conn.execute(_ONE, (at, actor, role, action, resource, Jsonb(detail)))

@@ -24,7 +24,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import alert_pages, pages
+from api.web import alert_pages, pages, patient_pages, roster_pages
 from api.web.render import make_web
 from api.web.security import SecurityHeaders
 
@@ -46,3 +46,5 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=_root() / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(alert_pages.router)
+    app.include_router(patient_pages.router)
+    app.include_router(roster_pages.router)
