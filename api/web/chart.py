@@ -26,14 +26,19 @@ def series(readings: list[dict[str, Any]]) -> list[list[float]]:
     return [xs, ys]
 
 
-def thresholds(metric: str, t: Catalog, rules: RuleSet = DEFAULT_RULES) -> list[dict[str, Any]]:
-    """Each threshold rule's line on `metric`: value and its translated title."""
-    lines = []
+def thresholds(
+    metric: str, t: Catalog, rule_id: str = "", rules: RuleSet = DEFAULT_RULES
+) -> list[dict[str, Any]]:
+    """Each threshold rule's line on `metric`: value, translated title, severity. Rules sharing a
+    value are one line, labelled by the alert's own rule when it is one of them."""
+    lines: dict[float, dict[str, Any]] = {}
     for rule in rules.thresholds_for(metric):
         value = rule.thresholds[rule.metrics.index(metric)]
-        lines.append({"value": value, "label": t.title(rule.id, rule.title),
-                      "severity": rule.severity.value})  # fmt: skip
-    return sorted(lines, key=lambda line: line["value"])
+        if value in lines and rule.id != rule_id:
+            continue
+        lines[value] = {"value": value, "label": t.title(rule.id, rule.title),
+                        "severity": rule.severity.value}  # fmt: skip
+    return [lines[v] for v in sorted(lines)]
 
 
 def data(
@@ -44,7 +49,7 @@ def data(
         "unit": shown(metric, alert["unit"]).unit,
         "decimals": shown(metric, alert["unit"]).decimals,
         "series": series(readings),
-        "thresholds": thresholds(metric, t),
+        "thresholds": thresholds(metric, t, alert["rule_id"]),
         "opened": alert["opened_at"].timestamp(),
         "label": t("alert.chart"),
         "threshold_label": t("alert.chart.threshold"),

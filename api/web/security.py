@@ -2,6 +2,9 @@
 own scripts only (no inline script, no event-handler attributes, no CDN), no framing, no MIME
 sniffing, no referrer leaving the site.
 
+The referrer policy is `same-origin`, not `no-referrer`: with no-referrer a browser sends
+`Origin: null` on our own form posts, which the sign-in's login-CSRF check rightly refuses.
+
 The policy's connect-src names the websocket origin of the request's own host explicitly
 (`'self'` covers ws: only in CSP level 3 browsers).
 
@@ -19,7 +22,7 @@ _BASE = (
 )
 _FIXED = [
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 

@@ -165,3 +165,20 @@ def test_the_policy_allows_our_scripts_only_and_no_framing() -> None:
     assert "frame-ancestors 'none'" in csp
     assert "ws://127.0.0.1:8720" in csp
     assert "ws://" not in policy("evil' host") and "ws://" not in policy(None)
+
+
+def test_chart_threshold_lines_one_per_value_named_after_the_alerts_rule() -> None:
+    from api.web.chart import series, thresholds
+
+    t = catalogs()["en"]
+    lines = thresholds("systolic_bp", t, "bp.crisis")
+    assert [line["value"] for line in lines] == sorted({line["value"] for line in lines})
+    assert {"value": 180.0, "label": "Hypertensive crisis", "severity": "critical"} in lines
+    glucose = [line["value"] for line in thresholds("glucose", t)]
+    assert 54.0 in glucose and 70.0 in glucose and 250.0 in glucose
+    rows = [
+        {"time": T0, "value": 1},
+        {"time": T0, "value": 2},
+        {"time": T0 + timedelta(seconds=5), "value": 3},
+    ]
+    assert series(rows) == [[T0.timestamp(), T0.timestamp() + 5], [1.0, 3.0]]

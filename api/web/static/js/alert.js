@@ -54,10 +54,12 @@ function chart() {
   const values = [...data.series[1], ...data.thresholds.map((l) => l.value)];
   const lo = Math.min(...values), hi = Math.max(...values);
   const pad = Math.max((hi - lo) * 0.1, 1);
+  const xs = data.series[0];
+  const x0 = Math.min(xs[0], data.opened) - 1800, x1 = Math.max(xs[xs.length - 1], data.opened) + 1800;
   const opts = {
     width: Math.max(target.clientWidth - 16, 300),
     height: 280,
-    scales: { x: { time: true }, y: { range: [lo - pad, hi + pad] } },
+    scales: { x: { time: true, range: [x0, x1] }, y: { range: [lo - pad, hi + pad] } },
     series: [
       {},
       { label: `${data.metric} (${data.unit})`, stroke: "#0b5cad", width: 2, points: { show: true, size: 5 },

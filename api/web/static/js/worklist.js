@@ -3,7 +3,7 @@
 // missed and nothing repeats. Each event re-fetches that alert's row as HTML from the server
 // (/worklist/rows/<id>, same filters as the page): 200 replaces or adds it, 204 removes it.
 // A new critical alert is announced in an aria-live banner and with a beep (mute remembered).
-import { duration, t } from "./common.js";
+import { duration, post, reason, t } from "./common.js";
 
 const table = document.getElementById("worklist");
 const tbody = document.getElementById("worklist-rows");
@@ -11,6 +11,7 @@ const empty = document.getElementById("empty");
 const connState = document.getElementById("conn-state");
 const announce = document.getElementById("announce");
 const muteButton = document.getElementById("mute");
+const actionResult = document.getElementById("action-result");
 const MUTE_KEY = "vigil.worklist.muted";
 const RETRY_MS = [500, 1000, 2000, 5000, 10000];
 
@@ -166,6 +167,24 @@ function connect() {
     setTimeout(connect, wait);
   });
 }
+
+// --- acknowledge from the list (the feed then brings the new state to every open worklist) ----
+tbody.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.js-ack");
+  if (!button) return;
+  button.disabled = true;
+  actionResult.classList.remove("error");
+  actionResult.textContent = t("js.working");
+  const answer = await post(`/api/v1/alerts/${button.dataset.alert}/acknowledge`, {});
+  if (answer.ok) {
+    actionResult.textContent = t("js.done");
+    queue = queue.then(() => refreshRow(button.dataset.alert)).catch(() => {});
+  } else {
+    actionResult.textContent = reason(answer.error);
+    actionResult.classList.add("error");
+    button.disabled = false;
+  }
+});
 
 refreshEmpty();
 connect();
