@@ -67,7 +67,7 @@ async def _list(request: Request, q: str | None, sort: str, page_no: int) -> Res
                                 offset=(page_no - 1) * PAGE_SIZE)  # fmt: skip
     found = await caseload.caseload(request.app.state.pool, viewer.principal, f, now)
     t = catalog(request, viewer.locale)
-    rows = [pv.list_row(r, t, viewer.tz) for r in found.items]
+    rows = [pv.list_row(r, t, viewer.tz, now) for r in found.items]
     pages = max(1, -(-found.total // PAGE_SIZE))
     return page(request, "patients.html", viewer.locale, viewer, active_nav="nav.patients",
                 rows=rows, total=found.total, q=q or "", sort=sort, sorts=pv.SORTS,

@@ -47,6 +47,7 @@ class ListRow:
     name: str
     team_id: str
     last_reading: str  # in the viewer's zone ("" when none)
+    last_reading_age: str  # "3 h 05 min ago" ("" when none)
     vitals: list[str]  # one per VITALS column ("" when none)
     open_alerts: int
     severity: str | None
@@ -68,11 +69,13 @@ def vital(row: CaseloadRow, metrics: tuple[str, ...]) -> str:
     return fmt.value(metrics[0], present[0].unit, present[0].value)
 
 
-def list_row(row: CaseloadRow, t: Catalog, tz: str) -> ListRow:
+def list_row(row: CaseloadRow, t: Catalog, tz: str, now: datetime) -> ListRow:
     sev = row.worst_open_severity
+    last = row.last_reading_at
+    age = t("patients.ago", span=fmt.duration((now - last).total_seconds())) if last else ""
     return ListRow(
         id=row.id, name=row.display_name, team_id=row.team_id,
-        last_reading=fmt.when(row.last_reading_at, tz),
+        last_reading=fmt.when(last, tz), last_reading_age=age,
         vitals=[vital(row, metrics) for _, metrics in VITALS],
         open_alerts=row.open_alerts, severity=sev,
         severity_label=t(f"severity.{sev}") if sev else "",
@@ -92,18 +95,37 @@ def _series(chart: Chart, t: Catalog) -> list[dict[str, Any]]:
     return out
 
 
+SEVERITY_ORDER = ("critical", "high", "moderate", "info")
+
+
+def _drawn(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per value (two rules at one value are one line, in the worse severity's colour),
+    marked on the canvas by the comparison and the value; the legend names the rules."""
+    by_value: dict[float, dict[str, Any]] = {}
+    for line in lines:
+        seen = by_value.setdefault(line["value"], {**line, "marks": []})
+        seen["marks"].append(line["mark"])
+        if SEVERITY_ORDER.index(line["severity"]) < SEVERITY_ORDER.index(seen["severity"]):
+            seen["severity"] = line["severity"]
+    return [{"value": v["value"], "severity": v["severity"],
+             "text": " ".join(dict.fromkeys(v["marks"]))} for v in by_value.values()]  # fmt: skip
+
+
 def chart_data(chart: Chart, t: Catalog) -> dict[str, Any]:
-    """One chart for static/js/patient.js: series, threshold lines, target bands, labels."""
-    lines = [
-        {"value": line.value, "text": f"{line.value:g}", "label": t.title(line.rule_id, line.title),
-         "severity": line.severity, "overridden": line.version != "default"}
-        for line in sorted(chart.thresholds, key=lambda line: line.value)
+    """One chart for static/js/patient.js (series, threshold lines, target bands) and for the
+    page's legend (`legend`: each rule by its translated title, with the value)."""
+    legend = [
+        {"value": line.value, "mark": f"{line.comparison} {line.value:g}",
+         "label": t.title(line.rule_id, line.title), "severity": line.severity,
+         "overridden": line.version != "default"}
+        for line in sorted(chart.thresholds, key=lambda line: (line.value, line.rule_id))
     ]  # fmt: skip
     targets = [{"low": g.low, "high": g.high, "label": t(f"chart.target.{g.metric}")}
                for g in chart.targets]  # fmt: skip
     return {"key": chart.chart, "title": t(f"chart.{chart.chart}"),
             "since": chart.since.timestamp(), "until": chart.until.timestamp(),
-            "series": _series(chart, t), "thresholds": lines, "targets": targets}  # fmt: skip
+            "series": _series(chart, t), "thresholds": _drawn(legend), "legend": legend,
+            "targets": targets}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ async def roster_page(request: Request) -> Response:
             "id": team.id, "name": team.name, "tz": team.tz, "members": team.members,
             "on_call": rv.on_call(team, names, t),
             "week": rv.week(team, names, t, viewer.tz, now),
+            "shifts": rv.shifts(team, names, t, viewer.tz),
             "overrides": rv.overrides(team, names, t, viewer.tz),
         })  # fmt: skip
     return page(request, "roster.html", viewer.locale, viewer, active_nav="nav.roster",

@@ -1,7 +1,8 @@
 """What the roster page shows, from a team's roster: pure, so the words are tested without a
 browser. Who is on call now per tier (by name; "nobody" is said, not left blank), this week's
 days with the shifts that start on each (in the shift's own clock, its zone named when it is not
-the viewer's), and the overrides not yet ended in the viewer's zone.
+the viewer's), the weekly shifts one by one (what an admin removes), and the overrides not yet
+ended in the viewer's zone.
 
 Must not: read a clock or the database (callers pass the roster and `now`), or edit anything.
 """
@@ -41,6 +42,17 @@ class Day:
 
 
 @dataclass(frozen=True, slots=True)
+class ShiftRow:
+    """One weekly shift as the list of shifts shows it (the unit an admin removes)."""
+
+    id: int
+    who: str
+    role: str
+    days: str  # "Mon, Wed, Fri"
+    hours: str
+
+
+@dataclass(frozen=True, slots=True)
 class OverrideLine:
     id: int
     who: str
@@ -75,6 +87,15 @@ def week(team: TeamView, names: dict[str, str], t: Catalog, tz: str, now: dateti
         ]  # fmt: skip
         days.append(Day(t(f"weekday.{i}"), date.strftime("%m-%d"), date == today, shifts))
     return days
+
+
+def shifts(team: TeamView, names: dict[str, str], t: Catalog, tz: str) -> list[ShiftRow]:
+    return [
+        ShiftRow(s.id, names.get(s.staff_id, s.staff_id), t(f"role.{s.role}"),
+                 ", ".join(t(f"weekday.{d}") for d in sorted(s.weekdays)),
+                 _hours(s.start_time.strftime("%H:%M"), s.end_time.strftime("%H:%M"), s.tz, tz, t))
+        for s in team.roster.shifts
+    ]  # fmt: skip
 
 
 def _hours(start: str, end: str, shift_tz: str, tz: str, t: Catalog) -> str:

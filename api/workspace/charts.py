@@ -45,7 +45,10 @@ def _series(spec: core.ChartSpec, rows: list[dict[str, Any]]) -> list[ChartSerie
             core.BucketRow(r["n"], r["lo"][0], r["lo"][1], r["hi"][0], -r["hi"][1])
         )
     out = []
-    for (key, metric), buckets in grouped.items():
+    order = {m: i for i, m in enumerate(spec.metrics)}  # systolic before diastolic; CGM first
+    for (key, metric), buckets in sorted(
+        grouped.items(), key=lambda kv: (order[kv[0][1]], kv[0][0] != "cgm")
+    ):
         t, v, dropped = core.points(buckets)
         unit = METRICS[metric].canonical_unit
         out.append(ChartSeries(key=key, metric=metric, unit=unit, t=t, v=v, downsampled=dropped))

@@ -60,7 +60,9 @@ async def test_patient_page_has_charts_history_and_404_for_another_team(dsn: str
     assert [s["key"] for s in bp["series"]] == ["systolic_bp"]  # type: ignore[index]
     assert {g["label"] for g in bp["targets"]} == {  # type: ignore[attr-defined]
         "Home target 135 systolic", "Home target 85 diastolic"}  # fmt: skip
-    assert any(line["label"] == "Hypertensive crisis" for line in bp["thresholds"])  # type: ignore[attr-defined]
+    assert {(line["label"], line["mark"]) for line in bp["legend"]} >= {  # type: ignore[attr-defined]
+        ("Hypertensive crisis", "> 180"), ("Hypertensive crisis", "> 120")}  # fmt: skip
+    assert {line["text"] for line in bp["thresholds"]} == {"> 180", "> 120"}  # type: ignore[attr-defined]
     assert (other.status_code, nobody.status_code) == (404, 404)
     assert w.teams[1].names[0] not in other.text
     assert bad_range.status_code == 422

@@ -15,7 +15,8 @@ function scaled(n) {
   return n * devicePixelRatio;
 }
 
-function horizontal(u, y, colour, dash, label) {
+// A full-width line at `y`; its label (the value, the legend below names the rule) at one end.
+function horizontal(u, y, colour, dash, label, side = "right") {
   const { ctx } = u;
   const { left, width, top, height } = u.bbox;
   if (y < top || y > top + height) return;
@@ -29,8 +30,9 @@ function horizontal(u, y, colour, dash, label) {
   ctx.lineTo(left + width, y);
   ctx.stroke();
   ctx.font = `${scaled(11)}px system-ui, sans-serif`;
-  ctx.textAlign = "right";
-  ctx.fillText(label, left + width - scaled(4), y - scaled(4));
+  ctx.textAlign = side;
+  const x = side === "right" ? left + width - scaled(4) : left + scaled(4);
+  ctx.fillText(label, x, y - scaled(3));
   ctx.restore();
 }
 
@@ -47,11 +49,11 @@ function drawTargets(u, targets) {
         ctx.fillRect(left, y1, width, y2 - y1);
         ctx.restore();
       }
-      horizontal(u, u.valToPos(g.high, "y", true), TARGET_LINE, [2, 3], "");
-      horizontal(u, u.valToPos(g.low, "y", true), TARGET_LINE, [2, 3], g.label);
+      horizontal(u, u.valToPos(g.high, "y", true), TARGET_LINE, [2, 3], "", "left");
+      horizontal(u, u.valToPos(g.low, "y", true), TARGET_LINE, [2, 3], "", "left");
     } else {
       const edge = g.high ?? g.low;
-      horizontal(u, u.valToPos(edge, "y", true), TARGET_LINE, [2, 3], g.label);
+      horizontal(u, u.valToPos(edge, "y", true), TARGET_LINE, [2, 3], String(edge), "left");
     }
   }
 }
@@ -59,7 +61,7 @@ function drawTargets(u, targets) {
 function drawThresholds(u, lines) {
   for (const line of lines) {
     const colour = SEVERITY_COLOURS[line.severity] || "#555";
-    horizontal(u, u.valToPos(line.value, "y", true), colour, [6, 4], `${line.label} (${line.text})`);
+    horizontal(u, u.valToPos(line.value, "y", true), colour, [6, 4], line.text);
   }
 }
 
@@ -83,13 +85,16 @@ function seriesOpts(s, i) {
     return { label: s.label, stroke: colour, fill: colour, width: 0, paths: () => null,
       points: { show: true, size: 7, fill: colour }, value };
   }
-  return { label: s.label, stroke: colour, width: 1.5, spanGaps: true,
-    points: { show: false }, value };
+  // a trace: its own points only while they are few enough to see one by one
+  return { label: s.label, stroke: colour, width: s.downsampled ? 1 : 1.5, spanGaps: true,
+    points: { show: s.t.length <= 200, size: 5 }, value };
 }
 
 function draw(data, target) {
   const aligned = uPlot.join(data.series.map((s) => [s.t, s.v]));
+  const tz = document.body.dataset.tz || "UTC";
   const opts = {
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz), // the viewer's zone, not the browser's
     width: Math.max(target.clientWidth - 16, 300),
     height: 240,
     scales: { x: { time: true, range: [data.since, data.until] }, y: { range: yRange(data) } },
