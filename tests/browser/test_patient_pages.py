@@ -1,7 +1,7 @@
 """The patients list, the patient page and the roster in a real browser (issue 10, parts 4, 5
 and 8): a nurse finds her patient by name (the search never puts it in the URL), the patient's
 charts render (a CGM trace with meter points, blood pressure) over 7 and 90 days; another team's
-patient page answers 404; an admin adds a shift on the roster page and it shows."""
+patient page answers 404; the Chinese page translates the charts; an admin adds a shift on the roster page and it shows."""
 
 from __future__ import annotations
 
@@ -110,7 +110,17 @@ async def test_a_nurse_finds_her_patient_and_the_charts_render(
     await expect(page.locator("h1")).to_have_text("Not found")
     assert f"Patient {theirs.index + 1}" not in await page.content()
     await shot(page, screenshots, "patient-other-team-404")
-    assert nurse.errors == []
+
+    await add_account(dsn, f"zh.{tag}", "nurse", mine.team_id, locale="zh-CN")
+    zh = await signed_in(browser, stack.api_url, f"zh.{tag}")
+    await zh.page.goto(f"{stack.api_url}/patients/{mine.patient_id}?range=30d")
+    await expect(zh.page.locator("#chart-glucose-title")).to_have_text("血糖 (mg/dL)")
+    await expect(zh.page.locator("figure:has(#chart-glucose) .chart-legend")).to_contain_text(
+        "目标范围 70–180"
+    )
+    await expect(zh.page.locator("#chart-blood_pressure canvas")).to_have_count(1)
+    await shot(zh.page, screenshots, "patient-zh")
+    assert nurse.errors == [] and zh.errors == []
 
 
 async def test_an_admin_adds_a_shift_on_the_roster_page(

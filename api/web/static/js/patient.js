@@ -5,6 +5,7 @@
 // A CGM trace is a line, meter readings are points. Severity is in each line's label, not only
 // its colour. Everything comes from the JSON data block: no inline script (CSP).
 import uPlot from "/static/vendor/uplot/uPlot.esm.js";
+import { t } from "./common.js";
 
 const SEVERITY_COLOURS = { critical: "#a4161a", high: "#b35c00", moderate: "#7a6400", info: "#3b5b7a" };
 const SERIES_COLOURS = ["#0b5cad", "#6a3d9a", "#1d6b35", "#8c564b"];
@@ -98,7 +99,7 @@ function draw(data, target) {
     width: Math.max(target.clientWidth - 16, 300),
     height: 240,
     scales: { x: { time: true, range: [data.since, data.until] }, y: { range: yRange(data) } },
-    series: [{}, ...data.series.map(seriesOpts)],
+    series: [{ label: t("js.chart.time") }, ...data.series.map(seriesOpts)],
     axes: [{}, { label: data.series[0].unit }],
     hooks: {
       drawClear: [(u) => drawTargets(u, data.targets)],
