@@ -93,7 +93,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    subprocess.run([str(SERVICES_SCRIPT), "up", "postgres"], check=True)
+    subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
     from bench.ui import BROWSER_NOTE, ui_figures
 
     figures = asyncio.run(ui_figures(load_settings(), args.ui_patients, args.open_alerts,

@@ -6,8 +6,10 @@
   with 90 days of 5-minute CGM readings (and four meter readings a day): bucketing in the
   database, at most 2,000 points per series.
 - `caseload_p95_ms`: `GET /api/v1/caseload` for one team's nurse (200 patients, latest vitals).
+- `worklist_page_p95_ms`: `GET /`, the worklist page as HTML (2,000 rows rendered, translated and
+  formatted) for the signed-in charge nurse.
 - `publish_to_browser_p95_ms`: MQTT publish -> row visible on an open worklist in headless
-  Chromium. Not measured here: it needs the browser phase (null until it exists; said so).
+  Chromium, through a real `vigil run` (bench.ui_browser), `BROWSER_TRIALS` trials.
 
 Server time: the ASGI app runs in this process, driven through httpx's ASGI transport (routing,
 authentication, the queries, the audit rows, validation and JSON included; no network), on its
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -32,15 +35,18 @@ from alerts.response import PgResponse
 from api.app import create_app
 from api.auth import issue_token
 from api.feed import AlertFeed
+from api.staff_accounts import add_staff
 from bench import ui_seed
 from bench.database import BENCH_DB, bench_database
 from bench.live import percentile
+from bench.ui_browser import browser_figures
 from vigil.settings import Settings
 
 UI_DB = f"{BENCH_DB}_ui"
 WARMUP = 5
 CGM_DAYS = 90
-BROWSER_NOTE = "publish_to_browser_p95_ms: null (the browser phase is not part of this bench yet)"
+BROWSER_TRIALS = 20
+BROWSER_NOTE = "publish_to_browser: device publish over MQTT -> row in the DOM of an open worklist"
 
 
 def machine() -> dict[str, Any]:
@@ -78,6 +84,18 @@ async def _seed(pool: AsyncConnectionPool, dsn: str, patients: int, alerts: int
     t3 = time.perf_counter()
     return world, {"seed_enrol_s": round(t1 - t0, 1), "seed_alerts_s": round(t2 - t1, 1),
                    "seed_readings_s": round(t3 - t2, 1)}  # fmt: skip
+
+
+async def _sign_in_charge_nurse(
+    pool: AsyncConnectionPool, c: httpx.AsyncClient, teams: list[str]
+) -> None:
+    """The charge nurse signed in (the session cookie kept by `c`): the worklist page's reader."""
+    password = secrets.token_urlsafe(12)
+    await add_staff(pool, datetime.now(UTC), login="ui.charge", name="Charge nurse", role="nurse",
+                    teams=teams, password=password, staff_id=ui_seed.CHARGE)  # fmt: skip
+    r = await c.post("/auth/signin", data={"login": "ui.charge", "password": password},
+                     headers={"Accept": "application/json"})  # fmt: skip
+    r.raise_for_status()
 
 
 async def ui_figures(settings: Settings, patients: int, alerts: int, trials: int) -> dict[str, Any]:
@@ -126,6 +144,8 @@ async def ui_figures(settings: Settings, patients: int, alerts: int, trials: int
             )
             figures |= _figures("caseload", await _timed(
                 lambda: c.get("/api/v1/caseload", headers=as_nurse), trials))  # fmt: skip
-    figures["publish_to_browser_p95_ms"] = None
+            await _sign_in_charge_nurse(pool, c, world.teams)
+            figures |= _figures("worklist_page", await _timed(lambda: c.get("/"), trials))
+    figures |= await browser_figures(settings, BROWSER_TRIALS)
     figures["trials"] = trials
     return figures | seeding

@@ -13,15 +13,15 @@ from psycopg.types.json import Jsonb
 
 from api.auth import Principal
 
-_ONE = (
-    "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
-    " VALUES (%s, %s, %s, %s, %s, NULL, %s)"
-)
 # One statement for any number of patients: a worklist of 2,000 alerts audits 2,000 reads
 _INSERT = (
     "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
     " SELECT %s, %s, %s, %s, %s, pid, %s FROM unnest(%s::text[]) WITH ORDINALITY AS u(pid, n)"
     " ORDER BY n"
+)
+_INSERT_ONE = (
+    "INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -36,11 +36,11 @@ async def record(
 ) -> None:
     """One row per patient concerned (a list of alerts across patients writes several)."""
     pids = list(dict.fromkeys(patient_ids))
-    head = (at, who.staff_id, who.role, action, resource, Jsonb(detail or {}))
+    head, about = (at, who.staff_id, who.role, action, resource), Jsonb(detail or {})
     if pids == [None]:  # about no patient (a team, a session): nothing to type the array by
-        await conn.execute(_ONE, head)
+        await conn.execute(_INSERT_ONE, (*head, None, about))
     elif pids:
-        await conn.execute(_INSERT, (*head, pids))
+        await conn.execute(_INSERT, (*head, about, pids))
 
 
 async def entries(
@@ -85,4 +85,4 @@ async def record_event(
 ) -> None:
     """One entry concerning no patient (sign-in, sign-out, lockout, staff accounts). A
     `team_ids` list in `detail` makes it visible to those teams' admins."""
-    await conn.execute(_ONE, (at, actor, role, action, resource, Jsonb(detail)))
+    await conn.execute(_INSERT_ONE, (at, actor, role, action, resource, None, Jsonb(detail)))

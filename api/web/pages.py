@@ -10,9 +10,9 @@ database library; rows come from api.web.worklist_source).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.feed import ROLE_TIERS
@@ -28,7 +28,6 @@ LANGUAGES = [("en", "English"), ("zh", "简体中文")]
 # api.routes.session answers every refused sign-in alike (`error=1`): wrong password, unknown
 # login, locked or disabled account are one message on purpose
 SIGNIN_ERRORS = {"1": "invalid", "expired": "expired"}
-Severity = Literal["info", "moderate", "high", "critical"]
 
 
 def local_path(path: str | None) -> str:
@@ -67,30 +66,23 @@ async def old_live_page() -> RedirectResponse:
     return RedirectResponse("/", status_code=308)
 
 
-def _filters(
-    team: str | None, tier: int | None, severity: str | None, mine: bool
+def filters(
+    team: str = "", tier: str = "", severity: str = "", mine: bool = False
 ) -> source.Filters:
-    return source.Filters(team=team or None, tier=tier, severity=severity, mine=mine)
+    """The worklist's filters from its form (an empty field, or one out of range, is "all")."""
+    return source.Filters.parse(team, tier, severity, mine)
 
 
-Tier = Annotated[int | None, Query(ge=1, le=3)]
+Filters = Annotated[source.Filters, Depends(filters)]
 
 
 @router.get("/", response_class=HTMLResponse)
-async def worklist(
-    request: Request,
-    team: str | None = None,
-    tier: Tier = None,
-    severity: Severity | None = None,
-    mine: bool = False,
-) -> Response:
+async def worklist(request: Request, f: Filters) -> Response:
     viewer = await current(request)
     if viewer is None:
         return to_signin(request)
-    seq = request.app.state.feed.last_seq  # before the query: events after it are replayed
     now = request.app.state.clock()
-    f = _filters(team, tier, severity, mine)
-    raw = await source.load(request.app.state.pool, viewer, f, now)
+    seq, raw = await source.load(request.app.state.pool, viewer, f, now)
     t = catalog(request, viewer.locale)
     return page(request, "worklist.html", viewer.locale, viewer, active_nav="nav.worklist",
                 rows=views.rows(raw, t, viewer.tz, viewer.staff_id, now), seq=seq, filters=f,
@@ -103,25 +95,17 @@ def _tiers(viewer: Viewer) -> list[int]:
 
 
 @router.get("/worklist/rows/{alert_id}")
-async def worklist_row(
-    request: Request,
-    alert_id: uuid.UUID,
-    team: str | None = None,
-    tier: Tier = None,
-    severity: Severity | None = None,
-    mine: bool = False,
-) -> Response:
+async def worklist_row(request: Request, alert_id: uuid.UUID, f: Filters) -> Response:
     """One row of the worklist as HTML (`<tr>`), or 204 when it does not belong there (any
     more): the script replaces, adds or removes the row accordingly."""
     viewer = await current(request)
     if viewer is None:
         return Response(status_code=401)
     now = request.app.state.clock()
-    f = _filters(team, tier, severity, mine)
     raw = await source.one(request.app.state.pool, viewer, alert_id, f, now)
     if raw is None:
         return Response(status_code=204, headers={"cache-control": "no-store"})
     t = catalog(request, viewer.locale)
-    html = fragment(request, "_worklist_row.html", viewer.locale, viewer,
+    html = fragment(request, "worklist_row.html", viewer.locale, viewer,
                     r=views.row(raw, t, viewer.tz, viewer.staff_id, now))  # fmt: skip
     return HTMLResponse(html, headers={"cache-control": "no-store"})

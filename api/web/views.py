@@ -34,12 +34,16 @@ class Row:
     rank: int
     tier: int
     status: str
+    status_label: str
     snoozed: bool
     assignee: str
     opened_at: datetime
+    opened_ms: int
     opened_text: str
     deadline: datetime | None
     deadline_text: str
+    countdown: str  # "12 min", "Overdue by 3 min" (the page script keeps it running)
+    age: str  # how long it has been open
     overdue: bool
     deadline_ms: int
     mine: bool
@@ -49,6 +53,8 @@ def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
     patient = r["patient"]
     deadline: datetime | None = r["deadline"]
     snoozed = r["snoozed_until"] is not None and r["snoozed_until"] > now
+    status = "snoozed" if snoozed else r["status"]
+    overdue = deadline is not None and deadline <= now
     return Row(
         alert_id=str(r["id"]),
         patient_name=patient["display_name"],
@@ -59,17 +65,28 @@ def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
         severity_icon=SEVERITY_ICON.get(r["severity"], "●"),
         rank=SEVERITY_RANK.get(r["severity"], len(SEVERITY_RANK)),
         tier=r["tier"],
-        status="snoozed" if snoozed else r["status"],
+        status=status,
+        status_label=t(f"status.{status}"),
         snoozed=snoozed,
         assignee=r.get("assignee_name") or "",
         opened_at=r["opened_at"],
+        opened_ms=int(r["opened_at"].timestamp() * 1000),
         opened_text=fmt.when_both(r["opened_at"], tz, patient.get("tz")),
         deadline=deadline,
         deadline_text=fmt.when(deadline, tz),
-        overdue=deadline is not None and deadline <= now,
+        countdown=_countdown(deadline, now, t),
+        age=fmt.duration((now - r["opened_at"]).total_seconds()),
+        overdue=overdue,
         deadline_ms=int(deadline.timestamp() * 1000) if deadline else NO_DEADLINE_MS,
         mine=r["assigned_to"] == me,
     )
+
+
+def _countdown(deadline: datetime | None, now: datetime, t: Catalog) -> str:
+    if deadline is None:
+        return ""
+    left = (deadline - now).total_seconds()
+    return fmt.duration(left) if left > 0 else t("worklist.overdue", span=fmt.duration(-left))
 
 
 def urgency(r: Row) -> tuple[int, int, datetime]:

@@ -1,10 +1,10 @@
-"""SEAM: where the worklist's rows come from. Swap this module's body for the `webdata` branch's
-worklist query (one SQL statement, ordered in the database) when it lands; the page and its
-fragment endpoint only call `load` and `one`.
-
-INTERIM: the REST API's own alert queries (api.queries.alerts) per status, patient names and
-staff names looked up afterwards, scoped to the viewer's teams and the tiers their role watches
-(api.feed.ROLE_TIERS). Every load is audited like a REST read.
+"""Where the worklist page's rows come from: `load` is the workspace's worklist
+(api.workspace.worklist: one SQL statement ordered in the database, audited, with the live feed's
+seq from the same snapshot, so the page resumes the websocket after it missing nothing); `one` is
+the single row the page script re-fetches when a feed event names an alert, read through the REST
+API's alert query and scoped the same way (teams, the tiers the role watches, the filters).
+Rows come back in the shape api.web.views takes: with `patient` (name, zone, team) and
+`assignee_name`.
 
 Must not: hold SQL of its own (api.web imports no database library) or format anything.
 """
@@ -21,9 +21,10 @@ from api.queries import alerts as qa
 from api.queries import audit, colleagues
 from api.queries import patients as qp
 from api.web.viewer import Viewer
+from api.workspace.worklist import WorklistFilter, worklist
 
 OPEN_STATUSES = ("open", "acknowledged")
-PAGE = 500
+SEVERITIES = ("critical", "high", "moderate", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +36,29 @@ class Filters:
     severity: str | None = None
     mine: bool = False
 
+    @classmethod
+    def parse(cls, team: str, tier: str, severity: str, mine: bool) -> Filters:
+        """From the filter form's fields: an empty or unknown value means "all"."""
+        return cls(
+            team=team or None,
+            tier=int(tier) if tier in ("1", "2", "3") else None,
+            severity=severity if severity in SEVERITIES else None,
+            mine=mine,
+        )
+
     def keeps(self, row: dict[str, Any], team_id: str, me: str) -> bool:
         return (
             (self.team is None or team_id == self.team)
             and (self.tier is None or row["tier"] == self.tier)
             and (self.severity is None or row["severity"] == self.severity)
-            and (not self.mine or row["assigned_to"] == me)
+            and (not self.mine or _mine(row, me))
         )
+
+
+def _mine(row: dict[str, Any], me: str) -> bool:
+    """Assigned to me, or acknowledged by me and assigned to nobody (as the worklist query)."""
+    return bool(row["assigned_to"] == me or (row["assigned_to"] is None
+                                              and row.get("acknowledged_by") == me))  # fmt: skip
 
 
 def _in_scope(viewer: Viewer, row: dict[str, Any]) -> bool:
@@ -57,19 +74,20 @@ async def _enrich(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
             for r in rows if patients[r["patient_id"]] is not None]  # fmt: skip
 
 
-async def load(pool: Any, viewer: Viewer, f: Filters, now: datetime) -> list[dict[str, Any]]:
-    """The viewer's open alerts that pass the filters, unordered (api.web.views orders them)."""
-    teams = sorted(viewer.principal.team_ids)
-    async with pool.connection() as conn, conn.transaction():
-        rows: list[dict[str, Any]] = []
-        for status in OPEN_STATUSES:
-            rows += await qa.page(conn, qa.AlertFilter(teams, None, status=status), PAGE)
-        rows = [r for r in rows if _in_scope(viewer, r)]
-        rows = await _enrich(conn, rows)
-        rows = [r for r in rows if f.keeps(r, r["patient"]["team_id"], viewer.staff_id)]
-        await audit.record(conn, viewer.principal, now, "list", "worklist",
-                           (r["patient_id"] for r in rows))  # fmt: skip
-    return rows
+async def load(
+    pool: Any, viewer: Viewer, f: Filters, now: datetime
+) -> tuple[int, list[dict[str, Any]]]:
+    """The feed seq of the snapshot and the viewer's open alerts passing the filters."""
+    team = f.team if f.team in viewer.principal.team_ids else None  # another team's: all mine
+    wf = WorklistFilter(team_id=team, tier=f.tier, severity=f.severity, mine=f.mine)
+    found = await worklist(pool, viewer.principal, wf, now)
+    async with pool.connection() as conn:
+        names = await colleagues.names(conn, (r["assigned_to"] for r in found.items))
+    rows = [{**r, "patient": {"display_name": r["patient_name"], "tz": r["patient_tz"],
+                              "team_id": r["team_id"]},
+             "assignee_name": names.get(r["assigned_to"] or "", r["assigned_to"])}
+            for r in found.items]  # fmt: skip
+    return found.seq, rows
 
 
 async def one(

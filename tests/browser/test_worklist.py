@@ -56,6 +56,19 @@ async def test_a_dangerous_reading_reaches_both_nurses_and_so_does_the_ack(
     await expect(row_b.locator("button.js-ack")).to_have_count(0)
     await shot(b.page, screenshots, "worklist-acknowledged-second-nurse")
 
+    await a.page.select_option("select[name=severity]", "critical")  # the alert is "high"
+    await a.page.click("form.filters button[type=submit]")
+    await expect(a.page.locator(ROWS)).to_have_count(0)
+    await expect(a.page.locator("#empty")).to_be_visible()
+    await a.page.select_option("select[name=severity]", "")  # "All": an empty field
+    await a.page.click("form.filters button[type=submit]")
+    await expect(row_a).to_be_visible()
+
+    await b.page.click("form.signout button")
+    await expect(b.page.locator("#login")).to_be_visible()
+    await b.page.goto("/")
+    await expect(b.page.locator("#login")).to_be_visible()  # signed out: back to the sign-in
+
     await row_a.locator(".title a").click()
     await expect(a.page.locator("#alert-status")).to_have_text("Acknowledged")
     await expect(a.page.locator(".events")).to_contain_text("Acknowledged")

@@ -182,3 +182,21 @@ def test_chart_threshold_lines_one_per_value_named_after_the_alerts_rule() -> No
         {"time": T0 + timedelta(seconds=5), "value": 3},
     ]
     assert series(rows) == [[T0.timestamp(), T0.timestamp() + 5], [1.0, 3.0]]
+
+
+@pytest.mark.parametrize(
+    ("fields", "parsed"),
+    [
+        (("", "", "", False), (None, None, None, False)),
+        (("team-a", "2", "critical", True), ("team-a", 2, "critical", True)),
+        (("", "4", "bad", False), (None, None, None, False)),
+        (("", "x", "", False), (None, None, None, False)),
+    ],
+)
+def test_worklist_filters_from_the_form(
+    fields: tuple[str, str, str, bool], parsed: tuple[Any, ...]
+) -> None:
+    from api.web.worklist_source import Filters
+
+    f = Filters.parse(*fields)
+    assert (f.team, f.tier, f.severity, f.mine) == parsed

@@ -3,7 +3,7 @@
 // CSRF token. A refused action shows the API's reason in words; a done one reloads the page so
 // the events and state are the server's.
 import uPlot from "/static/vendor/uplot/uPlot.esm.js";
-import { post, reason, t } from "./common.js";
+import { post, reason, t, wallTimeToISO } from "./common.js";
 
 const actions = document.querySelector(".actions");
 const result = document.getElementById("action-result");
@@ -91,8 +91,7 @@ function bodyOf(form, submitter) {
     case "resolve": {
       const body = { outcome: get("outcome"), note: get("note") };
       if (body.outcome === "visit_booked") {
-        const at = get("visit_at");
-        body.visit_at = at ? new Date(at).toISOString() : null;
+        body.visit_at = wallTimeToISO(get("visit_at"), document.body.dataset.tz || "UTC");
         body.visit_place = get("visit_place");
       }
       return body;

@@ -58,3 +58,27 @@ export async function post(path, body) {
   if (error.code === "validation_error" || response.status === 422) error.code = error.code || "invalid_request";
   return { ok: false, error };
 }
+
+/** The offset (ms) of IANA zone `tz` from UTC at instant `ms`. */
+function zoneOffset(ms, tz) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(new Date(ms));
+  const get = (type) => Number(parts.find((p) => p.type === type).value);
+  const asUtc = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second"));
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * A wall time typed in an <input type="datetime-local"> ("2030-01-02T09:30"), read in the
+ * viewer's time zone (not the browser's), as an ISO 8601 instant; null if empty or invalid.
+ */
+export function wallTimeToISO(value, tz) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
+  if (!m) return null;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  let utc = wall - zoneOffset(wall, tz);
+  utc = wall - zoneOffset(utc, tz); // once more across a daylight-saving change
+  return new Date(utc).toISOString();
+}
