@@ -36,10 +36,11 @@ async def record(
 ) -> None:
     """One row per patient concerned (a list of alerts across patients writes several)."""
     pids = list(dict.fromkeys(patient_ids))
-    if pids:
-        await conn.execute(
-            _INSERT, (at, who.staff_id, who.role, action, resource, Jsonb(detail or {}), pids)
-        )
+    head, about = (at, who.staff_id, who.role, action, resource), Jsonb(detail or {})
+    if pids == [None]:  # about no patient (a team, a session): nothing to type the array by
+        await conn.execute(_INSERT_ONE, (*head, None, about))
+    elif pids:
+        await conn.execute(_INSERT, (*head, about, pids))
 
 
 async def entries(

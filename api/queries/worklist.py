@@ -9,6 +9,7 @@ Must not: decide who may see what (the caller passes teams and tiers) or write.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,12 @@ _OPEN = """
     SELECT a.id, a.patient_id, p.display_name AS patient_name, p.tz AS patient_tz, p.team_id,
            a.rule_id, a.title, a.severity, a.status, a.tier, a.due, a.deadline, a.dangerous,
            a.metric, a.unit, a.first_value, a.last_value, a.worst_value, a.count,
-           a.opened_at, a.last_seen_at, a.assigned_to, a.acknowledged_by, a.acknowledged_at,
-           a.snoozed_until
+           a.opened_at, a.last_seen_at, a.assigned_to, s.name AS assignee_name,
+           a.acknowledged_by, a.acknowledged_at, a.snoozed_until
       FROM alerts a JOIN patients p ON p.id = a.patient_id
+      LEFT JOIN staff s ON s.id = a.assigned_to
      WHERE a.status <> 'resolved'
+       AND (%(alert)s::uuid IS NULL OR a.id = %(alert)s)
        AND p.team_id = ANY(%(teams)s) AND a.tier = ANY(%(tiers)s)
        AND (%(severity)s::text IS NULL OR a.severity = %(severity)s)
        AND (%(mine)s::text IS NULL OR a.assigned_to = %(mine)s
@@ -42,6 +45,7 @@ class WorklistQuery:
     severity: str | None
     mine: str | None  # a staff id: alerts assigned to them (or acknowledged, if unassigned)
     limit: int
+    alert_id: uuid.UUID | None = None  # just this alert (a page re-fetching one row)
 
 
 async def snapshot(conn: AsyncConnection[Any]) -> None:
@@ -54,7 +58,7 @@ async def rows(conn: AsyncConnection[Any], q: WorklistQuery) -> list[dict[str, A
     await cur.execute(
         _OPEN,
         {"teams": q.team_ids, "tiers": q.tiers, "severity": q.severity, "mine": q.mine,
-         "order": list(SEVERITY_ORDER), "limit": q.limit},
+         "alert": q.alert_id, "order": list(SEVERITY_ORDER), "limit": q.limit},
         binary=True,  # a third faster to read than text for 2,000 rows of times and numbers
     )  # fmt: skip
     return await cur.fetchall()

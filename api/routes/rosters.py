@@ -9,17 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request, Response
 from psycopg import AsyncConnection
 
-from alerts.escalation import Tier
-from alerts.roster import ROLE_FOR_TIER, on_call
-from alerts.roster_store import load_roster
-from api.access import ADMIN, STAFF, Caller, Pool, allow, check_team
+from api.access import ADMIN, Caller, Pool, allow, check_team
 from api.auth import Principal
 from api.bodies import BackupsIn, OverrideIn, ShiftIn
 from api.errors import InvalidRequestError, NotFoundError
 from api.queries import audit
 from api.queries import rosters as q
 from api.routes._common import now
-from api.schemas import OnCallTier, Roster, RosterOverride, Shift
+from api.schemas import Roster, RosterOverride, Shift
+from api.workspace.roster import team_roster
 
 router = APIRouter(tags=["rosters"])
 
@@ -41,22 +39,8 @@ async def _audit(conn: AsyncConnection[Any], request: Request, caller: Principal
 
 @router.get("/teams/{team_id}/roster", response_model=Roster)
 async def get_roster(request: Request, team_id: str, caller: Caller, pool: Pool) -> Roster:
-    allow(caller, STAFF)
-    check_team(caller, team_id)
-    at = now(request)
-    async with pool.connection() as conn:
-        shifts = await q.shifts(conn, team_id)
-        overrides = await q.overrides(conn, team_id, at)
-        backups = await q.backups(conn, team_id)
-        roster = await load_roster(conn, team_id, at)
-    tiers = []
-    for tier in (Tier.NURSE, Tier.DOCTOR):
-        who = on_call(roster, tier, at)
-        tiers.append(OnCallTier(tier=int(tier), role=ROLE_FOR_TIER[tier].value,
-                                primary=list(who.primary), backup=list(who.backup)))  # fmt: skip
-    return Roster(team_id=team_id, at=at, backups=backups, on_call=tiers,
-                  shifts=[Shift.model_validate(s) for s in shifts],
-                  overrides=[RosterOverride.model_validate(o) for o in overrides])  # fmt: skip
+    roster, _ = await team_roster(pool, caller, team_id, now(request))
+    return roster
 
 
 @router.post("/teams/{team_id}/roster/shifts", response_model=Shift, status_code=201)

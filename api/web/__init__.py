@@ -13,7 +13,9 @@ under /static/vendor/<package>/) and the security headers to the app.
 
 Layout: render.py (Jinja2, the page context), i18n.py + i18n/*.json (catalogs), viewer.py (THE
 seam to sign-in sessions), security.py (headers), format.py and views.py (pure), pages.py and
-alert_pages.py (routes), worklist_source.py (seam to the worklist query), templates/, static/.
+alert_pages.py (routes), worklist_source.py (seam to the worklist query), patient_pages.py and
+roster_pages.py (the patients list, patient page and roster; their words in patient_views.py and
+roster_views.py, pure; their data from api.workspace), templates/, static/.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import alert_pages, pages
+from api.web import alert_pages, pages, patient_pages, roster_pages
 from api.web.render import make_web
 from api.web.security import SecurityHeaders
 
@@ -46,3 +48,5 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=_root() / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(alert_pages.router)
+    app.include_router(patient_pages.router)
+    app.include_router(roster_pages.router)

@@ -45,7 +45,10 @@ def _series(spec: core.ChartSpec, rows: list[dict[str, Any]]) -> list[ChartSerie
             core.BucketRow(r["n"], r["lo"][0], r["lo"][1], r["hi"][0], -r["hi"][1])
         )
     out = []
-    for (key, metric), buckets in grouped.items():
+    order = {m: i for i, m in enumerate(spec.metrics)}  # systolic before diastolic; CGM first
+    for (key, metric), buckets in sorted(
+        grouped.items(), key=lambda kv: (order[kv[0][1]], kv[0][0] != "cgm")
+    ):
         t, v, dropped = core.points(buckets)
         unit = METRICS[metric].canonical_unit
         out.append(ChartSeries(key=key, metric=metric, unit=unit, t=t, v=v, downsampled=dropped))
@@ -64,39 +67,53 @@ def _explicit(req: ChartRequest, now: datetime) -> tuple[datetime, datetime]:
     return core.window(req.range, now)
 
 
-async def chart(
-    pool: AsyncConnectionPool, caller: Principal, patient_id: str, req: ChartRequest,
-    now: datetime,
-) -> Chart:  # fmt: skip
-    async with pool.connection() as conn, conn.transaction():
-        await visible_patient(conn, caller, patient_id)
-        key = req.chart
-        if req.around is not None:
-            alert = await alert_q.get(conn, req.around)
-            if alert is None or alert["patient_id"] != patient_id:
-                raise AlertNotFoundError(f"no alert {req.around}")
-            since, until = core.alert_window(alert["opened_at"], alert["last_seen_at"],
-                                             alert["resolved_at"], now)  # fmt: skip
-            of_metric = core.CHART_OF_METRIC.get(alert["metric"])
-            key = key or (of_metric.key if of_metric else None)
-        else:
-            since, until = _explicit(req, now)
-        if key not in core.CHARTS:
-            raise InvalidRequestError(f"chart: one of {sorted(core.CHARTS)}")
-        spec = core.CHARTS[key]
-        mode = await storage_mode(conn)
-        bucket_s = core.bucket_width_s(since, until)
-        rows = await charts.buckets(conn, mode, patient_id, list(spec.metrics),
-                                    by_device=spec.split_by_device, since=since, until=until,
-                                    bucket_s=bucket_s)  # fmt: skip
-        overrides = await thresholds.versions(conn, patient_id)
-        await audit.record(conn, caller, now, "read", "chart", [patient_id],
-                           {"chart": key, "since": since.isoformat(),
-                            "until": until.isoformat()})  # fmt: skip
-    lines = core.thresholds_in_effect(spec, patient_id, overrides)
-    return Chart(
+async def _one(conn: Any, patient_id: str, req: ChartRequest, now: datetime
+               ) -> tuple[Chart, dict[str, Any]]:  # fmt: skip
+    """The chart (the caller has checked the patient) and what its audit row says."""
+    key = req.chart
+    if req.around is not None:
+        alert = await alert_q.get(conn, req.around)
+        if alert is None or alert["patient_id"] != patient_id:
+            raise AlertNotFoundError(f"no alert {req.around}")
+        since, until = core.alert_window(alert["opened_at"], alert["last_seen_at"],
+                                         alert["resolved_at"], now)  # fmt: skip
+        of_metric = core.CHART_OF_METRIC.get(alert["metric"])
+        key = key or (of_metric.key if of_metric else None)
+    else:
+        since, until = _explicit(req, now)
+    if key not in core.CHARTS:
+        raise InvalidRequestError(f"chart: one of {sorted(core.CHARTS)}")
+    spec = core.CHARTS[key]
+    mode = await storage_mode(conn)
+    bucket_s = core.bucket_width_s(since, until)
+    rows = await charts.buckets(conn, mode, patient_id, list(spec.metrics),
+                                by_device=spec.split_by_device, since=since, until=until,
+                                bucket_s=bucket_s)  # fmt: skip
+    lines = core.thresholds_in_effect(spec, patient_id, await thresholds.versions(conn, patient_id))
+    found = Chart(
         patient_id=patient_id, chart=key, since=since, until=until, bucket_s=bucket_s,
         max_points=core.MAX_POINTS, storage_mode=mode, series=_series(spec, rows),
         thresholds=[ChartThreshold(**asdict(line)) for line in lines],
         targets=[ChartTarget(**asdict(t)) for t in spec.targets], alert_id=req.around,
     )  # fmt: skip
+    return found, {"chart": key, "since": since.isoformat(), "until": until.isoformat()}
+
+
+async def chart(
+    pool: AsyncConnectionPool, caller: Principal, patient_id: str, req: ChartRequest,
+    now: datetime,
+) -> Chart:  # fmt: skip
+    return (await many(pool, caller, patient_id, [req], now))[0]
+
+
+async def many(
+    pool: AsyncConnectionPool, caller: Principal, patient_id: str, reqs: list[ChartRequest],
+    now: datetime,
+) -> list[Chart]:  # fmt: skip
+    """Several charts of one patient (a page's), read and audited together."""
+    async with pool.connection() as conn, conn.transaction():
+        await visible_patient(conn, caller, patient_id)
+        done = [await _one(conn, patient_id, req, now) for req in reqs]
+        await audit.record(conn, caller, now, "read", "chart", [patient_id],
+                           {"charts": [detail for _, detail in done]})  # fmt: skip
+    return [found for found, _ in done]

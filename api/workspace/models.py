@@ -41,6 +41,7 @@ class WorklistRow(Record):
     opened_at: datetime
     last_seen_at: datetime
     assigned_to: str | None
+    assignee_name: str | None
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     snoozed_until: datetime | None

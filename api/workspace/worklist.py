@@ -7,6 +7,7 @@ Must not: hold SQL (api.queries.worklist) or render.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,7 @@ class WorklistFilter:
     severity: str | None = None
     mine: bool = False
     limit: int = MAX_ROWS
+    alert_id: uuid.UUID | None = None  # one alert's row, if it is on this worklist
 
 
 def _query(caller: Principal, f: WorklistFilter) -> tuple[q.WorklistQuery, list[int]]:
@@ -60,7 +62,7 @@ def _query(caller: Principal, f: WorklistFilter) -> tuple[q.WorklistQuery, list[
     watched = sorted(scope.tiers)
     tiers = [t for t in watched if f.tier is None or t == f.tier]
     mine = caller.staff_id if f.mine else None
-    return q.WorklistQuery(teams, tiers, f.severity, mine, f.limit + 1), watched
+    return q.WorklistQuery(teams, tiers, f.severity, mine, f.limit + 1, f.alert_id), watched
 
 
 async def worklist(

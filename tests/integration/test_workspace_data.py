@@ -7,6 +7,7 @@ patient is 404, alert outcomes, tier-1 messages with their delivery state)."""
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,8 +17,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
 from api import registry
+from api.auth import Principal
 from api.queries.readings import BUCKET_ORIGIN
 from api.workspace import models
+from api.workspace.worklist import WorklistFilter, worklist
 from stream.detections import Detection, Severity, Worse, detection_id
 from tests.integration.conftest import Databases, timescaledb_available
 from tests.integration.rest_world import World, api_client, seed, utc_now
@@ -26,6 +29,7 @@ from vigil.settings import Settings
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
 V1 = "/api/v1"
+HOUR = timedelta(hours=1)
 SEVERITY_RANK = {"critical": 0, "high": 1, "moderate": 2, "info": 3}
 
 
@@ -98,6 +102,25 @@ async def test_mine_lists_what_i_acknowledged(dsn: str, tag: str) -> None:
     assert ack.status_code == 200, ack.text
     assert before["items"] == [] and [r["id"] for r in after["items"]] == [w.teams[0].alert_id]
     assert after["items"][0]["status"] == "acknowledged" and after["seq"] > before["seq"]
+
+
+async def test_one_alerts_row_and_its_assignees_name(dsn: str, tag: str) -> None:
+    w = await seed(dsn, tag)
+    t = w.teams[0]
+    nurse = w.staff(0, "nurse")
+    async with api_client(dsn) as c:
+        assigned = await c.post(f"{V1}/alerts/{t.alert_id}/assign", headers=w.bearer(0, "doctor"),
+                                json={"staff_id": nurse})  # fmt: skip
+    assert assigned.status_code == 200, assigned.text
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        doctor = Principal(w.staff(0, "doctor"), "doctor", frozenset({t.id}), utc_now() + HOUR)
+        mine = WorklistFilter(alert_id=uuid.UUID(t.alert_id))
+        found = await worklist(pool, doctor, mine, utc_now())
+        other = await worklist(pool, doctor, WorklistFilter(alert_id=uuid.UUID(w.teams[1].alert_id)),
+                               utc_now())  # fmt: skip
+    assert [(r["id"], r["assigned_to"], r["assignee_name"]) for r in found.items] == [
+        (uuid.UUID(t.alert_id), nurse, "nurse 0")]  # fmt: skip
+    assert other.items == []
 
 
 CGM_DAYS = 90
