@@ -1,10 +1,10 @@
-"""Where the worklist page's rows come from: `load` is the workspace's worklist
-(api.workspace.worklist: one SQL statement ordered in the database, audited, with the live feed's
-seq from the same snapshot, so the page resumes the websocket after it missing nothing); `one` is
-the single row the page script re-fetches when a feed event names an alert, read through the REST
-API's alert query and scoped the same way (teams, the tiers the role watches, the filters).
-Rows come back in the shape api.web.views takes: with `patient` (name, zone, team) and
-`assignee_name`.
+"""Where the worklist page's rows come from: the workspace's worklist (api.workspace.worklist:
+one SQL statement ordered in the database, audited, scoped to the viewer's teams and the tiers
+their role watches, with the live feed's seq from the same snapshot, so the page resumes the
+websocket after it missing nothing). `one` is the single row the page script re-fetches when a
+feed event names an alert: the same query, scope and filters, narrowed to that alert.
+
+Rows come back in the shape api.web.views takes: with `patient` (name, zone, team).
 
 Must not: hold SQL of its own (api.web imports no database library) or format anything.
 """
@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api.feed import ROLE_TIERS
-from api.queries import alerts as qa
-from api.queries import audit, colleagues
 from api.queries import patients as qp
 from api.web.viewer import Viewer
 from api.workspace.worklist import WorklistFilter, worklist
 
-OPEN_STATUSES = ("open", "acknowledged")
 SEVERITIES = ("critical", "high", "moderate", "info")
 
 
@@ -46,64 +42,32 @@ class Filters:
             mine=mine,
         )
 
-    def keeps(self, row: dict[str, Any], team_id: str, me: str) -> bool:
-        return (
-            (self.team is None or team_id == self.team)
-            and (self.tier is None or row["tier"] == self.tier)
-            and (self.severity is None or row["severity"] == self.severity)
-            and (not self.mine or _mine(row, me))
-        )
+    def query(self, viewer: Viewer, alert_id: uuid.UUID | None = None) -> WorklistFilter:
+        team = self.team if self.team in viewer.principal.team_ids else None  # else: all mine
+        return WorklistFilter(team_id=team, tier=self.tier, severity=self.severity,
+                              mine=self.mine, alert_id=alert_id)  # fmt: skip
 
 
-def _mine(row: dict[str, Any], me: str) -> bool:
-    """Assigned to me, or acknowledged by me and assigned to nobody (as the worklist query)."""
-    return bool(row["assigned_to"] == me or (row["assigned_to"] is None
-                                              and row.get("acknowledged_by") == me))  # fmt: skip
-
-
-def _in_scope(viewer: Viewer, row: dict[str, Any]) -> bool:
-    return row["status"] in OPEN_STATUSES and row["tier"] in ROLE_TIERS.get(viewer.role, ())
-
-
-async def _enrich(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each row with `patient` (the patient's record) and `assignee_name`."""
-    patients = {pid: await qp.get(conn, pid) for pid in {r["patient_id"] for r in rows}}
-    names = await colleagues.names(conn, (r["assigned_to"] for r in rows))
-    return [{**r, "patient": patients[r["patient_id"]],
-             "assignee_name": names.get(r["assigned_to"] or "", r["assigned_to"])}
-            for r in rows if patients[r["patient_id"]] is not None]  # fmt: skip
+def _shaped(row: dict[str, Any]) -> dict[str, Any]:
+    patient = {"display_name": row["patient_name"], "tz": row["patient_tz"],
+               "team_id": row["team_id"]}  # fmt: skip
+    return {**row, "patient": patient}
 
 
 async def load(
     pool: Any, viewer: Viewer, f: Filters, now: datetime
 ) -> tuple[int, list[dict[str, Any]]]:
     """The feed seq of the snapshot and the viewer's open alerts passing the filters."""
-    team = f.team if f.team in viewer.principal.team_ids else None  # another team's: all mine
-    wf = WorklistFilter(team_id=team, tier=f.tier, severity=f.severity, mine=f.mine)
-    found = await worklist(pool, viewer.principal, wf, now)
-    async with pool.connection() as conn:
-        names = await colleagues.names(conn, (r["assigned_to"] for r in found.items))
-    rows = [{**r, "patient": {"display_name": r["patient_name"], "tz": r["patient_tz"],
-                              "team_id": r["team_id"]},
-             "assignee_name": names.get(r["assigned_to"] or "", r["assigned_to"])}
-            for r in found.items]  # fmt: skip
-    return found.seq, rows
+    found = await worklist(pool, viewer.principal, f.query(viewer), now)
+    return found.seq, [_shaped(r) for r in found.items]
 
 
 async def one(
     pool: Any, viewer: Viewer, alert_id: uuid.UUID, f: Filters, now: datetime
 ) -> dict[str, Any] | None:
     """One worklist row, or None when the alert is not (or no longer) on the viewer's list."""
-    async with pool.connection() as conn, conn.transaction():
-        row = await qa.get(conn, alert_id)
-        if row is None or row["team_id"] not in viewer.principal.team_ids:
-            return None
-        if not _in_scope(viewer, row) or not f.keeps(row, row["team_id"], viewer.staff_id):
-            return None
-        enriched = await _enrich(conn, [row])
-        await audit.record(conn, viewer.principal, now, "read", "worklist_row",
-                           [row["patient_id"]], {"alert_id": str(alert_id)})  # fmt: skip
-    return enriched[0] if enriched else None
+    found = await worklist(pool, viewer.principal, f.query(viewer, alert_id), now)
+    return _shaped(found.items[0]) if found.items else None
 
 
 async def team_names(pool: Any, viewer: Viewer) -> list[dict[str, Any]]:

@@ -135,6 +135,8 @@ function toggleVisit(select) {
 
 if (actions) {
   actions.addEventListener("submit", submit);
+  // the buttons come disabled: nothing is submitted before this script handles it
+  for (const button of actions.querySelectorAll("form.action button")) button.disabled = false;
   for (const select of actions.querySelectorAll("select[data-toggles]")) {
     select.addEventListener("change", () => toggleVisit(select));
     toggleVisit(select);
