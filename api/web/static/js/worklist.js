@@ -113,6 +113,13 @@ function announceCritical(row) {
   beep();
 }
 
+// browsers start audio only after a gesture: the first click or key on the page unlocks it
+for (const type of ["click", "keydown"]) {
+  document.addEventListener(type, () => {
+    try { audio = audio || new AudioContext(); audio.resume(); } catch { /* no audio device */ }
+  }, { once: true });
+}
+
 muteButton.addEventListener("click", () => {
   localStorage.setItem(MUTE_KEY, muted() ? "0" : "1");
   showMute();
