@@ -59,13 +59,14 @@ function chart() {
   const opts = {
     width: Math.max(target.clientWidth - 16, 300),
     height: 280,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), document.body.dataset.tz || "UTC"), // the viewer's zone
     scales: { x: { time: true, range: [x0, x1] }, y: { range: [lo - pad, hi + pad] } },
     series: [
-      {},
+      { label: t("js.chart.time") },
       { label: `${data.metric} (${data.unit})`, stroke: "#0b5cad", width: 2, points: { show: true, size: 5 },
         value: (u, v) => (v == null ? "--" : `${v.toFixed(data.decimals)} ${data.unit}`) },
     ],
-    axes: [{}, { label: data.unit }],
+    axes: [{ space: 80 }, { label: data.unit }],
     hooks: { draw: [(u) => { drawThresholds(u, data.thresholds); drawOpened(u, data.opened); }] },
   };
   new uPlot(opts, data.series, target);
