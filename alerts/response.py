@@ -240,18 +240,25 @@ class PgResponse:
         self.escalator = Escalator(clock)
 
     async def act(self, alert_id: uuid.UUID, action: Action, actor: Actor) -> dict[str, Any]:
-        now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            await _sql.lock_alert_writes(conn)
-            locked = await lock(conn, alert_id, now)
-            if locked is None or not actor.sees(locked.team_id):
-                raise AlertNotFoundError(f"no alert {alert_id}")
-            if locked.alert.status is AlertStatus.RESOLVED:
-                raise ActionRefusedError("the alert is resolved")
-            alert = await self._act(conn, locked, action, actor, now)
-            name = type(action).__name__.lower()
-            await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
-            await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
+            return await self.act_in(conn, alert_id, action, actor)
+
+    async def act_in(
+        self, conn: AsyncConnection[Any], alert_id: uuid.UUID, action: Action, actor: Actor
+    ) -> dict[str, Any]:
+        """`act` inside the caller's transaction (the care program completes a callback task
+        and resolves its alert in one transaction)."""
+        now = self._clock()
+        await _sql.lock_alert_writes(conn)
+        locked = await lock(conn, alert_id, now)
+        if locked is None or not actor.sees(locked.team_id):
+            raise AlertNotFoundError(f"no alert {alert_id}")
+        if locked.alert.status is AlertStatus.RESOLVED:
+            raise ActionRefusedError("the alert is resolved")
+        alert = await self._act(conn, locked, action, actor, now)
+        name = type(action).__name__.lower()
+        await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
+        await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return alert.as_json()
 
     async def _act(

@@ -45,6 +45,7 @@ from ingest.ports import ReadingHandoff
 from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
 from ingest.startup import start_ingest
+from program.recompute import risk_loop
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -194,6 +195,7 @@ async def run_embedded(settings: Settings) -> None:
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
             escalation_timers(settings, pool),
             outbox_sender(settings, pool),
+            *risk_tasks(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -234,12 +236,20 @@ async def run_api(settings: Settings) -> None:
         server = build_api_server(settings, pool, mode, None)
         # The API process keeps the escalation timers in the distributed deployment (the
         # Faust workers write alerts; their deadlines reach this process by NOTIFY).
-        await _until_stopped([escalation_timers(settings, pool)], server)
+        await _until_stopped(
+            [escalation_timers(settings, pool), *risk_tasks(settings, pool)], server
+        )
 
 
 async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:
     response = PgResponse(pool, utc_now)
     await DeadlineTimers(response, settings.db.dsn.get_secret_value(), utc_now).run()
+
+
+def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
+    """The care program's risk passes (program.recompute), unless disabled."""
+    r = settings.risk
+    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s)] if r.enabled else []
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:

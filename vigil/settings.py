@@ -111,6 +111,15 @@ class OutboxSettings(BaseModel):
         return self
 
 
+class RiskSettings(BaseModel):
+    """The care program's risk passes (program.recompute): incremental every `interval_s` over
+    patients with new readings or alert events, full every `full_every_s`."""
+
+    enabled: bool = True
+    interval_s: float = Field(30.0, gt=0)
+    full_every_s: float = Field(3600.0, gt=0)
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -132,6 +141,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     outbox: OutboxSettings = OutboxSettings()
     sim: SimulatorSettings = SimulatorSettings()
+    risk: RiskSettings = RiskSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

@@ -14,6 +14,7 @@ from api.routes import (
     readings,
     rosters,
     silences,
+    tasks,
     thresholds,
 )
 from api.schemas import ERROR_RESPONSES
@@ -22,6 +23,6 @@ from api.schemas import ERROR_RESPONSES
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
-                   rosters, audit_log):  # fmt: skip
+                   rosters, audit_log, tasks):  # fmt: skip
         router.include_router(module.router)
     return router
