@@ -91,7 +91,7 @@ TIR = "Battelino et al., Diabetes Care 2019;42:1593 (international consensus on 
 ADA_HYPO = "ADA Standards of Care 6 / IHSG 2017: level 2 hypoglycaemia < 54 mg/dL (3.0 mmol/L)"
 ESC_HF = "ESC HF guidelines 2021 (self-care: weight gain > 2 kg in 3 days); AHA/ACC/HFSA 2022"
 RCP = "Royal College of Physicians, NEWS2 (2017): aggregate 5-6 urgent, 7+ emergency response"
-PLAN = "Vigil: no reading for 3 days (the plan's default grace period for daily measurements)"
+PLAN = "Vigil plan rule: no reading beyond the plan's grace period (3 days for daily items)"
 ALERTS = "Vigil: an unresolved alert of high or critical severity (DESIGN 5)"
 REFERRED = "Vigil: an alert resolved as 'referred' (sent to hospital or emergency care) in 30 days"
 
@@ -116,9 +116,9 @@ RULES: tuple[TagRule, ...] = (
             "weight up more than 2 kg within 3 days (heart failure)", ESC_HF),
     TagRule(Tag.NEWS2_HIGH, Tier.HIGH, (_c("news2_max_24h", ">=", 5),), (),
             "NEWS2 of 5 or more in the last 24 hours", RCP),
-    TagRule(Tag.NOT_MEASURING, Tier.MEDIUM, (_c("silent_days", ">=", 3.0),),
+    TagRule(Tag.NOT_MEASURING, Tier.MEDIUM, (_c("beyond_grace_days", ">=", 0.0),),
             (_c("expected_daily", ">=", 1),),
-            "no reading for 3 days or more", PLAN),
+            "no reading for longer than the plan's grace period", PLAN),
     TagRule(Tag.OPEN_HIGH_ALERT, Tier.HIGH, (_c("open_high_alerts", ">=", 1),), (),
             "an open high or critical alert", ALERTS),
     TagRule(Tag.RECENT_HOSPITALISATION, Tier.HIGH, (_c("referred_30d", ">=", 1),), (),

@@ -26,7 +26,7 @@ from program.risk import Tag, Tier
 
 FIGURES = (
     "sys_mean_7d", "dia_mean_7d", "bp_n_7d", "glucose_n_14d", "tbr_pct_14d", "tir_pct_14d",
-    "glucose_min_30d", "weight_gain_3d_kg", "heart_failure", "news2_max_24h", "silent_days",
+    "glucose_min_30d", "weight_gain_3d_kg", "heart_failure", "news2_max_24h", "beyond_grace_days",
     "expected_daily", "open_high_alerts", "referred_30d",
 )  # fmt: skip
 
@@ -69,8 +69,9 @@ hf AS (
   WHERE valid_to IS NULL AND ((system = 'icd10' AND code LIKE 'I50%%')
                               OR (system = 'snomed' AND code = '84114007'))),
 plan AS (
-  SELECT DISTINCT patient_id FROM plan_items
-  WHERE valid_to IS NULL AND frequency IN ('times_per_day', 'daily', 'continuous')),
+  SELECT patient_id, min(grace_s) / 86400.0 AS grace_days FROM plan_items
+  WHERE valid_to IS NULL AND frequency IN ('times_per_day', 'daily', 'continuous')
+  GROUP BY patient_id),
 last_any AS (
   SELECT patient_id, max(time) AS last_at FROM readings
   WHERE time <= %(now)s AND patient_id IN (SELECT patient_id FROM plan)
@@ -79,7 +80,8 @@ last_any AS (
 SELECT p.id, r.sys_mean_7d, r.dia_mean_7d, r.bp_n_7d, r.glucose_n_14d,
   100.0 * r.g_low / NULLIF(r.glucose_n_14d, 0), 100.0 * r.g_in / NULLIF(r.glucose_n_14d, 0),
   r.glucose_min_30d, r.weight_gain_3d_kg, (hf.patient_id IS NOT NULL)::int, n.news2_max_24h,
-  extract(epoch FROM %(now)s - COALESCE(r.last_at, last_any.last_at, pr.enrolled_at)) / 86400,
+  extract(epoch FROM %(now)s - COALESCE(r.last_at, last_any.last_at, pr.enrolled_at)) / 86400
+    - plan.grace_days,
   (plan.patient_id IS NOT NULL)::int, COALESCE(a.open_high_alerts, 0),
   COALESCE(a.referred_30d, 0)
 FROM p
@@ -155,7 +157,7 @@ async def save(conn: AsyncConnection[Any], now: datetime, changes: Sequence[Chan
     tags = [",".join(c.tags) for c in changes]
     await conn.execute(
         "INSERT INTO patient_risk (patient_id, tier, tags, figures, tier_since, computed_at)"
-        " SELECT pid, tier, string_to_array(NULLIF(tags, ''), ','), fig, %(now)s, %(now)s"
+        " SELECT pid, tier, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}'), fig, %(now)s, %(now)s"
         " FROM unnest(%(ids)s::text[], %(tiers)s::text[], %(tags)s::text[], %(figs)s::jsonb[])"
         "   AS u(pid, tier, tags, fig)"
         " ON CONFLICT (patient_id) DO UPDATE SET tags = EXCLUDED.tags, figures = EXCLUDED.figures,"
@@ -167,7 +169,7 @@ async def save(conn: AsyncConnection[Any], now: datetime, changes: Sequence[Chan
     )  # fmt: skip
     await conn.execute(
         "INSERT INTO risk_history (patient_id, at, tier, previous_tier, tags)"
-        " SELECT pid, %(now)s, tier, prev, string_to_array(NULLIF(tags, ''), ',')"
+        " SELECT pid, %(now)s, tier, prev, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}')"
         " FROM unnest(%(ids)s::text[], %(tiers)s::text[], %(prev)s::text[], %(tags)s::text[])"
         "   AS u(pid, tier, prev, tags)",
         {"now": now, "ids": ids, "tiers": tiers, "tags": tags,
