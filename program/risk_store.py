@@ -157,7 +157,8 @@ async def save(conn: AsyncConnection[Any], now: datetime, changes: Sequence[Chan
     tags = [",".join(c.tags) for c in changes]
     await conn.execute(
         "INSERT INTO patient_risk (patient_id, tier, tags, figures, tier_since, computed_at)"
-        " SELECT pid, tier, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}'), fig, %(now)s, %(now)s"
+        " SELECT pid, tier, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}'), fig,"
+        "   %(now)s, %(now)s"
         " FROM unnest(%(ids)s::text[], %(tiers)s::text[], %(tags)s::text[], %(figs)s::jsonb[])"
         "   AS u(pid, tier, tags, fig)"
         " ON CONFLICT (patient_id) DO UPDATE SET tags = EXCLUDED.tags, figures = EXCLUDED.figures,"

@@ -125,7 +125,7 @@ def test_follow_up_calls_weekly_for_four_weeks_then_monthly() -> None:
         (TaskOutcome.REACHED, datetime(2026, 3, 3, 9, tzinfo=UTC), "Clinic 2", False),
         (TaskOutcome.REACHED, None, None, True),
         (TaskOutcome.CLOSED_WITH_ALERT, None, None, False),
-        (TaskOutcome.VISIT_BOOKED, datetime(2026, 3, 3, 9), "Clinic 2", False),  # naive time
+        (TaskOutcome.VISIT_BOOKED, datetime(2026, 3, 3, 9), "Clinic 2", False),  # noqa: DTZ001 (naive)
     ],
 )
 def test_a_completion_says_what_it_must(
