@@ -35,6 +35,12 @@ _PATIENTS = "SELECT id FROM patients WHERE %(all)s OR id = ANY(%(ids)s)"
 
 _FIGURES_SQL = f"""
 WITH p AS ({_PATIENTS}),
+plan AS (
+  SELECT i.patient_id, min(i.grace_s) / 86400.0 AS grace_days,
+    array_agg(DISTINCT m) AS metrics
+  FROM plan_items i CROSS JOIN LATERAL unnest(i.metrics) AS m
+  WHERE i.valid_to IS NULL AND i.frequency IN ('times_per_day', 'daily', 'continuous')
+  GROUP BY i.patient_id),
 r AS (
   SELECT patient_id,
     avg(value) FILTER (WHERE metric = 'systolic_bp' AND time > %(d7)s) AS sys_mean_7d,
@@ -47,8 +53,8 @@ r AS (
     min(value) FILTER (WHERE metric = 'glucose') AS glucose_min_30d,
     (array_agg(value ORDER BY time DESC) FILTER (WHERE metric = 'weight' AND time > %(d3)s))[1]
       - min(value) FILTER (WHERE metric = 'weight' AND time > %(d3)s) AS weight_gain_3d_kg,
-    max(time) AS last_at
-  FROM readings
+    max(time) FILTER (WHERE metric = ANY(plan.metrics)) AS last_at
+  FROM readings LEFT JOIN plan USING (patient_id)
   WHERE time > %(d30)s AND time <= %(now)s AND (%(all)s OR patient_id = ANY(%(ids)s))
   GROUP BY patient_id),
 n AS (
@@ -68,14 +74,10 @@ hf AS (
   SELECT DISTINCT patient_id FROM patient_conditions
   WHERE valid_to IS NULL AND ((system = 'icd10' AND code LIKE 'I50%%')
                               OR (system = 'snomed' AND code = '84114007'))),
-plan AS (
-  SELECT patient_id, min(grace_s) / 86400.0 AS grace_days FROM plan_items
-  WHERE valid_to IS NULL AND frequency IN ('times_per_day', 'daily', 'continuous')
-  GROUP BY patient_id),
 last_any AS (
-  SELECT patient_id, max(time) AS last_at FROM readings
-  WHERE time <= %(now)s AND patient_id IN (SELECT patient_id FROM plan)
-    AND (%(all)s OR patient_id = ANY(%(ids)s)) AND patient_id NOT IN (SELECT patient_id FROM r)
+  SELECT patient_id, max(time) AS last_at FROM readings JOIN plan USING (patient_id)
+  WHERE time <= %(now)s AND metric = ANY(plan.metrics) AND (%(all)s OR patient_id = ANY(%(ids)s))
+    AND patient_id NOT IN (SELECT patient_id FROM r WHERE last_at IS NOT NULL)
   GROUP BY patient_id)
 SELECT p.id, r.sys_mean_7d, r.dia_mean_7d, r.bp_n_7d, r.glucose_n_14d,
   100.0 * r.g_low / NULLIF(r.glucose_n_14d, 0), 100.0 * r.g_in / NULLIF(r.glucose_n_14d, 0),

@@ -118,6 +118,11 @@ async def silent(conn: Conn, pid: str, days: float) -> None:
     await reading(conn, pid, "systolic_bp", 120.0, NOW - timedelta(days=days))
 
 
+async def wearable_only(conn: Conn, pid: str) -> None:
+    await silent(conn, pid, 4)  # the plan's BP 4 days ago; heart rate an hour ago is not in it
+    await reading(conn, pid, "heart_rate", 70.0, NOW - timedelta(hours=1))
+
+
 Setup = Callable[[Conn, str], Awaitable[None]]
 SCENARIOS: list[tuple[str, Setup, set[str], str]] = [
     ("bp 136/80 over 6 readings", uncontrolled_bp, {"uncontrolled_bp"}, "medium"),
@@ -140,6 +145,7 @@ SCENARIOS: list[tuple[str, Setup, set[str], str]] = [
     ("daily plan, silent 3.5 days (grace 3)", lambda c, p: silent(c, p, 3.5), {"not_measuring"},
      "medium"),
     ("daily plan, silent 2 days", lambda c, p: silent(c, p, 2), set(), "low"),
+    ("daily BP plan, only a wearable for 4 days", wearable_only, {"not_measuring"}, "medium"),
 ]  # fmt: skip
 
 
