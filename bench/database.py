@@ -92,7 +92,8 @@ async def reset(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
             "TRUNCATE readings, detections, alert_events, pages, patient_messages, audit_log,"
-            " alerts, stream_states, rejected_readings"
+            " alerts, stream_states, rejected_readings, follow_up_records, care_tasks,"
+            " risk_history, patient_risk, risk_passes"
         )
 
 

@@ -27,7 +27,7 @@ from program.risk import Tag, Tier
 FIGURES = (
     "sys_mean_7d", "dia_mean_7d", "bp_n_7d", "glucose_n_14d", "tbr_pct_14d", "tir_pct_14d",
     "glucose_min_30d", "weight_gain_3d_kg", "heart_failure", "news2_max_24h", "beyond_grace_days",
-    "expected_daily", "open_high_alerts", "referred_30d",
+    "expected_daily", "open_high_alerts", "referred_30d", "days_with_data_30d",
 )  # fmt: skip
 
 # The patients of the pass: all, or those named.
@@ -53,8 +53,9 @@ r AS (
     min(value) FILTER (WHERE metric = 'glucose') AS glucose_min_30d,
     (array_agg(value ORDER BY time DESC) FILTER (WHERE metric = 'weight' AND time > %(d3)s))[1]
       - min(value) FILTER (WHERE metric = 'weight' AND time > %(d3)s) AS weight_gain_3d_kg,
-    max(time) FILTER (WHERE metric = ANY(plan.metrics)) AS last_at
-  FROM readings LEFT JOIN plan USING (patient_id)
+    max(time) FILTER (WHERE metric = ANY(plan.metrics)) AS last_at,
+    count(DISTINCT (time AT TIME ZONE pt.tz)::date) AS days_with_data_30d
+  FROM readings JOIN patients pt ON pt.id = readings.patient_id LEFT JOIN plan USING (patient_id)
   WHERE time > %(d30)s AND time <= %(now)s AND (%(all)s OR patient_id = ANY(%(ids)s))
   GROUP BY patient_id),
 n AS (
@@ -85,7 +86,7 @@ SELECT p.id, r.sys_mean_7d, r.dia_mean_7d, r.bp_n_7d, r.glucose_n_14d,
   extract(epoch FROM %(now)s - COALESCE(r.last_at, last_any.last_at, pr.enrolled_at)) / 86400
     - plan.grace_days,
   (plan.patient_id IS NOT NULL)::int, COALESCE(a.open_high_alerts, 0),
-  COALESCE(a.referred_30d, 0)
+  COALESCE(a.referred_30d, 0), COALESCE(r.days_with_data_30d, 0)
 FROM p
 LEFT JOIN r ON r.patient_id = p.id
 LEFT JOIN n ON n.patient_id = p.id
