@@ -29,16 +29,30 @@ RECORD_COLUMNS = (
 
 
 async def team_tasks(
-    conn: AsyncConnection[Any], team_id: str, now: datetime, overdue_only: bool, limit: int
+    conn: AsyncConnection[Any],
+    team_id: str,
+    now: datetime,
+    overdue_only: bool,
+    limit: int,
+    due_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Open tasks of a team, earliest due first (only those past due with `overdue_only`)."""
+    """Open tasks of a team due before `due_before` (None: any time), earliest due first (only
+    those past due with `overdue_only`)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         f"SELECT {TASK_COLUMNS}, (t.due_at < %(now)s) AS overdue, r.tier AS risk_tier"
         " FROM care_tasks t LEFT JOIN patient_risk r ON r.patient_id = t.patient_id"
         " WHERE t.team_id = %(team)s AND t.status = 'open'"
-        " AND (NOT %(overdue)s OR t.due_at < %(now)s) ORDER BY t.due_at, t.id LIMIT %(limit)s",
-        {"team": team_id, "now": now, "overdue": overdue_only, "limit": limit},
+        " AND (NOT %(overdue)s OR t.due_at < %(now)s)"
+        " AND (%(before)s::timestamptz IS NULL OR t.due_at < %(before)s)"
+        " ORDER BY t.due_at, t.id LIMIT %(limit)s",
+        {
+            "team": team_id,
+            "now": now,
+            "overdue": overdue_only,
+            "limit": limit,
+            "before": due_before,
+        },
     )
     return await cur.fetchall()
 

@@ -99,7 +99,8 @@ class CallPlan:
     at: time = time(10, 0)  # local time of day the call falls due
 
 
-FOLLOW_UP = CallPlan()
+FOLLOW_UP = CallPlan()  # after a discharge
+CHRONIC = CallPlan(weekly=0, monthly=12)  # chronic care without a recent discharge
 
 
 def follow_up_dues(

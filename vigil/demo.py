@@ -2,9 +2,14 @@
 
 `enrol_demo` is idempotent: two care teams, a nurse on each and a charge nurse on both, the
 simulated cohort's patients and devices (bound from eight days ago, so offline backlogs within
-the accepted age attribute correctly), their MQTT credentials, and a fresh API token for the
-charge nurse. `up` is the README's first command: services, migrations, enrolment, the pipeline
-processes, the simulator; it prints where to look and stops everything on Ctrl-C.
+the accepted age attribute correctly), their care program (conditions, medications, plans
+and follow-up calls from their kit: `program_enrolment`, program.enrolment), their MQTT
+credentials, and a fresh API token for the charge nurse. The simulator then follows the plan
+with each patient's adherence persona (simulators.adherence), sending 6.5 days of backlog first,
+so reminders, "stopped measuring", risk tiers and callback tasks show at once.
+
+`up` is the README's first command: services, migrations, enrolment, the pipeline processes,
+the simulator; it prints where to look and stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from alerts.roster_store import replace_roster
 from api import registry
 from api.auth import issue_token
 from ingest.credentials import reload_broker, upsert_passwords, wait_until_accepted
-from simulators.fleet import cohort, device_password
+from program.enrolment import Enrolment, enrol
+from simulators.fleet import SimPatient, cohort, device_password
 from vigil.migrate import migrate
 from vigil.paths import SERVICES_SCRIPT
 from vigil.runtime import utc_now
@@ -37,6 +43,7 @@ from vigil.settings import Settings
 CHARGE_NURSE = "nurse-charge"
 ONCALL_DOCTOR = "doctor-oncall"
 TOKEN_TTL = timedelta(hours=12)
+HISTORY_DAYS = 6.5  # the simulator's backlog at start: adherence and risk have data at once
 
 
 def demo_roster(team: str) -> TeamRoster:
@@ -71,6 +78,7 @@ async def enrol_demo(
         await registry.upsert_staff(conn, ONCALL_DOCTOR, "On-call doctor", "doctor", teams)
         for team in teams:
             await replace_roster(conn, demo_roster(team))
+        now = utc_now()
         for p in people:
             await registry.upsert_patient(conn, p.patient_id, p.team_id, f"Patient {p.index + 1}")
             for d in p.devices:
@@ -85,10 +93,24 @@ async def enrol_demo(
                     reason="demo enrolment",
                     changed_by="vigil enrol-demo",
                 )
+            await enrol(conn, program_enrolment(p), "vigil enrol-demo", now)
         await conn.commit()
     provision_devices(settings, [d.device_id for p in people for d in p.devices])
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
         return await issue_token(pool, CHARGE_NURSE, utc_now(), TOKEN_TTL)
+
+
+def program_enrolment(p: SimPatient) -> Enrolment:
+    """The care program of a simulated patient: conditions, medications and plans from the kit
+    (program.enrolment.KITS); every fourth patient discharged from hospital ten days ago."""
+    return Enrolment(
+        p.patient_id,
+        kinds=[d.profile.kind.value for d in p.devices],
+        tz="UTC",
+        enrolled_days_ago=30,
+        discharged_days_ago=10 if p.index % 4 == 1 else None,
+        nurse=f"nurse-{p.team_id}",
+    )
 
 
 def provision_devices(settings: Settings, device_ids: list[str]) -> None:
@@ -187,7 +209,8 @@ def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[byte
         procs.append(_spawn("vigil-run", _vigil("run"), logs))
     api = f"http://{settings.api.host}:{settings.api.port}"
     _wait_healthy(f"{api}/health", 60, procs)
-    sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis"]
+    sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis",
+           "--adherence", "--history-days", str(HISTORY_DAYS)]  # fmt: skip
     procs.append(_spawn("simulator", _vigil(*sim, "--no-progress"), logs))
     _print_where_to_look(api, token, bus, logs, patients)
 

@@ -7,7 +7,7 @@ task or patient is "not found"; every read and change is audited.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -90,12 +90,16 @@ async def team_tasks(
     pool: Pool,
     overdue: Annotated[bool, Query(description="only tasks past their due time")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    within_days: Annotated[
+        int, Query(ge=0, le=400, description="only tasks due within this many days")
+    ] = 7,
 ) -> list[Task]:
     allow(caller, STAFF)
     check_team(caller, team_id)
     at = now(request)
     async with pool.connection() as conn, conn.transaction():
-        rows = await task_store.team_tasks(conn, team_id, at, overdue, limit)
+        rows = await task_store.team_tasks(conn, team_id, at, overdue, limit,
+                                           at + timedelta(days=within_days))  # fmt: skip
         await audit.record(conn, caller, at, "list", "tasks",
                            sorted({r["patient_id"] for r in rows}))  # fmt: skip
     return [Task.model_validate(r) for r in rows]
