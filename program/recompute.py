@@ -59,8 +59,11 @@ async def recompute(
     return PassResult(len(figures), len(changes), opened)
 
 
-async def dirty(conn: AsyncConnection[Any], now: datetime) -> tuple[list[str] | None, int]:
-    """Patients with news since the last pass (None: no pass yet, so all) and the event mark."""
+async def dirty(
+    conn: AsyncConnection[Any], overlap: timedelta = OVERLAP
+) -> tuple[list[str] | None, int]:
+    """Patients with news since the last pass (None: no pass yet, so all) and the event mark.
+    Readings are found by `stored_at` (the database's clock), events by `seq`."""
     cur = await conn.execute(
         "SELECT readings_after, events_after FROM risk_passes WHERE name = %s", (PASS,)
     )
@@ -72,7 +75,7 @@ async def dirty(conn: AsyncConnection[Any], now: datetime) -> tuple[list[str] | 
     cur = await conn.execute(
         "SELECT patient_id FROM readings WHERE stored_at > %(r)s"
         " UNION SELECT patient_id FROM alert_events WHERE seq > %(e)s AND seq <= %(m)s",
-        {"r": row[0] - OVERLAP, "e": row[1], "m": mark},
+        {"r": row[0] - overlap, "e": row[1], "m": mark},
     )
     return [r[0] for r in await cur.fetchall()], mark
 
@@ -80,20 +83,22 @@ async def dirty(conn: AsyncConnection[Any], now: datetime) -> tuple[list[str] | 
 async def _mark(conn: AsyncConnection[Any], now: datetime, events_after: int) -> None:
     await conn.execute(
         "INSERT INTO risk_passes (name, readings_after, events_after, at)"
-        " VALUES (%(n)s, %(now)s, %(e)s, %(now)s) ON CONFLICT (name) DO UPDATE SET"
+        " VALUES (%(n)s, now(), %(e)s, %(now)s) ON CONFLICT (name) DO UPDATE SET"
         " readings_after = EXCLUDED.readings_after, events_after = EXCLUDED.events_after,"
         " at = EXCLUDED.at",
         {"n": PASS, "now": now, "e": events_after},
     )
 
 
-async def one_pass(pool: AsyncConnectionPool, now: datetime, full: bool) -> PassResult | None:
+async def one_pass(
+    pool: AsyncConnectionPool, now: datetime, full: bool, overlap: timedelta = OVERLAP
+) -> PassResult | None:
     """One pass in its own transaction; None when another process holds the turn."""
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,))
         if not (await cur.fetchone() or (False,))[0]:
             return None
-        ids, mark = await dirty(conn, now)
+        ids, mark = await dirty(conn, overlap)
         if full or ids is None or ids:
             result = await recompute(conn, now, None if full else ids)
         else:
@@ -107,12 +112,20 @@ async def risk_loop(
     clock: Callable[[], datetime],
     interval_s: float,
     full_every_s: float,
+    retriable: tuple[type[BaseException], ...] = (),
 ) -> None:
-    """Run passes for ever: incremental every `interval_s`, full every `full_every_s`."""
+    """Run passes for ever: incremental every `interval_s`, full every `full_every_s`. A
+    retriable database error skips a turn (logged); any other error ends the loop (and the
+    process: risk that silently stops being computed is worse than a crash)."""
     last_full = float("-inf")
     while True:
         full = time.monotonic() - last_full >= full_every_s
-        result = await one_pass(pool, clock(), full)
+        try:
+            result = await one_pass(pool, clock(), full)
+        except retriable as e:
+            log.warning("risk pass skipped: %s (retrying in %.0f s)", type(e).__name__,
+                        interval_s)  # fmt: skip
+            result = None
         if full and result is not None:
             last_full = time.monotonic()
         if result is not None and result.changed:

@@ -249,7 +249,7 @@ async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> No
 def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
     """The care program's risk passes (program.recompute), unless disabled."""
     r = settings.risk
-    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s)] if r.enabled else []
+    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE)] if r.enabled else []
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from api import registry
 from program import repository as repo
-from program.recompute import recompute
+from program.recompute import one_pass, recompute
 from program.records import Condition
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -196,3 +197,26 @@ async def test_tier_history_and_one_review_task_per_rise_to_high(aconn: Conn, ta
         "SELECT count(*) FROM audit_log WHERE resource = 'task' AND patient_id = %s", (pid,)
     )
     assert await cur.fetchone() == (1,)
+
+
+async def test_a_pass_after_the_first_assesses_only_patients_with_news(
+    dsn: str, aconn: Conn, tag: str
+) -> None:
+    quiet, busy = await patient(aconn, tag, 0), await patient(aconn, tag, 1)
+    await controlled_bp(aconn, quiet)
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as pool:
+        first = await one_pass(pool, NOW, full=False, overlap=timedelta(0))  # no mark: everyone
+        assert first is not None and first.assessed == 2
+        nothing = await one_pass(pool, NOW + timedelta(minutes=1), full=False,
+                                 overlap=timedelta(0))  # fmt: skip
+        assert nothing is not None and nothing.assessed == 0  # readings older than the mark
+        await news2(aconn, busy, 6, 0)
+        await alert(aconn, busy, "critical", None, 0)  # an alert event names the patient
+        await aconn.execute(
+            "INSERT INTO alert_events (event_id, alert_id, patient_id, kind, at)"
+            " SELECT gen_random_uuid(), id, patient_id, 'opened', %s FROM alerts",
+            (NOW,),
+        )
+        later = NOW + timedelta(minutes=2)
+        news = await one_pass(pool, later, full=False, overlap=timedelta(0))
+        assert news is not None and (news.assessed, news.changed, news.reviews_opened) == (1, 1, 1)
