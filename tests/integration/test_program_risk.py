@@ -146,6 +146,7 @@ SCENARIOS: list[tuple[str, Setup, set[str], str]] = [
     ("daily plan, silent 3.5 days (grace 3)", lambda c, p: silent(c, p, 3.5), {"not_measuring"},
      "medium"),
     ("daily plan, silent 2 days", lambda c, p: silent(c, p, 2), set(), "low"),
+    ("daily plan, silent 40 days", lambda c, p: silent(c, p, 40), {"not_measuring"}, "medium"),
     ("daily BP plan, only a wearable for 4 days", wearable_only, {"not_measuring"}, "medium"),
 ]  # fmt: skip
 
