@@ -46,17 +46,17 @@ async def recompute(
     """Assess `ids` (None: every patient) at `now`; store changes, open review tasks."""
     figures = await risk_store.figures(conn, now, ids)
     stored = await risk_store.current(conn, None if ids is None else list(figures))
-    changes = []
+    assessed = []
     for pid, f in figures.items():
         a = assess(f)
         before = stored.get(pid)
-        if before is None or before.tier != a.tier or before.tags != tuple(a.tags):
-            prior = before.tier if before else None
-            changes.append(risk_store.Change(pid, prior, a.tier, a.tags, dict(f)))
-    await risk_store.save(conn, now, changes)
-    rises = [c for c in changes if is_rise_to_high(c.before, c.tier)]
+        changed = before is None or before.tier != a.tier or before.tags != tuple(a.tags)
+        prior = before.tier if before else None
+        assessed.append(risk_store.Change(pid, prior, a.tier, a.tags, dict(f), changed))
+    await risk_store.save(conn, now, assessed)
+    rises = [c for c in assessed if c.changed and is_rise_to_high(c.before, c.tier)]
     opened = await risk_store.open_reviews(conn, now, rises)
-    return PassResult(len(figures), len(changes), opened)
+    return PassResult(len(figures), sum(c.changed for c in assessed), opened)
 
 
 async def dirty(

@@ -158,15 +158,17 @@ class Change:
     tier: Tier
     tags: tuple[Tag, ...]
     figures: dict[str, float | None]
+    changed: bool = True  # tier or tags differ from the stored ones (a history row)
 
 
-async def save(conn: AsyncConnection[Any], now: datetime, changes: Sequence[Change]) -> None:
-    """Store the changed assessments and their history, in three statements."""
-    if not changes:
+async def save(conn: AsyncConnection[Any], now: datetime, assessed: Sequence[Change]) -> None:
+    """Store the assessments (the figures of every one, unless equal to the stored ones) and
+    a history row per change of tier or tags, in two statements."""
+    if not assessed:
         return
-    ids = [c.patient_id for c in changes]
-    tiers = [c.tier.label for c in changes]
-    tags = [",".join(c.tags) for c in changes]
+    ids = [c.patient_id for c in assessed]
+    tiers = [c.tier.label for c in assessed]
+    tags = [",".join(c.tags) for c in assessed]
     await conn.execute(
         "INSERT INTO patient_risk (patient_id, tier, tags, figures, tier_since, computed_at)"
         " SELECT pid, tier, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}'), fig,"
@@ -176,10 +178,19 @@ async def save(conn: AsyncConnection[Any], now: datetime, changes: Sequence[Chan
         " ON CONFLICT (patient_id) DO UPDATE SET tags = EXCLUDED.tags, figures = EXCLUDED.figures,"
         "   computed_at = EXCLUDED.computed_at, tier = EXCLUDED.tier,"
         "   tier_since = CASE WHEN patient_risk.tier = EXCLUDED.tier THEN patient_risk.tier_since"
-        "                ELSE EXCLUDED.tier_since END",
+        "                ELSE EXCLUDED.tier_since END"
+        " WHERE patient_risk.figures IS DISTINCT FROM EXCLUDED.figures"
+        "   OR patient_risk.tier IS DISTINCT FROM EXCLUDED.tier"
+        "   OR patient_risk.tags IS DISTINCT FROM EXCLUDED.tags",
         {"now": now, "ids": ids, "tiers": tiers, "tags": tags,
-         "figs": [Jsonb(c.figures) for c in changes]},
+         "figs": [Jsonb(c.figures) for c in assessed]},
     )  # fmt: skip
+    changes = [c for c in assessed if c.changed]
+    if not changes:
+        return
+    ids = [c.patient_id for c in changes]
+    tiers = [c.tier.label for c in changes]
+    tags = [",".join(c.tags) for c in changes]
     await conn.execute(
         "INSERT INTO risk_history (patient_id, at, tier, previous_tier, tags)"
         " SELECT pid, %(now)s, tier, prev, COALESCE(string_to_array(NULLIF(tags, ''), ','), '{}')"
