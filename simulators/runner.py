@@ -199,11 +199,12 @@ class Simulation:
         return takes(self._index[d.patient_id], d.device_id, d.profile.kind, day)
 
     def _send_history(self, clock: SimClock) -> None:
-        """The last `history_days` of measurements by hand, oldest first, as a backlog."""
+        """The last `history_days` of measurements by hand, oldest first, as a backlog; only
+        from devices that never sent anything (a device that ran before delivered its own)."""
         first = clock.sim_start - timedelta(days=self.config.history_days)
         due: list[tuple[datetime, int, SimDevice]] = []
         for i, d in enumerate(self._devices):
-            if d.profile.kind not in BY_HAND:
+            if d.profile.kind not in BY_HAND or self._seq.get(d.device_id, 0) > 0:
                 continue
             at = first + timedelta(seconds=self._rng.uniform(0, d.profile.cadence_s))
             while at < clock.sim_start:
