@@ -129,7 +129,7 @@ async def end_medication(conn: Conn, patient_id: str, key: str, now: datetime) -
     return cur.rowcount == 1
 
 
-def _item(r: dict[str, Any]) -> PlanItem:
+def item_from_row(r: dict[str, Any]) -> PlanItem:
     return PlanItem(r["item_key"], tuple(r["metrics"]), Frequency(r["frequency"]),
                     tuple(r["local_times"]), r["weekday"], r["grace_s"], r["template"],
                     r["valid_from"], r["valid_to"])  # fmt: skip
@@ -142,7 +142,7 @@ async def plan(conn: Conn, patient_id: str, at: datetime | None = None,
     params = {"p": patient_id, "at": at, "since": since}
     rows = await _rows(conn, "SELECT * FROM plan_items WHERE patient_id = %(p)s" + _AT + _SINCE
                        + " ORDER BY valid_from, id", params)  # fmt: skip
-    return [_item(r) for r in rows]
+    return [item_from_row(r) for r in rows]
 
 
 async def set_plan_item(
