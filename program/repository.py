@@ -225,3 +225,21 @@ async def taken_times(conn: Conn, patient_id: str, since: datetime) -> dict[str,
         " FROM patient_answers WHERE patient_id = %s AND kind = 'taken' AND slot_at >= %s"
         " GROUP BY ref_key", (patient_id, since))  # fmt: skip
     return {k: list(ts) for k, ts in await cur.fetchall()}
+
+
+async def responsible(conn: Conn, patient_id: str) -> tuple[str | None, str | None]:
+    """The patient's responsible doctor and nurse (who may edit the record, with admins)."""
+    cur = await conn.execute(
+        "SELECT p.responsible_doctor, r.responsible_nurse FROM patients p"
+        " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %s", (patient_id,))  # fmt: skip
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def bound_patient(conn: Conn, device_id: str, at: datetime) -> str | None:
+    """The patient a device measures at `at` (its binding), if any."""
+    cur = await conn.execute(
+        "SELECT patient_id FROM device_bindings WHERE device_id = %s AND valid_from <= %s"
+        " AND (valid_to IS NULL OR valid_to > %s)", (device_id, at, at))  # fmt: skip
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
