@@ -231,7 +231,9 @@ async def responsible(conn: Conn, patient_id: str) -> tuple[str | None, str | No
     """The patient's responsible doctor and nurse (who may edit the record, with admins)."""
     cur = await conn.execute(
         "SELECT p.responsible_doctor, r.responsible_nurse FROM patients p"
-        " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %s", (patient_id,))  # fmt: skip
+        " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %s",
+        (patient_id,),
+    )
     row = await cur.fetchone()
     return (row[0], row[1]) if row else (None, None)
 
