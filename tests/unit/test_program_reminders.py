@@ -96,7 +96,9 @@ DAILY = PlanItem("weight", ("weight",), Frequency.DAILY, (time(7),),
      (at(SH, 8, 7, 59), [False]),  # 2 d 23 h 59 min since the last reading
      (at(SH, 8, 8, 0), [True])],  # 3 days: the nurse
 )  # fmt: skip
-def test_stopped_measuring_reminds_then_goes_to_the_nurse(now: datetime, expected: list[bool]) -> None:
+def test_stopped_measuring_reminds_then_goes_to_the_nurse(
+    now: datetime, expected: list[bool]
+) -> None:
     last = {"weight": at(SH, 5, 8).timestamp()}
     found = check([DAILY], last, "Asia/Shanghai", now)
     assert [s.nurse for s in found] == expected
