@@ -202,8 +202,7 @@ async def adherence(conn: Conn, patient_id: str, tz: str, enrolled_on: date | No
     metrics = sorted({m for v in versions for m in v.metrics})
     times = await reading_times(conn, patient_id, metrics, since) if metrics else {}
     today = local_date(now.timestamp(), zone)
-    start = min(since, datetime.combine(enrolled_on or today, datetime.min.time(), zone))
-    days = await data_dates(conn, patient_id, tz, max(start, since))
+    days = await data_dates(conn, patient_id, tz, since)  # a period starts at most 29 days ago
     return per_item(versions, times, zone, now), billing(days, today, enrolled_on)
 
 
