@@ -11,7 +11,7 @@ Must not: decide anything (program.plans, program.adherence decide) or commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -244,3 +244,55 @@ async def bound_patient(conn: Conn, device_id: str, at: datetime) -> str | None:
         " AND (valid_to IS NULL OR valid_to > %s)", (device_id, at, at))  # fmt: skip
     row = await cur.fetchone()
     return None if row is None else str(row[0])
+
+
+_MANY_PATIENTS = """
+SELECT p.id, p.tz, r.enrolled_on FROM patients p
+  LEFT JOIN patient_records r ON r.patient_id = p.id
+ WHERE %(ids)s::text[] IS NULL OR p.id = ANY(%(ids)s)
+"""
+_MANY_ITEMS = """
+SELECT * FROM plan_items
+ WHERE (valid_to IS NULL OR valid_to > %(since)s)
+   AND (%(ids)s::text[] IS NULL OR patient_id = ANY(%(ids)s))
+ ORDER BY patient_id, valid_from, id
+"""
+_MANY_TIMES = """
+SELECT r.patient_id, r.metric, array_agg(extract(epoch FROM r.time)::float8 ORDER BY r.time)
+  FROM readings r
+ WHERE r.time >= %(since)s AND (%(ids)s::text[] IS NULL OR r.patient_id = ANY(%(ids)s))
+ GROUP BY r.patient_id, r.metric
+"""
+_MANY_DAYS = """
+SELECT r.patient_id, array_agg(DISTINCT (r.time AT TIME ZONE p.tz)::date)
+  FROM readings r JOIN patients p ON p.id = r.patient_id
+ WHERE r.time >= %(since)s AND (%(ids)s::text[] IS NULL OR r.patient_id = ANY(%(ids)s))
+ GROUP BY r.patient_id
+"""
+
+
+async def adherence_many(
+    conn: Conn, now: datetime, patient_ids: Sequence[str] | None = None
+) -> dict[str, tuple[list[ItemAdherence], Billing]]:
+    """`adherence` for many patients (all when `patient_ids` is None) in four queries: what a
+    periodic recompute (risk tiers, KPIs) or a benchmark calls."""
+    params = {"since": now - timedelta(days=32),
+              "ids": None if patient_ids is None else list(patient_ids)}  # fmt: skip
+    cur = await conn.execute(_MANY_PATIENTS, params)
+    patients = {pid: (tz, enrolled) for pid, tz, enrolled in await cur.fetchall()}
+    versions: dict[str, list[PlanItem]] = {}
+    for r in await _rows(conn, _MANY_ITEMS, params):
+        versions.setdefault(r["patient_id"], []).append(item_from_row(r))
+    times: dict[str, dict[str, list[float]]] = {}
+    cur = await conn.execute(_MANY_TIMES, params)
+    for pid, metric, ts in await cur.fetchall():
+        times.setdefault(pid, {})[metric] = ts
+    cur = await conn.execute(_MANY_DAYS, params)
+    days = {pid: set(ds) for pid, ds in await cur.fetchall()}
+    out = {}
+    for pid, (tz, enrolled) in patients.items():
+        zone = ZoneInfo(tz)
+        today = local_date(now.timestamp(), zone)
+        items = per_item(versions.get(pid, []), times.get(pid, {}), zone, now)
+        out[pid] = (items, billing(days.get(pid, set()), today, enrolled))
+    return out
