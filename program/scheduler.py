@@ -74,10 +74,15 @@ class ProgramScheduler:
         since = now - timedelta(seconds=self._catch_up_s)
         detections: list[Detection] = []
         async with self._pool.connection() as conn, conn.transaction():
-            patients = await store.enrolled(conn, now.date(), now - timedelta(days=40))
+            patients = await store.enrolled(conn, now.date(), now - timedelta(days=400))
             open_alerts = await store.open_stopped(conn)
             messages: list[Outgoing] = []
             for p in patients:
+                try:
+                    ZoneInfo(p.prefs.tz)
+                except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+                    log.error("patient %s: unknown time zone; no program messages", p.patient_id)
+                    continue
                 group = next((GROUP_OF[i.template] for i in p.items if i.template in GROUP_OF),
                              "general")  # fmt: skip
                 messages += due_messages(p.patient_id, p.prefs, p.items, p.medications, group,
