@@ -29,9 +29,11 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from program.plans import PlanItem
 from program.records import Medication
-from program.slots import Schedule, local_date, slots
+from program.slots import Schedule, day_bounds, local_date, slot_arrays
 
 BILLING_DAYS_NEEDED = 16  # CMS CPT 99454, per 30-day period
 BILLING_PERIOD_DAYS = 30
@@ -88,18 +90,47 @@ def item_counts(
 ) -> Counts:
     """Expected and received slots of one item (all its versions) over the last `days` local
     days; `times` are the item's readings (any of its metrics) in epoch seconds, ascending."""
+    return windows_counts(versions, times, tz, now, (days,))[0]
+
+
+def windows_counts(
+    versions: Sequence[Scheduled],
+    times: Sequence[float],
+    tz: ZoneInfo,
+    now: datetime,
+    windows: Sequence[int] = WINDOWS_DAYS,
+) -> list[Counts]:
+    """`item_counts` for several windows (local days ending today) at once, vectorised: the
+    slots of a schedule shape are built once per time zone and day range (program.slots) and
+    shared by every patient with that shape."""
     today = local_date(now.timestamp(), tz)
-    first, at = today - timedelta(days=days - 1), now.timestamp()
-    expected = received = 0
+    at = now.timestamp()
+    firsts = [day_bounds(today - timedelta(days=d - 1), tz)[0] for d in windows]
+    t = np.asarray(times, dtype=np.float64)
+    expected, received = [0] * len(windows), [0] * len(windows)
+    oldest = today - timedelta(days=max(windows) - 1)
     for version in versions:
-        for slot in slots(version.schedule, first, today, tz):
-            if slot.start > at:
-                continue
-            met = has_reading(times, slot.start, min(slot.end, at + 1e-6))
-            if slot.end <= at or met:
-                expected += 1
-                received += met
-    return Counts(expected, received)
+        sched = version.schedule
+        shape = (sched.frequency, sched.local_times, sched.weekday)
+        due, start, end = slot_arrays(*shape, oldest, today, tz)
+        lo = sched.valid_from.timestamp() if sched.valid_from else -np.inf
+        hi = sched.valid_to.timestamp() if sched.valid_to else np.inf
+        met = _met(t, start, np.minimum(end, at + 1e-6))
+        counted = (due >= lo) & (due < hi) & (start <= at) & ((end <= at) | met)
+        for i, first in enumerate(firsts):
+            w = counted & (due >= first)
+            expected[i] += int(w.sum())
+            received[i] += int((w & met).sum())
+    return [Counts(e, r) for e, r in zip(expected, received, strict=True)]
+
+
+def _met(t: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Per slot: is there a time in [start, end)? (`t` ascending)."""
+    if t.size == 0:
+        return np.zeros(start.shape, dtype=bool)
+    idx = np.searchsorted(t, start, side="left")
+    found = t[np.minimum(idx, t.size - 1)]
+    return (idx < t.size) & (found < end)
 
 
 def per_item(
@@ -116,7 +147,7 @@ def per_item(
     for key, vs in by_key.items():
         metrics = tuple(dict.fromkeys(m for v in vs for m in v.metrics))
         times = sorted({t for m in metrics for t in readings.get(m, ())})
-        c7, c30 = (item_counts(vs, times, tz, now, d) for d in WINDOWS_DAYS)
+        c7, c30 = windows_counts(vs, times, tz, now, WINDOWS_DAYS)
         out.append(ItemAdherence(key, vs[-1].metrics, c7, c30))
     return out
 
@@ -132,11 +163,11 @@ def per_medication(
     by_key: dict[str, list[Medication]] = {}
     for v in versions:
         by_key.setdefault(v.medication_key, []).append(v)
-    return {
-        key: (item_counts(vs, taken.get(key, ()), tz, now, 7),
-              item_counts(vs, taken.get(key, ()), tz, now, 30))
-        for key, vs in by_key.items()
-    }  # fmt: skip
+    out = {}
+    for key, vs in by_key.items():
+        c7, c30 = windows_counts(vs, taken.get(key, ()), tz, now, WINDOWS_DAYS)
+        out[key] = (c7, c30)
+    return out
 
 
 def billing(data_days: Collection[date], today: date, enrolled_on: date | None) -> Billing:

@@ -11,7 +11,7 @@ Must not: decide anything (program.plans, program.adherence decide) or commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -129,7 +129,7 @@ async def end_medication(conn: Conn, patient_id: str, key: str, now: datetime) -
     return cur.rowcount == 1
 
 
-def _item(r: dict[str, Any]) -> PlanItem:
+def item_from_row(r: dict[str, Any]) -> PlanItem:
     return PlanItem(r["item_key"], tuple(r["metrics"]), Frequency(r["frequency"]),
                     tuple(r["local_times"]), r["weekday"], r["grace_s"], r["template"],
                     r["valid_from"], r["valid_to"])  # fmt: skip
@@ -142,7 +142,7 @@ async def plan(conn: Conn, patient_id: str, at: datetime | None = None,
     params = {"p": patient_id, "at": at, "since": since}
     rows = await _rows(conn, "SELECT * FROM plan_items WHERE patient_id = %(p)s" + _AT + _SINCE
                        + " ORDER BY valid_from, id", params)  # fmt: skip
-    return [_item(r) for r in rows]
+    return [item_from_row(r) for r in rows]
 
 
 async def set_plan_item(
@@ -202,8 +202,7 @@ async def adherence(conn: Conn, patient_id: str, tz: str, enrolled_on: date | No
     metrics = sorted({m for v in versions for m in v.metrics})
     times = await reading_times(conn, patient_id, metrics, since) if metrics else {}
     today = local_date(now.timestamp(), zone)
-    start = min(since, datetime.combine(enrolled_on or today, datetime.min.time(), zone))
-    days = await data_dates(conn, patient_id, tz, max(start, since))
+    days = await data_dates(conn, patient_id, tz, since)  # a period starts at most 29 days ago
     return per_item(versions, times, zone, now), billing(days, today, enrolled_on)
 
 
@@ -225,3 +224,75 @@ async def taken_times(conn: Conn, patient_id: str, since: datetime) -> dict[str,
         " FROM patient_answers WHERE patient_id = %s AND kind = 'taken' AND slot_at >= %s"
         " GROUP BY ref_key", (patient_id, since))  # fmt: skip
     return {k: list(ts) for k, ts in await cur.fetchall()}
+
+
+async def responsible(conn: Conn, patient_id: str) -> tuple[str | None, str | None]:
+    """The patient's responsible doctor and nurse (who may edit the record, with admins)."""
+    cur = await conn.execute(
+        "SELECT p.responsible_doctor, r.responsible_nurse FROM patients p"
+        " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %s",
+        (patient_id,),
+    )
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def bound_patient(conn: Conn, device_id: str, at: datetime) -> str | None:
+    """The patient a device measures at `at` (its binding), if any."""
+    cur = await conn.execute(
+        "SELECT patient_id FROM device_bindings WHERE device_id = %s AND valid_from <= %s"
+        " AND (valid_to IS NULL OR valid_to > %s)", (device_id, at, at))  # fmt: skip
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+_MANY_PATIENTS = """
+SELECT p.id, p.tz, r.enrolled_on FROM patients p
+  LEFT JOIN patient_records r ON r.patient_id = p.id
+ WHERE %(ids)s::text[] IS NULL OR p.id = ANY(%(ids)s)
+"""
+_MANY_ITEMS = """
+SELECT * FROM plan_items
+ WHERE (valid_to IS NULL OR valid_to > %(since)s)
+   AND (%(ids)s::text[] IS NULL OR patient_id = ANY(%(ids)s))
+ ORDER BY patient_id, valid_from, id
+"""
+_MANY_TIMES = """
+SELECT r.patient_id, r.metric, array_agg(extract(epoch FROM r.time)::float8 ORDER BY r.time)
+  FROM readings r
+ WHERE r.time >= %(since)s AND (%(ids)s::text[] IS NULL OR r.patient_id = ANY(%(ids)s))
+ GROUP BY r.patient_id, r.metric
+"""
+_MANY_DAYS = """
+SELECT r.patient_id, array_agg(DISTINCT (r.time AT TIME ZONE p.tz)::date)
+  FROM readings r JOIN patients p ON p.id = r.patient_id
+ WHERE r.time >= %(since)s AND (%(ids)s::text[] IS NULL OR r.patient_id = ANY(%(ids)s))
+ GROUP BY r.patient_id
+"""
+
+
+async def adherence_many(
+    conn: Conn, now: datetime, patient_ids: Sequence[str] | None = None
+) -> dict[str, tuple[list[ItemAdherence], Billing]]:
+    """`adherence` for many patients (all when `patient_ids` is None) in four queries: what a
+    periodic recompute (risk tiers, KPIs) or a benchmark calls."""
+    params = {"since": now - timedelta(days=32),
+              "ids": None if patient_ids is None else list(patient_ids)}  # fmt: skip
+    cur = await conn.execute(_MANY_PATIENTS, params)
+    patients = {pid: (tz, enrolled) for pid, tz, enrolled in await cur.fetchall()}
+    versions: dict[str, list[PlanItem]] = {}
+    for r in await _rows(conn, _MANY_ITEMS, params):
+        versions.setdefault(r["patient_id"], []).append(item_from_row(r))
+    times: dict[str, dict[str, list[float]]] = {}
+    cur = await conn.execute(_MANY_TIMES, params)
+    for pid, metric, ts in await cur.fetchall():
+        times.setdefault(pid, {})[metric] = ts
+    cur = await conn.execute(_MANY_DAYS, params)
+    days = {pid: set(ds) for pid, ds in await cur.fetchall()}
+    out = {}
+    for pid, (tz, enrolled) in patients.items():
+        zone = ZoneInfo(tz)
+        today = local_date(now.timestamp(), zone)
+        items = per_item(versions.get(pid, []), times.get(pid, {}), zone, now)
+        out[pid] = (items, billing(days.get(pid, set()), today, enrolled))
+    return out

@@ -20,11 +20,14 @@ Must not: read a clock or know about readings' storage.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 HOUR_S = 3600.0
 
@@ -54,10 +57,14 @@ class Slot:
     end: float
 
 
+# Memoised: a pure function of its arguments, and patients share time zones, days and plan
+# times, so recomputing adherence for thousands of patients converts each instant once.
+@functools.lru_cache(maxsize=1 << 16)
 def local_instant(day: date, at: time, tz: ZoneInfo) -> float:
     return datetime.combine(day, at, tzinfo=tz).timestamp()
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[float, float]:
     return local_instant(day, time(0), tz), local_instant(day + timedelta(days=1), time(0), tz)
 
@@ -99,3 +106,23 @@ def slots(item: Schedule, first: date, last: date, tz: ZoneInfo) -> Iterator[Slo
     while day <= last:
         yield from (s for s in day_slots(item, day, tz) if lo <= s.due < hi)
         day += timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def slot_arrays(
+    frequency: Frequency,
+    local_times: tuple[time, ...],
+    weekday: int | None,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Due times, window starts and ends (epoch seconds) of a schedule's slots on local days
+    `first` to `last`, ignoring validity (callers mask by it). Memoised: patients share shapes;
+    the arrays are read-only."""
+    found = list(slots(Schedule(frequency, local_times, weekday), first, last, tz))
+    arrays = tuple(np.array([getattr(s, f) for s in found], dtype=np.float64)
+                   for f in ("due", "start", "end"))  # fmt: skip
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays[0], arrays[1], arrays[2]

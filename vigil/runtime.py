@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.delivery import Backoff
 from alerts.outbox import OutboxSender
+from alerts.repository import PgAlertStore
 from alerts.response import PgResponse
 from alerts.timers import DeadlineTimers
 from api.app import create_app
@@ -46,6 +47,7 @@ from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
 from ingest.startup import start_ingest
 from program.recompute import risk_loop
+from program.scheduler import ProgramScheduler
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -196,6 +198,7 @@ async def run_embedded(settings: Settings) -> None:
             escalation_timers(settings, pool),
             outbox_sender(settings, pool),
             *risk_tasks(settings, pool),
+            *program_tasks(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -237,8 +240,21 @@ async def run_api(settings: Settings) -> None:
         # The API process keeps the escalation timers in the distributed deployment (the
         # Faust workers write alerts; their deadlines reach this process by NOTIFY).
         await _until_stopped(
-            [escalation_timers(settings, pool), *risk_tasks(settings, pool)], server
-        )
+            [escalation_timers(settings, pool), *program_tasks(settings, pool),
+             *risk_tasks(settings, pool)],
+            server,
+        )  # fmt: skip
+
+
+def program_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Coroutine[Any, Any, None]]:
+    """The care program's scheduler (reminders, advice, stopped measuring), where the escalation
+    timers run: the embedded runner, or the API process in the distributed deployment."""
+    p = settings.program
+    if not p.enabled:
+        return []
+    scheduler = ProgramScheduler(pool, PgAlertStore(pool, utc_now), utc_now, tick_s=p.tick_s,
+                                 catch_up_s=p.catch_up_s, retriable=RETRIABLE)  # fmt: skip
+    return [scheduler.run()]
 
 
 async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:

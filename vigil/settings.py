@@ -120,6 +120,15 @@ class RiskSettings(BaseModel):
     full_every_s: float = Field(3600.0, gt=0)
 
 
+class ProgramSettings(BaseModel):
+    """The care program's scheduler (program.scheduler): tier-1 reminders, advice and the
+    "stopped measuring" rule, every `tick_s`, over messages due in the last `catch_up_s`."""
+
+    enabled: bool = True
+    tick_s: float = Field(60.0, gt=0)
+    catch_up_s: float = Field(3600.0, gt=0)
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -140,6 +149,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     api: ApiSettings = ApiSettings()
     outbox: OutboxSettings = OutboxSettings()
+    program: ProgramSettings = ProgramSettings()
     sim: SimulatorSettings = SimulatorSettings()
     risk: RiskSettings = RiskSettings()
 

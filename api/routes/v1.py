@@ -11,6 +11,8 @@ from api.routes import (
     audit_log,
     devices,
     patients,
+    program_plans,
+    program_records,
     readings,
     rosters,
     silences,
@@ -23,6 +25,6 @@ from api.schemas import ERROR_RESPONSES
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
-                   rosters, audit_log, tasks):  # fmt: skip
+                   rosters, audit_log, program_records, program_plans, tasks):  # fmt: skip
         router.include_router(module.router)
     return router

@@ -91,5 +91,10 @@ CREATE TABLE patient_answers (
 );
 
 -- Scheduled tier-1 messages have no alert; their ids are deterministic (program.reminders), so
--- a scheduler that restarts or runs twice writes each message once.
+-- a scheduler that restarts or runs twice writes each message once. `ref_key` and `slot_at` say
+-- what a reminder was for (a medication or plan item and its scheduled time): the patient's
+-- "taken" / "measured" answer to the message is recorded against them.
+ALTER TABLE patient_messages
+    ADD COLUMN ref_key text,
+    ADD COLUMN slot_at timestamptz;
 CREATE INDEX patient_messages_patient ON patient_messages (patient_id, created_at DESC);

@@ -76,3 +76,5 @@ async def test_adherence_from_stored_readings(
         ("fasting_glucose", Counts(7, 7), Counts(10, 7))
     ]
     assert (billing.days_with_data, billing.days_left, billing.reachable) == (7, 20, True)
+    many = await repo.adherence_many(aconn, datetime(2026, 5, 10, 12, tzinfo=SH))
+    assert many[pid] == (items, billing)  # the batch for a recompute agrees with the one-off
