@@ -1,16 +1,18 @@
 """`vigil bench program`: what the care program costs.
 
-- `recompute_s`: one full risk pass (program.recompute: the plan-aware "not measuring" figure,
-  days with data in 30 days, every tag and tier, stored with history and review tasks) over
+- `recompute_s`: adherence (program.repository.adherence_many: expected vs received per plan
+  item over 7 and 30 days, billing days) then one full risk pass (program.recompute: the
+  plan-aware "not measuring" figure, days with data, every tag and tier, stored with history
+  and review tasks), `adherence_s` and `risk_s` apart, over
   `patients` patients with 30 days of readings each: a cuff twice a day, a fasting glucose
   daily, 4 in 10 with a weight every morning, plans from the hypertension template, some
   patients silent, some hypotensive or hyperglycaemic so that tags and tiers change. The
   synthetic population is written set-based by this module (`_populate`): ten thousand
   patients through the product's enrolment would measure the enrolment, not the pass.
 - `hot_path_us_per_reading`: `bench stream`'s embedded drain (the `vigil run` process: decode,
-  operator, database write) with the program's risk passes on (every second, much more often
-  than the 30 s default) and off, in alternating rounds; the added microseconds per reading
-  from the median rates, and `embedded_rps_drop_pct`.
+  operator, database write) with the program on (risk passes and the reminder scheduler every
+  second, much more often than their 30 s and 60 s defaults) and off, in alternating rounds;
+  the added microseconds per reading from the median rates, and `embedded_rps_drop_pct`.
 
 Must not: touch any database but `vigil_bench`.
 """
@@ -29,6 +31,7 @@ from bench.database import bench_database, enrolled
 from bench.stream import PORT, _embedded_drain, _Run
 from bench.traffic import recent_traffic
 from program.recompute import recompute
+from program.repository import adherence_many
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,8 @@ async def recompute_figures(settings: Settings, patients: int) -> dict[str, Any]
              time.perf_counter() - started)  # fmt: skip
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         started = time.perf_counter()
+        adherence = await adherence_many(conn, now)
+        adherence_s = time.perf_counter() - started
         result = await recompute(conn, now)
         await conn.commit()
         seconds = time.perf_counter() - started
@@ -94,7 +99,9 @@ async def recompute_figures(settings: Settings, patients: int) -> dict[str, Any]
         again = await recompute(conn, now)  # nothing changed: the pass without writes
         await conn.commit()
         unchanged_s = time.perf_counter() - started
-    return {"recompute_s": round(seconds, 2), "recompute_unchanged_s": round(unchanged_s, 2),
+    return {"recompute_s": round(seconds, 2), "adherence_s": round(adherence_s, 2),
+            "risk_s": round(seconds - adherence_s, 2), "adherence_patients": len(adherence),
+            "risk_unchanged_s": round(unchanged_s, 2),
             "recompute_patients": result.assessed, "recompute_readings": readings,
             "recompute_changed": result.changed, "recompute_changed_again": again.changed,
             "reviews_opened": result.reviews_opened, "tiers": tiers,
@@ -110,8 +117,10 @@ async def hot_path_figures(settings: Settings, messages: int, rounds: int) -> di
     rates: dict[str, list[float]] = {"on": [], "off": []}
     for _ in range(rounds):
         for state in ("off", "on"):
-            env = {**base, "VIGIL_RISK__ENABLED": str(state == "on").lower(),
-                   "VIGIL_RISK__INTERVAL_S": "1", "VIGIL_RISK__FULL_EVERY_S": "10"}  # fmt: skip
+            enabled = str(state == "on").lower()
+            env = {**base, "VIGIL_RISK__ENABLED": enabled, "VIGIL_PROGRAM__ENABLED": enabled,
+                   "VIGIL_RISK__INTERVAL_S": "1", "VIGIL_RISK__FULL_EVERY_S": "10",
+                   "VIGIL_PROGRAM__TICK_S": "1"}  # fmt: skip
             rate = await _embedded_drain(_Run(bench, env, logs), traffic, readings)
             log.info("program %s: %.0f readings/s", state, rate)
             rates[state].append(rate)
