@@ -74,9 +74,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bench.program import program_figures
 
         figures = asyncio.run(
-            program_figures(
-                settings, args.program_patients, args.messages or 20_000, min(args.rounds, 3)
-            )
+            program_figures(settings, args.program_patients, args.messages or 40_000, args.rounds)
         )
     elif args.what == "ws":
         from bench.ws import ws_figures

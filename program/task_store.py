@@ -138,16 +138,21 @@ async def audit(
 async def plan_calls(
     conn: AsyncConnection[Any], patient_id: str, dues: Sequence[datetime], now: datetime
 ) -> int:
-    """Open the planned follow-up calls not yet planned (ids from patient and due time)."""
+    """Open the planned follow-up calls not yet planned (ids from patient and due time), each
+    with its audit row; the number opened."""
     ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"vigil:call|{patient_id}|{d.isoformat()}") for d in dues]
     cur = await conn.execute(
-        "INSERT INTO care_tasks (id, patient_id, team_id, kind, owner_role, owner, due_at,"
-        " reason, created_at, created_by)"
+        "WITH t AS (INSERT INTO care_tasks (id, patient_id, team_id, kind, owner_role, owner,"
+        " due_at, reason, created_at, created_by)"
         " SELECT u.id, p.id, p.team_id, %(kind)s, 'nurse', rec.responsible_nurse, u.due,"
         " 'planned follow-up call', %(now)s, 'system'"
         " FROM unnest(%(ids)s::uuid[], %(dues)s::timestamptz[]) AS u(id, due)"
         " JOIN patients p ON p.id = %(pid)s"
-        " LEFT JOIN patient_records rec ON rec.patient_id = p.id ON CONFLICT DO NOTHING",
+        " LEFT JOIN patient_records rec ON rec.patient_id = p.id ON CONFLICT DO NOTHING"
+        " RETURNING id, patient_id, due_at)"
+        " INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)"
+        " SELECT %(now)s, 'system', 'system', 'create', 'task', patient_id,"
+        "   jsonb_build_object('task_id', id, 'kind', %(kind)s, 'due_at', due_at) FROM t",
         {"kind": TaskKind.FOLLOW_UP_CALL.value, "ids": ids, "dues": list(dues), "pid": patient_id,
          "now": now},
     )  # fmt: skip

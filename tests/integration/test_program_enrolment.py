@@ -48,3 +48,7 @@ async def test_demo_patients_get_conditions_plans_and_calls(
     assert owner == f"nurse-{people[1].team_id}"
     # patient 0, chronic care enrolled 30 days ago (May 16): monthly, next on day 60
     assert calls[people[0].patient_id][:2] == (11, datetime(2026, 7, 15, 10, tzinfo=UTC))
+    cur = await aconn.execute(
+        "SELECT count(*) FROM audit_log WHERE resource = 'task' AND action = 'create'"
+    )
+    assert await cur.fetchone() == (sum(n for n, _, _ in calls.values()),)  # each audited
