@@ -21,5 +21,11 @@ A pure core and thin adapters (CONVENTIONS 1, 10). Public surface:
 - `repository` (adapter): all record, plan, answer and adherence SQL (migration 0008).
 - `scheduler`, `scheduler_store` (adapter): the running system's scheduler task.
 
-Risk tiers and tags, tasks and follow-up records come next (issue 11 parts 5-6).
+- `risk` (pure): `Tag`, `Tier`, `RULES` (each tag a cited rule), `assess`, `is_rise_to_high`.
+- `risk_store`, `recompute` (adapter): set-based figures, stored risk and history, review tasks;
+  `risk_loop` is the running system's periodic pass (migration 0009).
+- `tasks` (pure): `TaskKind`, `Completion` (the follow-up record), `follow_up_dues`.
+- `task_store`, `follow_up` (adapter): tasks, follow-up records, `complete` (a callback resolves
+  its alert in the same transaction; the alert leads, trigger `program_follow_alert`).
+- `enrolment` (adapter): enrolment from a home kit (`KITS`), used by `vigil enrol-demo`.
 """
