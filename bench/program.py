@@ -133,7 +133,7 @@ async def recompute_figures(settings: Settings, patients: int) -> dict[str, Any]
 
 
 async def hot_path_figures(settings: Settings, messages: int, rounds: int) -> dict[str, Any]:
-    bench = await enrolled(settings)
+    bench = await enrolled(settings, program=True)  # plans: the scheduler has work to do
     traffic, readings = recent_traffic(bench.patients, messages)
     logs = bench.settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

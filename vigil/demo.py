@@ -61,9 +61,17 @@ def demo_roster(team: str) -> TeamRoster:
 
 
 async def enrol_demo(
-    settings: Settings, *, patients: int, seed: int, prefix: str = "sim", dsn: str | None = None
+    settings: Settings,
+    *,
+    patients: int,
+    seed: int,
+    prefix: str = "sim",
+    dsn: str | None = None,
+    program: bool = True,
 ) -> str:
-    """Enrol the cohort (in `dsn`, default the configured database); return a charge-nurse token."""
+    """Enrol the cohort (in `dsn`, default the configured database); return a charge-nurse token.
+    `program=False` leaves out the care program (conditions, plans, calls): tests of the pipeline
+    alone, whose patients would otherwise get plan reminders and "stopped measuring" alerts."""
     dsn = dsn or settings.db.dsn.get_secret_value()
     people = cohort(patients, seed, prefix=prefix)
     teams = sorted({p.team_id for p in people})
@@ -93,7 +101,8 @@ async def enrol_demo(
                     reason="demo enrolment",
                     changed_by="vigil enrol-demo",
                 )
-            await enrol(conn, program_enrolment(p), "vigil enrol-demo", now)
+            if program:
+                await enrol(conn, program_enrolment(p), "vigil enrol-demo", now)
         await conn.commit()
     provision_devices(settings, [d.device_id for p in people for d in p.devices])
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
