@@ -30,6 +30,7 @@ class Locked:
     lang: str
     team_policy: dict[str, Any] | None
     silence: Silence | None  # in force for the alert's (patient, rule)
+    tz: str = "UTC"  # the patient's time zone (dates in tier-1 messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     cur = conn.cursor(row_factory=dict_row)
     columns = ", ".join(f"a.{c}" for c in VIEW_COLUMNS)
     await cur.execute(
-        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
+        f"SELECT {columns}, a.escalation, p.team_id, p.lang, p.tz, t.escalation_policy,"
         "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
         "          FROM silences s WHERE s.patient_id = a.patient_id"
         "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
@@ -67,11 +68,11 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     row = await cur.fetchone()
     if row is None:
         return None
-    context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
-    raw, team, lang, policy, silence = (row.pop(k) for k in context)
+    context = ("escalation", "team_id", "lang", "tz", "escalation_policy", "silence")
+    raw, team, lang, tz, policy, silence = (row.pop(k) for k in context)
     quiet = Silence(float(silence[0]), silence[1]) if silence else None
     state = from_json(raw) if raw else None
-    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet)
+    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet, tz)
 
 
 def mirror(

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -75,7 +76,7 @@ from alerts.escalation import (
     start,
     step,
 )
-from alerts.messages import Template, render
+from alerts.messages import Template, for_rule, render
 from alerts.roster_store import who_to_page
 from stream.detections import Detection
 
@@ -225,10 +226,12 @@ class Escalator:
         template: Template,
         fence: int,
     ) -> None:
+        since = alert.opened_at.astimezone(ZoneInfo(locked.tz)).date()  # the last reading's day
         body = render(template, locked.lang, metric=alert.metric, value=alert.last_value,
-                      unit=alert.unit)  # fmt: skip
+                      unit=alert.unit, rule_id=alert.rule_id, since=since)  # fmt: skip
         message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{alert.id}|{fence}|{template}")
-        await _sql.insert_message(conn, message_id, alert, template.value, locked.lang, body)
+        sent = for_rule(template, alert.rule_id).value  # what the patient actually got
+        await _sql.insert_message(conn, message_id, alert, sent, locked.lang, body)
 
 
 class PgResponse:
@@ -240,18 +243,25 @@ class PgResponse:
         self.escalator = Escalator(clock)
 
     async def act(self, alert_id: uuid.UUID, action: Action, actor: Actor) -> dict[str, Any]:
-        now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            await _sql.lock_alert_writes(conn)
-            locked = await lock(conn, alert_id, now)
-            if locked is None or not actor.sees(locked.team_id):
-                raise AlertNotFoundError(f"no alert {alert_id}")
-            if locked.alert.status is AlertStatus.RESOLVED:
-                raise ActionRefusedError("the alert is resolved")
-            alert = await self._act(conn, locked, action, actor, now)
-            name = type(action).__name__.lower()
-            await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
-            await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
+            return await self.act_in(conn, alert_id, action, actor)
+
+    async def act_in(
+        self, conn: AsyncConnection[Any], alert_id: uuid.UUID, action: Action, actor: Actor
+    ) -> dict[str, Any]:
+        """`act` inside the caller's transaction (the care program completes a callback task
+        and resolves its alert in one transaction)."""
+        now = self._clock()
+        await _sql.lock_alert_writes(conn)
+        locked = await lock(conn, alert_id, now)
+        if locked is None or not actor.sees(locked.team_id):
+            raise AlertNotFoundError(f"no alert {alert_id}")
+        if locked.alert.status is AlertStatus.RESOLVED:
+            raise ActionRefusedError("the alert is resolved")
+        alert = await self._act(conn, locked, action, actor, now)
+        name = type(action).__name__.lower()
+        await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
+        await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return alert.as_json()
 
     async def _act(

@@ -21,7 +21,7 @@ from vigil.settings import Settings, load_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui"])
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
         "--messages",
@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patients", type=int, default=30, help="quality: patients per family")
     p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
     p.add_argument("--seed", type=int, default=1, help="quality: cohort seed")
+    p.add_argument(
+        "--program-patients", type=int, default=10_000, help="program: patients to recompute"
+    )
     p.add_argument("--clients", type=int, default=100, help="ws: websocket clients of one team")
     p.add_argument("--events", type=int, default=3000, help="ws: alert events in the burst")
     p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
@@ -72,6 +75,12 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bench.ingest import ingest_figures
 
         figures = asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
+    elif args.what == "program":
+        from bench.program import program_figures
+
+        figures = asyncio.run(
+            program_figures(settings, args.program_patients, args.messages or 40_000, args.rounds)
+        )
     elif args.what == "ws":
         from bench.ws import ws_figures
 

@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.delivery import Backoff
 from alerts.outbox import OutboxSender
+from alerts.repository import PgAlertStore
 from alerts.response import PgResponse
 from alerts.timers import DeadlineTimers
 from api.app import create_app
@@ -46,6 +47,8 @@ from ingest.ports import ReadingHandoff
 from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
 from ingest.startup import start_ingest
+from program.recompute import risk_loop
+from program.scheduler import ProgramScheduler
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -207,6 +210,8 @@ async def run_embedded(settings: Settings) -> None:
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
             escalation_timers(settings, pool),
             outbox_sender(settings, pool),
+            *risk_tasks(settings, pool),
+            *program_tasks(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -247,12 +252,33 @@ async def run_api(settings: Settings) -> None:
         server = build_api_server(settings, pool, mode, None)
         # The API process keeps the escalation timers in the distributed deployment (the
         # Faust workers write alerts; their deadlines reach this process by NOTIFY).
-        await _until_stopped([escalation_timers(settings, pool)], server)
+        await _until_stopped(
+            [escalation_timers(settings, pool), *program_tasks(settings, pool),
+             *risk_tasks(settings, pool)],
+            server,
+        )  # fmt: skip
+
+
+def program_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Coroutine[Any, Any, None]]:
+    """The care program's scheduler (reminders, advice, stopped measuring), where the escalation
+    timers run: the embedded runner, or the API process in the distributed deployment."""
+    p = settings.program
+    if not p.enabled:
+        return []
+    scheduler = ProgramScheduler(pool, PgAlertStore(pool, utc_now), utc_now, tick_s=p.tick_s,
+                                 catch_up_s=p.catch_up_s, retriable=RETRIABLE)  # fmt: skip
+    return [scheduler.run()]
 
 
 async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:
     response = PgResponse(pool, utc_now)
     await DeadlineTimers(response, settings.db.dsn.get_secret_value(), utc_now).run()
+
+
+def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
+    """The care program's risk passes (program.recompute), unless disabled."""
+    r = settings.risk
+    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE)] if r.enabled else []
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:

@@ -125,6 +125,24 @@ class OutboxSettings(BaseModel):
         return self
 
 
+class RiskSettings(BaseModel):
+    """The care program's risk passes (program.recompute): incremental every `interval_s` over
+    patients with new readings or alert events, full every `full_every_s`."""
+
+    enabled: bool = True
+    interval_s: float = Field(30.0, gt=0)
+    full_every_s: float = Field(3600.0, gt=0)
+
+
+class ProgramSettings(BaseModel):
+    """The care program's scheduler (program.scheduler): tier-1 reminders, advice and the
+    "stopped measuring" rule, every `tick_s`, over messages due in the last `catch_up_s`."""
+
+    enabled: bool = True
+    tick_s: float = Field(60.0, gt=0)
+    catch_up_s: float = Field(3600.0, gt=0)
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -145,7 +163,9 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     api: ApiSettings = ApiSettings()
     outbox: OutboxSettings = OutboxSettings()
+    program: ProgramSettings = ProgramSettings()
     sim: SimulatorSettings = SimulatorSettings()
+    risk: RiskSettings = RiskSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
