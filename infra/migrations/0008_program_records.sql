@@ -97,4 +97,4 @@ CREATE TABLE patient_answers (
 ALTER TABLE patient_messages
     ADD COLUMN ref_key text,
     ADD COLUMN slot_at timestamptz;
-CREATE INDEX patient_messages_patient ON patient_messages (patient_id, created_at DESC);
+-- (a patient's messages, newest first, are indexed by 0007: patient_messages_patient)
