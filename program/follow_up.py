@@ -84,7 +84,8 @@ async def _close(
         outcome = ALERT_OUTCOME[c.outcome]
         assert outcome is not None, "only an outcome that closes the task gets here"
         # The alert leads: resolving it closes this task in the same transaction (0009).
-        await response.act_in(conn, t["alert_id"], Resolve(outcome, c.note), actor)
+        resolve = Resolve(outcome, c.note, c.visit_at, c.visit_place or "")
+        await response.act_in(conn, t["alert_id"], resolve, actor)
     else:
         await store.close(conn, t["id"], c.outcome.value, actor.id, now)
         await store.audit(conn, now, actor.id, actor.role, "complete", t,

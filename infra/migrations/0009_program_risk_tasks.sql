@@ -99,7 +99,7 @@ CREATE INDEX follow_up_records_patient ON follow_up_records (patient_id, at DESC
 --   (DESIGN 5: one hour for a critical alert, 48 h otherwise);
 -- - an event of a resolved alert closes its open callback task: 'callback_done' -> reached,
 --   'visit_booked' -> visit booked, any other outcome -> closed with the alert; a follow-up
---   record with the resolution's note is written for it (the task endpoint adds its details).
+--   record with the resolution's note (and a booked visit's date and place) is written for it (the task endpoint adds its details).
 CREATE FUNCTION program_follow_alert() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     a alerts%ROWTYPE;
@@ -135,11 +135,12 @@ BEGIN
         RETURNING id INTO task_id;
         IF task_id IS NOT NULL THEN
             INSERT INTO follow_up_records (id, task_id, patient_id, at, recorded_by, contact_type,
-                                           outcome, note)
+                                           outcome, note, visit_at, visit_place)
             VALUES (md5('record|' || task_id::text)::uuid, task_id, a.patient_id,
                     COALESCE(a.resolved_at, NEW.at), COALESCE(a.resolved_by, 'system'),
                     CASE WHEN result = 'closed_with_alert' THEN 'none' ELSE 'phone' END, result,
-                    COALESCE(NEW.payload->>'note', ''))
+                    COALESCE(NEW.payload->>'note', ''),
+                    (NEW.payload->>'visit_at')::timestamptz, NEW.payload->>'visit_place')
             ON CONFLICT (id) DO NOTHING;
             INSERT INTO audit_log (at, actor, role, action, resource, patient_id, detail)
             VALUES (NEW.at, COALESCE(a.resolved_by, 'system'), 'system', 'complete', 'task',

@@ -96,23 +96,30 @@ async def test_a_tier3_alert_opens_one_callback_task_for_the_responsible_doctor(
     assert len(await world.rows("SELECT id FROM care_tasks")) == 1
 
 
+VISIT = (T0 + timedelta(days=1), "Clinic 2")
+
+
 @pytest.mark.parametrize(
-    ("outcome", "status", "task_outcome"),
+    ("outcome", "visit", "status", "task_outcome"),
     [
-        (Outcome.CALLBACK_DONE, "done", "reached"),
-        (Outcome.VISIT_BOOKED, "done", "visit_booked"),
-        (Outcome.FALSE_ALARM, "cancelled", "closed_with_alert"),
+        (Outcome.CALLBACK_DONE, (None, ""), "done", "reached"),
+        (Outcome.VISIT_BOOKED, VISIT, "done", "visit_booked"),
+        (Outcome.FALSE_ALARM, (None, ""), "cancelled", "closed_with_alert"),
     ],
 )
 async def test_resolving_the_alert_closes_its_callback_task(
-    world: World, outcome: Outcome, status: str, task_outcome: str
-) -> None:
+    world: World, outcome: Outcome, visit: tuple[datetime | None, str], status: str,
+    task_outcome: str,
+) -> None:  # fmt: skip
     alert = await world.alert()
-    await world.response.act(alert["id"], Resolve(outcome, "spoke to patient"), DOCTOR)
+    await world.response.act(alert["id"], Resolve(outcome, "spoke to patient", *visit), DOCTOR)
     task = await world.callback()
     assert (task["status"], task["outcome"], task["completed_by"]) == (status, task_outcome, "d1")
-    [record] = await world.rows("SELECT outcome, note FROM follow_up_records")
-    assert record == {"outcome": task_outcome, "note": "spoke to patient"}
+    [record] = await world.rows(
+        "SELECT outcome, note, visit_at, visit_place FROM follow_up_records"
+    )
+    assert record == {"outcome": task_outcome, "note": "spoke to patient",
+                      "visit_at": visit[0], "visit_place": visit[1] or None}  # fmt: skip
 
 
 async def test_completing_the_callback_resolves_its_alert_with_the_record(world: World) -> None:
