@@ -77,6 +77,7 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, render
 from alerts.roster_store import who_to_page
+from alerts.routing import route_for
 from stream.detections import Detection
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class Escalator:
                 "team %s has an invalid escalation policy; using the defaults", locked.team_id
             )
             policy = policy_with(None)
-        return start(policy, locked.alert.severity, dangerous, now.timestamp(), silence)
+        route = route_for(locked.alert.rule_id)
+        return start(policy, locked.alert.severity, dangerous, now.timestamp(), silence, route,
+                     locked.recent.episodes(route))  # fmt: skip
 
     def _state(self, locked: Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
@@ -123,7 +126,7 @@ class Escalator:
         dangerous = d.dangerous and not d.late
         event: Event = Repeated(dangerous)
         quiet = d.late or locked.silence is not None
-        if state.tier is Tier.PATIENT and not dangerous and not quiet:
+        if state.confirms_on_repeat and not dangerous and not quiet:
             event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
         await self.transition(conn, locked, step(state, event, now.timestamp()), now,
                               Lead.of(lead))  # fmt: skip

@@ -69,11 +69,20 @@ def _bp_crisis(b: BoundMessage) -> bool:
 
 FAMILIES = {
     "low_glucose": Family(
-        frozenset({"glucose.level2_low", "glucose.level1_low", "glucose.predicted_low"}),
+        frozenset(
+            {
+                "glucose.level2_low",
+                "glucose.level1_low",
+                "glucose.predicted_low",
+                "glucose.urgent_low_soon",
+            }
+        ),
         _below("glucose", 70.0),
     ),
     "bp_crisis": Family(frozenset({"bp.crisis"}), _bp_crisis),
-    "spo2_low": Family(frozenset({"spo2.urgent"}), _below("spo2", 92.0, inclusive=True)),
+    "spo2_low": Family(
+        frozenset({"spo2.severe", "spo2.desaturation"}), _below("spo2", 92.0, inclusive=True)
+    ),
 }
 
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream import kalman
 from stream.detections import Detail, Kind
-from stream.forecast import F32, F64, Forecast, forecast
+from stream.kalman import FilterSettings
 from stream.rules import (
     CLEARED,
     COMPARE,
     AnomalyRule,
+    DesaturationRule,
     GlucoseForecastRule,
     ThresholdRule,
     Timing,
@@ -155,21 +157,20 @@ def _drift(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, t
 
 
 def glucose_forecast(
-    rules: Sequence[GlucoseForecastRule], s: StreamState, r: Reading
+    rules: Sequence[GlucoseForecastRule], s: StreamState, r: Reading, f: FilterSettings
 ) -> list[Finding]:
-    """All forecast rules of a CGM stream at one reading, from one forecast."""
-    times, values = s.window.since(r.t - 3600.0)
-    fc = forecast(times, values)
-    if fc is None:
-        return []
+    """All forecast rules of a CGM stream at one reading, from its Kalman filter, which this
+    reading updates first (readings come in event-time order)."""
+    kf = s.kf = kalman.update(s.kf, r.t, r.value, f)
     found = []
     for rule in rules:
         if rule.mode == "predicted_low":
-            firing, clear, details = _predicted_low(rule, s, fc, times, values)
+            firing, clear, details = _predicted_low(rule, s, kf, f)
         else:
-            firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
-            clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
-            details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
+            rate = kalman.rate(kf)
+            firing = rate <= rule.rate_mg_dl_min
+            clear = rate > rule.rate_mg_dl_min / 2
+            details = (("rate_mg_dl_min", round(rate, 2)),)
         if firing:
             s.rule(rule.id).active = True
             found.append(Finding(rule.id, Kind.FIRED, r, details))
@@ -180,41 +181,52 @@ def glucose_forecast(
 
 
 def _predicted_low(
-    rule: GlucoseForecastRule, s: StreamState, fc: Forecast, times: F64, values: F32
+    rule: GlucoseForecastRule, s: StreamState, kf: list[float], f: FilterSettings
 ) -> tuple[bool, bool, tuple[Detail, ...]]:
     """(firing, clear, details). A level alert open on the stream already pages the low; while
-    it is, a prediction adds nothing. The persistence check recomputes the forecasts at the
-    previous readings (stateless; only when this reading predicts a low on its own)."""
-    predicted = fc.at(rule.horizon_s)
+    it is, a prediction adds nothing."""
+    p = kalman.crossing_probability(kf, rule.below_mg_dl, rule.horizon_s, f)
     firing = (
-        _predicts_low(rule, fc)
+        p >= rule.probability
+        and kalman.level(kf) >= rule.below_mg_dl
+        and kalman.rate(kf) <= -rule.min_fall_mg_dl_min
         and not any(_active(s, other) for other in rule.quiet_while)
-        and _held(rule, times, values)
     )
     details: tuple[Detail, ...] = (
-        ("predicted_mg_dl", round(predicted, 1)),
+        ("probability", round(p, 3)),
         ("horizon_s", rule.horizon_s),
-        ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
+        ("level_mg_dl", round(kalman.level(kf), 1)),
+        ("rate_mg_dl_min", round(kalman.rate(kf), 2)),
     )
-    return firing, predicted >= rule.below_mg_dl + rule.clear_margin_mg_dl, details
+    return firing, p < rule.clear_probability, details
 
 
-def _predicts_low(rule: GlucoseForecastRule, fc: Forecast) -> bool:
-    return (
-        fc.level_mg_dl >= rule.below_mg_dl
-        and fc.at(rule.horizon_s) < rule.below_mg_dl
-        and fc.slope_mg_dl_min <= -rule.min_fall_mg_dl_min
-    )
-
-
-def _held(rule: GlucoseForecastRule, times: F64, values: F32) -> bool:
-    """The prediction also held at each of the `persistence_n - 1` readings before this one."""
-    n = len(times)
-    for back in range(1, rule.persistence_n):
-        earlier = forecast(times[: n - back], values[: n - back]) if n > back else None
-        if earlier is None or not _predicts_low(rule, earlier):
-            return False
-    return True
+def desaturation(rule: DesaturationRule, s: StreamState, r: Reading) -> list[Finding]:
+    """The desaturation area at one reading (see `DesaturationRule`)."""
+    state = s.rules.get(rule.id)
+    if r.value >= rule.reset_at:
+        if state is None:
+            return []  # the common case: in range, nothing before
+        state.area = 0.0
+        if state.active:
+            state.clear_count += 1
+            if state.clear_count >= rule.clear_n:
+                state.active, state.clear_count = False, 0
+                return [Finding(rule.id, Kind.CLEARED, r)]
+        return []
+    state = s.rule(rule.id)
+    state.clear_count = 0
+    times, values = s.window.last(2)
+    before = float(values[0]) if len(times) == 2 else rule.reset_at
+    if before < rule.limit and r.value < rule.limit and 0 < r.t - times[0] <= rule.max_gap_s:
+        deficit = rule.limit - 0.5 * (before + r.value)
+        state.area += deficit * (r.t - float(times[0]))
+    elif r.t - times[0] > rule.max_gap_s:
+        state.area = 0.0
+    if state.area >= rule.area:
+        state.active = True
+        return [Finding(rule.id, Kind.FIRED, r, (("area_pct_s", round(state.area, 1)),))]
+    return []
 
 
 def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> list[Finding]:

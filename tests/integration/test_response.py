@@ -58,7 +58,7 @@ class FakeClock:
 
 RULES = {  # rule id -> (severity, metric, unit, worse)
     "bp.crisis": (Severity.CRITICAL, "systolic_bp", "mm[Hg]", Worse.HIGHER),
-    "spo2.urgent": (Severity.HIGH, "spo2", "%", Worse.LOWER),
+    "spo2.severe": (Severity.HIGH, "spo2", "%", Worse.LOWER),
     "glucose.high": (Severity.HIGH, "glucose", "mg/dL", Worse.HIGHER),
     "bp.uncontrolled": (Severity.MODERATE, "systolic_bp", "mm[Hg]", Worse.HIGHER),
 }
@@ -344,7 +344,7 @@ async def test_refused_actions_change_nothing(
 async def test_a_dangerous_value_cannot_be_snoozed(world: World) -> None:
     async with await with_conn(world) as conn:
         await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
-    spo2 = det("spo2.urgent", 1, 88.0)
+    spo2 = det("spo2.severe", 1, 88.0)
     await world.record(spo2)
     alert = await world.alert()
     with pytest.raises(ActionRefusedError):
@@ -381,7 +381,7 @@ async def test_deadlines_are_announced_only_when_the_transaction_commits(world: 
         ("glucose.high", "glucose.high", []),  # quiet until the silence ends
         ("glucose.high", None, []),  # a silence of every rule of the patient
         ("glucose.high", "bp.crisis", [(2, "n1", False)]),  # another rule's silence
-        ("spo2.urgent", None, [(2, "n1", False)]),  # a dangerous value is never silenced
+        ("spo2.severe", None, [(2, "n1", False)]),  # a dangerous value is never silenced
     ],
 )
 async def test_silences(
