@@ -183,13 +183,21 @@ def glucose_forecast(
 def _predicted_low(
     rule: GlucoseForecastRule, s: StreamState, kf: list[float], f: FilterSettings
 ) -> tuple[bool, bool, tuple[Detail, ...]]:
-    """(firing, clear, details). A level alert open on the stream already pages the low; while
-    it is, a prediction adds nothing."""
+    """(firing, clear, details). The prediction must hold at `persistence_n` readings in a row
+    (counted in the rule's state). A level alert open on the stream already pages the low;
+    while it is, a prediction adds nothing."""
     p = kalman.crossing_probability(kf, rule.below_mg_dl, rule.horizon_s, f)
-    firing = (
+    predicts = (
         p >= rule.probability
         and kalman.level(kf) >= rule.below_mg_dl
         and kalman.rate(kf) <= -rule.min_fall_mg_dl_min
+    )
+    state = s.rule(rule.id) if predicts else s.rules.get(rule.id)
+    if state is not None:
+        state.streak = state.streak + 1 if predicts else 0
+    firing = (
+        state is not None
+        and state.streak >= rule.persistence_n
         and not any(_active(s, other) for other in rule.quiet_while)
     )
     details: tuple[Detail, ...] = (

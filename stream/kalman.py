@@ -17,11 +17,16 @@ down for longer than the error's correlation time. The prediction at horizon h i
 over h); `crossing_probability` is its largest probability of being below the limit over
 5-minute steps to the horizon. Irregular sampling is handled exactly (the transition uses the
 real gap); after a gap longer than `max_gap_s` the filter restarts from the reading, since the
-old rate says nothing any more. A reading far from the prediction (beyond `outlier_z` SD) is
-down-weighted (its noise inflated), so one compression artefact does not turn the rate.
+old rate says nothing any more, and it predicts nothing until `warmup_n` readings. A reading
+falling away from the prediction faster than `implausible_rate` (a compression low: the sensor
+squeezed at night) is not glucose: the filter moves on in time without it, up to
+`max_artefacts` readings in a row, then restarts from the reading. A reading otherwise far from
+the prediction (beyond `outlier_z` SD) is down-weighted (its noise inflated). Values dangerous
+on their own (< 54 mg/dL) have their own immediate rule on the raw reading, so none of this
+hides them.
 
-The state is 14 floats per CGM stream (time, x, P, readings since the start), kept in
-`StreamState.kf`. Must not: decide alerts (evaluate.py does), do I/O or read a clock.
+The state is 15 floats per CGM stream (time, x, P, readings since the start, artefacts in a
+row), kept in `StreamState.kf`. Must not: decide alerts (evaluate.py does), do I/O or read a clock.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-STATE_LEN = 14  # t, g, r, e, then P row by row (3 x 3), then readings since the (re)start
+STATE_LEN = 15  # t, g, r, e, P row by row (3 x 3), readings since the (re)start, artefacts in a row
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +42,16 @@ class FilterSettings:
     sensor_sd: float = 10.0  # stationary SD of the correlated sensor error, mg/dL
     sensor_ar: float = 0.85  # its lag-1 autocorrelation at 5 minutes
     white_sd: float = 3.0  # white measurement noise, mg/dL
-    rate_q: float = 0.004  # rate diffusion, (mg/dL/min)^2 per minute
+    rate_q: float = 0.1  # rate diffusion while filtering, (mg/dL/min)^2 per minute
+    future_rate_q: float = 0.01  # the same, for the rate's change over the forecast horizon
     glucose_q: float = 0.5  # unmodelled glucose change, (mg/dL)^2 per minute
     tau_s: float = 60 * 60.0  # the trend's decay time
     init_rate_sd: float = 1.0  # mg/dL/min, at a (re)start
     max_gap_s: float = 16 * 60.0
     outlier_z: float = 4.0
     warmup_n: int = 3  # readings since a (re)start before the filter predicts anything
+    implausible_rate: float = -5.0  # mg/dL/min below the prediction: an artefact, not glucose
+    max_artefacts: int = 3  # in a row; then the filter restarts from the reading
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensor_ar < 1 or min(self.sensor_sd, self.white_sd, self.tau_s) <= 0:
@@ -57,7 +65,7 @@ def fresh(t: float, y: float, f: FilterSettings = DEFAULT_FILTER) -> list[float]
     """A filter started at one reading: glucose at the reading, rate unknown."""
     es = f.sensor_sd**2
     rs = f.init_rate_sd**2
-    return [t, y, 0.0, 0.0, es + f.white_sd**2, 0.0, -es, 0.0, rs, 0.0, -es, 0.0, es, 1.0]
+    return [t, y, 0.0, 0.0, es + f.white_sd**2, 0.0, -es, 0.0, rs, 0.0, -es, 0.0, es, 1.0, 0.0]
 
 
 def update(
@@ -66,17 +74,22 @@ def update(
     """The filter after reading `y` at `t` (readings in event-time order)."""
     if kf is None or len(kf) != STATE_LEN or t - kf[0] > f.max_gap_s or t < kf[0]:
         return fresh(t, y, f)
-    x, p = _predict(kf, (t - kf[0]) / 60.0, f)
+    dt = (t - kf[0]) / 60.0
+    x, p = _predict(kf, dt, f)
+    innovation = y - x[0] - x[2]
+    if dt > 0 and innovation / dt < f.implausible_rate:
+        if kf[14] >= f.max_artefacts:
+            return fresh(t, y, f)  # not an artefact after all: the old state is useless
+        return [t, *x, *p, kf[13], kf[14] + 1.0]  # a compression low: predicted, not read
     hp = [p[0] + p[6], p[1] + p[7], p[2] + p[8]]  # H P with H = (1, 0, 1)
     s = hp[0] + hp[2] + f.white_sd**2
-    innovation = y - x[0] - x[2]
     z = abs(innovation) / math.sqrt(s)
     if z > f.outlier_z:  # down-weight an implausible jump instead of following it
         s *= (z / f.outlier_z) ** 2
     k = [hp[0] / s, hp[1] / s, hp[2] / s]  # P H' / S (P symmetric)
     x = [x[i] + k[i] * innovation for i in range(3)]
     p = [p[3 * i + j] - k[i] * hp[j] for i in range(3) for j in range(3)]
-    return [t, *x, *p, kf[13] + 1.0]
+    return [t, *x, *p, kf[13] + 1.0, 0.0]
 
 
 def _predict(kf: list[float], dt: float, f: FilterSettings) -> tuple[list[float], list[float]]:
@@ -110,7 +123,7 @@ def predict(kf: list[float], horizon_s: float, f: FilterSettings = DEFAULT_FILTE
     tau = f.tau_s / 60.0
     b = tau * (1.0 - math.exp(-h / tau))
     p = kf[4:13]
-    var = p[0] + 2 * b * p[1] + b * b * p[4] + f.rate_q * h**3 / 3.0 + f.glucose_q * h
+    var = p[0] + 2 * b * p[1] + b * b * p[4] + f.future_rate_q * h**3 / 3.0 + f.glucose_q * h
     return Prediction(kf[1] + b * kf[2], math.sqrt(max(var, 1e-9)))
 
 

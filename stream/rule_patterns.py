@@ -53,7 +53,8 @@ FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
         horizon_s=30 * 60.0,
         probability=0.5,
         clear_probability=0.2,
-        min_fall_mg_dl_min=0.3,
+        min_fall_mg_dl_min=0.6,
+        persistence_n=2,
         quiet_while=("glucose.level2_low", "glucose.level1_low"),
     ),
     GlucoseForecastRule(

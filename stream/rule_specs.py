@@ -135,9 +135,10 @@ class GlucoseForecastRule:
     `predicted_low` (and `urgent_low_soon`, the same test at its own limit and horizon): the
     probability that true glucose is below `below_mg_dl` within `horizon_s` is at least
     `probability`, while the filtered level is still at or above `below_mg_dl` (below it the
-    level rules speak) and the filtered rate is a fall of at least `min_fall_mg_dl_min`, and no
-    alert of `quiet_while` is open on the same stream. It clears once the probability is below
-    `clear_probability`. `falling_fast`: the filtered rate at or below `rate_mg_dl_min`."""
+    level rules speak) and the filtered rate is a fall of at least `min_fall_mg_dl_min`, at
+    `persistence_n` readings in a row, and no alert of `quiet_while` is open on the stream. It
+    clears once the probability is below `clear_probability`. `falling_fast`: the filtered rate
+    at or below `rate_mg_dl_min`."""
 
     dangerous: ClassVar[bool] = False  # never a single value dangerous on its own
 
@@ -152,12 +153,15 @@ class GlucoseForecastRule:
     clear_probability: float = 0.2
     rate_mg_dl_min: float = -3.0
     min_fall_mg_dl_min: float = 0.0
+    persistence_n: int = 1
     quiet_while: tuple[str, ...] = ()
     device_kinds: frozenset[str] = frozenset({"cgm"})
 
     def __post_init__(self) -> None:
         if not 0 < self.clear_probability <= self.probability < 1 or self.min_fall_mg_dl_min < 0:
             raise ValueError(f"{self.id}: 0 < clear_probability <= probability < 1, fall >= 0")
+        if self.persistence_n < 1:
+            raise ValueError(f"{self.id}: persistence_n >= 1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,16 +39,18 @@ class RuleState:
     clear_count: int = 0
     pending: Reading | None = None  # CONFIRMED rules: the reading awaiting a re-measure
     area: float = 0.0  # desaturation rules: the area below the limit so far (%-seconds)
+    streak: int = 0  # forecast rules: readings in a row at which the prediction held
 
     def to_json(self) -> list[Any]:
         pending = list(self.pending) if self.pending else None
-        return [self.active, self.clear_count, pending, self.area]
+        return [self.active, self.clear_count, pending, self.area, self.streak]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> RuleState:
         pending = Reading(*raw[2]) if raw[2] is not None else None
-        area = float(raw[3]) if len(raw) > 3 else 0.0
-        return cls(bool(raw[0]), int(raw[1]), pending, area)
+        area = float(raw[3]) if len(raw) > 3 else 0.0  # (states stored before issue 12)
+        streak = int(raw[4]) if len(raw) > 4 else 0
+        return cls(bool(raw[0]), int(raw[1]), pending, area, streak)
 
 
 class StreamState:
