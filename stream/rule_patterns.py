@@ -46,11 +46,11 @@ TREND_RULES: tuple[TrendRule, ...] = (
 FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
     GlucoseForecastRule(
         "glucose.predicted_low",
-        "Glucose likely below 70 mg/dL within 30 min",
+        "Glucose likely below 70 mg/dL within 40 min",
         "predicted_low",
         Severity.HIGH,
         f"Dexcom and Medtronic predictive low alerts; {KALMAN}",
-        horizon_s=30 * 60.0,
+        horizon_s=40 * 60.0,
         probability=0.5,
         clear_probability=0.2,
         min_fall_mg_dl_min=0.6,
