@@ -19,7 +19,7 @@ from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._codec import from_json
 from alerts.episodes import AlertEvent
 from alerts.escalation import Escalation, Silence
-from alerts.routing import RECUR_WINDOW_S, Recent
+from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S, Recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Locked:
     lang: str
     team_policy: dict[str, Any] | None
     silence: Silence | None  # in force for the alert's (patient, rule)
-    recent: Recent = field(default_factory=lambda: Recent({}))  # alerts of the 24 h before it
+    recent: Recent = field(default_factory=lambda: Recent({}))  # recurrences: alerts.routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +64,13 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
         "         ORDER BY s.ends_at DESC LIMIT 1) AS silence,"
         "       (SELECT json_object_agg(r.rule_id, r.n) FROM (SELECT o.rule_id, count(*) AS n"
         "          FROM alerts o WHERE o.patient_id = a.patient_id AND o.id <> a.id"
-        "           AND o.opened_at <= a.opened_at"
+        "           AND o.opened_at <= a.opened_at - make_interval(secs => %(same_s)s)"
         "           AND o.opened_at > a.opened_at - make_interval(secs => %(recur_s)s)"
         "         GROUP BY o.rule_id) r) AS recent"
         "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
         "  JOIN care_teams t ON t.id = p.team_id"
         " WHERE a.id = %(id)s FOR UPDATE OF a",
-        {"id": alert_id, "at": at, "recur_s": RECUR_WINDOW_S},
+        {"id": alert_id, "at": at, "recur_s": RECUR_WINDOW_S, "same_s": SAME_EPISODE_S},
     )
     row = await cur.fetchone()
     if row is None:

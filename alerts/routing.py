@@ -40,27 +40,40 @@ NELLCOR_SAT = (
     "artefacts do not alarm; BTS emergency oxygen guideline 2017 (SpO2 < 88 % needs action)"
 )
 
+NHS_REVIEW = (
+    "NHS England, pulse oximetry at home: SpO2 93-94 % calls for a clinical review within hours, "
+    "<= 92 % for urgent assessment"
+)
+
 GLUCOSE_LOW = "glucose_low"  # the tier-1 template of low-glucose routes (alerts.messages)
 LEVEL1 = ("glucose.level1_low", "glucose.level1_low_meter")
 RECUR_WINDOW_S = 24 * 60 * MIN  # the recurrence window: 2 level-1 episodes in 24 h
+# Alerts opened this shortly before are the same low seen again (the patient's meter re-check
+# of a CGM low, a CGM low after its meter low): not a recurrence.
+SAME_EPISODE_S = 2 * 60 * MIN
 
 
-def _patient_first(source: str) -> Route:
+def _patient_first(source: str, recur_n: int) -> Route:
     """A low the patient can treat: tier 1 for 30 min (two cycles of the rule of 15); a repeat
-    reading is not a confirmation (the deadline decides); the second level-1 episode within
-    24 h goes to the nurse at once."""
-    return Route(Tier.PATIENT, source, 30 * MIN, GLUCOSE_LOW, False, LEVEL1, 2)
+    reading is not a confirmation (the deadline decides); with `recur_n`, the `recur_n`-th
+    level-1 episode within 24 h goes to the nurse at once."""
+    return Route(Tier.PATIENT, source, 30 * MIN, GLUCOSE_LOW, False, LEVEL1, recur_n)
 
 
 ROUTES: Mapping[str, Route] = MappingProxyType(
     {
-        "glucose.predicted_low": _patient_first(ADA_HYPO),
-        "glucose.level1_low": _patient_first(f"{ADA_HYPO}; {ADA_RECUR}"),
-        "glucose.level1_low_meter": _patient_first(f"{ADA_HYPO}; {ADA_RECUR}"),
+        # a prediction is not an episode: it never counts as a recurrence on its own
+        "glucose.predicted_low": _patient_first(ADA_HYPO, 0),
+        "glucose.level1_low": _patient_first(f"{ADA_HYPO}; {ADA_RECUR}", 2),
+        "glucose.level1_low_meter": _patient_first(f"{ADA_HYPO}; {ADA_RECUR}", 2),
         "glucose.urgent_low_soon": Route(Tier.NURSE, DEXCOM_ULS),
         "glucose.level2_low": Route(Tier.DOCTOR, "ADA 2024 section 6: level 2 (< 54 mg/dL)"),
         "spo2.desaturation": Route(Tier.NURSE, NELLCOR_SAT),
         "spo2.severe": Route(Tier.NURSE, NELLCOR_SAT),
+        # 93-94 %: a review within hours (NHS), which a wrist oximeter's next reading a minute
+        # later cannot confirm: the patient is asked to rest and re-measure, and the nurse is
+        # paged if it has not cleared (3 readings >= 95 %) within the hour
+        "spo2.review": Route(Tier.PATIENT, NHS_REVIEW, 60 * MIN, repeat_confirms=False),
     }
 )
 
@@ -72,7 +85,8 @@ def route_for(rule_id: str) -> Route | None:
 
 @dataclass(frozen=True, slots=True)
 class Recent:
-    """Earlier alerts of the patient opened within `RECUR_WINDOW_S` before this one, per rule."""
+    """Earlier alerts of the patient opened from `RECUR_WINDOW_S` to `SAME_EPISODE_S` before
+    this one, per rule."""
 
     by_rule: Mapping[str, int]
 

@@ -206,7 +206,10 @@ def _predicted_low(
         ("level_mg_dl", round(kalman.level(kf), 1)),
         ("rate_mg_dl_min", round(kalman.rate(kf), 2)),
     )
-    return firing, p < rule.clear_probability, details
+    # Cleared: the low has become unlikely, or glucose is at or above the limit and not falling
+    # (what resolves a tier-1 prompt: alerts.routing).
+    recovered = kalman.level(kf) >= rule.below_mg_dl and kalman.rate(kf) >= 0.0
+    return firing, p < rule.clear_probability or recovered, details
 
 
 def desaturation(rule: DesaturationRule, s: StreamState, r: Reading) -> list[Finding]:
@@ -215,7 +218,7 @@ def desaturation(rule: DesaturationRule, s: StreamState, r: Reading) -> list[Fin
     if r.value >= rule.reset_at:
         if state is None:
             return []  # the common case: in range, nothing before
-        state.area = 0.0
+        state.area, state.streak = 0.0, 0
         if state.active:
             state.clear_count += 1
             if state.clear_count >= rule.clear_n:
@@ -226,12 +229,14 @@ def desaturation(rule: DesaturationRule, s: StreamState, r: Reading) -> list[Fin
     state.clear_count = 0
     times, values = s.window.last(2)
     before = float(values[0]) if len(times) == 2 else rule.reset_at
-    if before < rule.limit and r.value < rule.limit and 0 < r.t - times[0] <= rule.max_gap_s:
+    if len(times) == 2 and r.t - times[0] > rule.max_gap_s:
+        state.area, state.streak = 0.0, 0
+    below = r.value < rule.limit
+    state.streak = state.streak + 1 if below else 0
+    if before < rule.limit and below and 0 < r.t - times[0] <= rule.max_gap_s:
         deficit = rule.limit - 0.5 * (before + r.value)
         state.area += deficit * (r.t - float(times[0]))
-    elif r.t - times[0] > rule.max_gap_s:
-        state.area = 0.0
-    if state.area >= rule.area:
+    if state.area >= rule.area and (state.active or state.streak >= rule.min_readings):
         state.active = True
         return [Finding(rule.id, Kind.FIRED, r, (("area_pct_s", round(state.area, 1)),))]
     return []

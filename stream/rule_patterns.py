@@ -67,7 +67,8 @@ FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
         horizon_s=20 * 60.0,
         probability=0.5,
         clear_probability=0.2,
-        min_fall_mg_dl_min=0.3,
+        min_fall_mg_dl_min=0.6,
+        persistence_n=2,
         quiet_while=("glucose.level2_low",),
     ),
     GlucoseForecastRule(
@@ -82,11 +83,12 @@ FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
 DESATURATION_RULES: tuple[DesaturationRule, ...] = (
     DesaturationRule(
         "spo2.desaturation",
-        "SpO2 below 92 % for long or deep enough (desaturation area)",
+        "SpO2 desaturation: 4 minutes below 94 %, deep enough (area)",
         "spo2",
-        limit=92.0,
-        area=120.0,
-        reset_at=93.0,
+        limit=94.0,
+        area=450.0,
+        reset_at=95.0,
+        min_readings=4,
         severity=Severity.HIGH,
         source=f"{NELLCOR}; {NHS_OXI}",
     ),

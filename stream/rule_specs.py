@@ -137,7 +137,8 @@ class GlucoseForecastRule:
     `probability`, while the filtered level is still at or above `below_mg_dl` (below it the
     level rules speak) and the filtered rate is a fall of at least `min_fall_mg_dl_min`, at
     `persistence_n` readings in a row, and no alert of `quiet_while` is open on the stream. It
-    clears once the probability is below `clear_probability`. `falling_fast`: the filtered rate
+    clears once the probability is below `clear_probability`, or the filtered level is at or
+    above `below_mg_dl` and no longer falling. `falling_fast`: the filtered rate
     at or below `rate_mg_dl_min`."""
 
     dangerous: ClassVar[bool] = False  # never a single value dangerous on its own
@@ -170,8 +171,10 @@ class DesaturationRule:
     `limit` and the readings below it (%-seconds: a trapezoid between each two consecutive
     readings that are both below the limit) fires the rule once it reaches `area`; a reading at
     or above `reset_at`, or a gap longer than `max_gap_s`, starts the area afresh. A single
-    reading below the limit has no duration, so a lone motion artefact adds nothing. Clears
-    after `clear_n` readings in a row at or above `reset_at`."""
+    reading below the limit has no duration, so a lone motion artefact adds nothing; and the
+    rule waits for `min_readings` readings in a row below the limit, longer than a wrist
+    oximeter's motion artefacts last. Clears after `clear_n` readings in a row at or above
+    `reset_at`."""
 
     dangerous: ClassVar[bool] = False  # the sustained severe level is its own rule
 
@@ -185,9 +188,10 @@ class DesaturationRule:
     source: str
     max_gap_s: float = 300.0
     clear_n: int = 2
+    min_readings: int = 1
 
     def __post_init__(self) -> None:
-        if self.reset_at < self.limit or self.area <= 0 or self.clear_n < 1:
+        if self.reset_at < self.limit or self.area <= 0 or min(self.clear_n, self.min_readings) < 1:
             raise ValueError(f"{self.id}: reset_at >= limit, area > 0, clear_n >= 1")
 
 

@@ -2,11 +2,12 @@
 
 The IMMEDIATE rules are the values dangerous on their own (level 2 hypoglycaemia, a blood
 pressure in the crisis range): they fire on arrival and their detections carry
-`dangerous=True`. SpO2 at or below 88 % is dangerous once sustained (two readings in a row:
-one reading from a wrist oximeter is too often a motion artefact); SpO2 at or below 92 % pages
-by its area (`rule_patterns.DESATURATION_RULES`). The others wait for persistence or
-confirmation. Pure data: the spec
-types are in `rule_specs.py`; a patient's override replaces a rule's limits (`overrides.py`).
+`dangerous=True`. SpO2 at or below 88 % is dangerous once sustained (4 readings, 3 minutes, at a
+wearable's 1-minute cadence: a wrist oximeter's motion artefacts last 1-3 readings; on two
+readings in a row they paged ~2.6 times per patient-day in `vigil bench quality`, issue 12);
+a shallower desaturation pages by its area (`rule_patterns.DESATURATION_RULES`). The others
+wait for persistence or confirmation. Pure data: the spec types are in `rule_specs.py`; a
+patient's override replaces a rule's limits (`overrides.py`).
 """
 
 from __future__ import annotations
@@ -71,31 +72,31 @@ THRESHOLD_RULES: tuple[ThresholdRule, ...] = (
     ),
     ThresholdRule(
         "spo2.severe",
-        "SpO2 at or below 88 % on two readings in a row",
+        "SpO2 at or below 88 % for 3 minutes (4 readings)",
         ("spo2",),
         Comparison.AT_MOST,
         (88.0,),
         Severity.HIGH,
         Timing.PERSISTENT,
         BTS_O2,
-        persistence_n=2,
-        within_s=150.0,
+        persistence_n=4,
+        within_s=210.0,
         clear_thresholds=(92.0,),
         clear_n=2,
         sustained_dangerous=True,
     ),
     ThresholdRule(
         "spo2.review",
-        "SpO2 93-94 % persisting",
+        "SpO2 93-94 % persisting (10 of 15 minutes)",
         ("spo2",),
         Comparison.AT_MOST,
         (94.0,),
         Severity.MODERATE,
         Timing.PERSISTENT,
         NHS_OXI,
-        persistence_n=3,
+        persistence_n=10,
         within_s=900,
-        clear_thresholds=(96.0,),
+        clear_thresholds=(94.0,),
         clear_n=3,
     ),
     ThresholdRule(

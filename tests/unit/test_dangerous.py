@@ -2,8 +2,9 @@
 stamps it on every detection (`Detection.dangerous`), and alerts never silence or snooze them.
 
 The clinical set is pinned here: level 2 hypoglycaemia (< 54 mg/dL, ADA) and a blood pressure in
-the crisis range (> 180/120, ACC/AHA), each firing on arrival, and SpO2 at or below 88 % on two
-readings in a row (BTS; one wrist-oximeter reading is too often a motion artefact, issue 12).
+the crisis range (> 180/120, ACC/AHA), each firing on arrival, and SpO2 at or below 88 % on four
+readings in a row, 3 minutes (BTS; a wrist oximeter's motion artefacts last 1-3 readings,
+issue 12).
 Everything else waits for persistence, confirmation or a pattern, and is not.
 """
 
@@ -26,8 +27,8 @@ SCENARIOS: dict[str, list[At]] = {  # rule id -> readings that make it fire (and
     "glucose.level1_low": series("cgm", "cgm", "glucose", FALLING_CGM, 5),
     "glucose.level1_low_meter": series("meter", "glucometer", "glucose", [65, 110, 115], 360),
     "glucose.high": series("cgm", "cgm", "glucose", [200, 260, 270, 280, 200, 190, 180], 5),
-    "spo2.severe": series("ox", "wearable", "spo2", [97, 88, 87, 97, 98, 98], 1),
-    "spo2.review": series("ox", "wearable", "spo2", [94, 94, 94, 94, 97, 97, 97, 97], 1),
+    "spo2.severe": series("ox", "wearable", "spo2", [97, 88, 87, 86, 88, 97, 98, 98], 1),
+    "spo2.review": series("ox", "wearable", "spo2", [94] * 11 + [97, 97, 97, 97], 1),
     "bp.crisis_suspected": [bp(0, 0, 196, 124), bp(1, 5, 192, 118), bp(2, 10, 130, 80)],
     "bp.crisis": [bp(0, 0, 196, 124), bp(1, 5, 192, 118), bp(2, 10, 130, 80)],
     "hr.high": series("hr", "wearable", "heart_rate", [135] * 4 + [100] * 4, 1),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PACKAGES = ("vigil", "ingest", "stream", "alerts", "api", "simulators", "bench")
+PACKAGES = ("vigil", "ingest", "stream", "alerts", "replay", "api", "simulators", "bench")
 
 
 def module_name(path: Path) -> str:

@@ -87,11 +87,7 @@ def test_bp_drifting_up_over_a_week() -> None:
         ([110, 108, 52], {"glucose.level2_low"}),  # < 54: level 2, fires at once
         ([110, 66, 112], set()),  # one reading below 70: not a level-1 event
         ([69, 67, 66], {"glucose.level1_low"}),  # three below 70 within 11 min: level 1
-        # falling through 55: "urgent low soon" (predicted < 54 within 20 min) before level 2
-        (
-            [68, 60, 55, 53],
-            {"glucose.level1_low", "glucose.urgent_low_soon", "glucose.level2_low"},
-        ),
+        ([68, 60, 55, 53], {"glucose.level1_low", "glucose.level2_low"}),
     ],
     ids=["level2", "single-dip", "level1", "level1-then-level2"],
 )
@@ -170,18 +166,24 @@ def wearable(seq: int, minutes: float, hr: float, spo2: float) -> At:
 @pytest.mark.parametrize(
     ("spo2", "expected"),
     [
-        ([97, 88, 87, 97], {"spo2.severe", "spo2.desaturation"}),  # <= 88 on two readings
-        ([97, 86, 97, 96], set()),  # one reading (a motion artefact): no page (issue 12)
-        ([97, 91, 90, 91, 97], {"spo2.desaturation", "spo2.review"}),  # area 150 %-s
-        ([97, 92, 91, 97], set()),  # 1 min at ~91.5: area 30 %-s
-        ([95, 94, 94, 93, 95], {"spo2.review"}),
+        # <= 88 for 3 minutes (4 readings): dangerous, and deep enough for the area rule
+        ([97, 88, 87, 86, 88, 97], {"spo2.severe", "spo2.desaturation"}),
+        # a motion artefact: 1-3 readings 5-15 points low, no page (issue 12)
+        ([97, 86, 97, 96], set()),
+        ([97, 84, 80, 86, 97, 96], set()),
+        # 4 minutes at 90-91: area (94 - 90.5) x 60 x 3 = 630 %-s >= 450, 4 readings below 94
+        ([97, 91, 90, 91, 90, 97], {"spo2.desaturation"}),
+        # 5 minutes at 93: 5 readings below 94 but an area of 240 %-s, NHS "review" territory
+        ([97, 93, 93, 93, 93, 93, 97], set()),
+        ([95, 94, 94, 93, 94, 94, 93, 94, 94, 94, 93, 95], {"spo2.review"}),
         ([96, 94, 97, 96], set()),
     ],
     ids=[
         "severe-sustained",
         "one-86",
+        "artefact-3-readings",
         "desaturation-area",
-        "brief-dip",
+        "shallow-93",
         "review-persisting",
         "one-94",
     ],

@@ -107,7 +107,7 @@ def test_no_recovery_in_time_pages_the_nurse(outcome: str) -> None:
     [
         ("glucose.level1_low", 0, Tier.PATIENT),  # the first level-1 episode of the day
         ("glucose.level1_low", 1, Tier.NURSE),  # the second within 24 h: lows recur
-        ("glucose.predicted_low", 1, Tier.NURSE),  # a predicted one after a level-1 episode
+        ("glucose.predicted_low", 1, Tier.PATIENT),  # a prediction is not a recurrence
         ("glucose.level1_low_meter", 3, Tier.NURSE),
         ("glucose.high", 5, Tier.PATIENT),  # no route: its severity decides, recurrence or not
     ],
