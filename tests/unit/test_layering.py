@@ -25,7 +25,7 @@ PURE = [
     "ingest/service.py", "ingest/ports.py", "ingest/bound.py",
     "stream/detections.py", "stream/rules.py", "stream/rule_specs.py", "stream/rule_thresholds.py",
     "stream/rule_patterns.py", "stream/rule_sources.py", "stream/pipeline.py", "stream/window.py",
-    "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/forecast.py",
+    "stream/state.py", "stream/evaluate.py", "stream/operator.py", "stream/kalman.py",
     "stream/news2.py", "stream/overrides.py", "stream/core.py", "stream/offsets.py", "stream/health.py",
     "alerts/episodes.py", "alerts/escalation.py", "alerts/lifecycle.py", "alerts/roster.py", "alerts/actions.py",
     "alerts/messages.py", "alerts/delivery.py", "alerts/_alert_row.py", "alerts/_codec.py",
