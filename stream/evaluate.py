@@ -186,12 +186,13 @@ def _predicted_low(
     """(firing, clear, details). The prediction must hold at `persistence_n` readings in a row
     (counted in the rule's state). A level alert open on the stream already pages the low;
     while it is, a prediction adds nothing."""
-    p = kalman.crossing_probability(kf, rule.below_mg_dl, rule.horizon_s, f)
-    predicts = (
-        p >= rule.probability
-        and kalman.level(kf) >= rule.below_mg_dl
-        and kalman.rate(kf) <= -rule.min_fall_mg_dl_min
-    )
+    level, rate = kalman.level(kf), kalman.rate(kf)
+    candidate = level >= rule.below_mg_dl and rate <= -rule.min_fall_mg_dl_min
+    # The probability costs a dozen Gaussian tails: only when it can change anything (the hot
+    # path: most readings are not falling, and no alert is open).
+    needed = candidate or _active(s, rule.id)
+    p = kalman.crossing_probability(kf, rule.below_mg_dl, rule.horizon_s, f) if needed else 0.0
+    predicts = candidate and p >= rule.probability
     state = s.rule(rule.id) if predicts else s.rules.get(rule.id)
     if state is not None:
         state.streak = state.streak + 1 if predicts else 0
@@ -203,12 +204,12 @@ def _predicted_low(
     details: tuple[Detail, ...] = (
         ("probability", round(p, 3)),
         ("horizon_s", rule.horizon_s),
-        ("level_mg_dl", round(kalman.level(kf), 1)),
-        ("rate_mg_dl_min", round(kalman.rate(kf), 2)),
+        ("level_mg_dl", round(level, 1)),
+        ("rate_mg_dl_min", round(rate, 2)),
     )
     # Cleared: the low has become unlikely, or glucose is at or above the limit and not falling
     # (what resolves a tier-1 prompt: alerts.routing).
-    recovered = kalman.level(kf) >= rule.below_mg_dl and kalman.rate(kf) >= 0.0
+    recovered = level >= rule.below_mg_dl and rate >= 0.0
     return firing, p < rule.clear_probability or recovered, details
 
 

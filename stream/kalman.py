@@ -99,9 +99,14 @@ def _predict(kf: list[float], dt: float, f: FilterSettings) -> tuple[list[float]
     a = math.exp(-dt / tau)
     b = tau * (1.0 - a)
     phi = f.sensor_ar ** (dt / 5.0)
-    fm = ((1.0, b, 0.0), (0.0, a, 0.0), (0.0, 0.0, phi))
-    fp = [sum(fm[i][k] * p[3 * k + j] for k in range(3)) for i in range(3) for j in range(3)]
-    out = [sum(fp[3 * i + k] * fm[j][k] for k in range(3)) for i in range(3) for j in range(3)]
+    # F P F' written out, F = ((1, b, 0), (0, a, 0), (0, 0, phi)): the hot path, 3 x 3
+    p00, p01, p02, p11, p12, p22 = p[0], p[1], p[2], p[4], p[5], p[8]
+    g0, g1, g2 = p00 + b * p01, p01 + b * p11, p02 + b * p12  # row 0 of F P
+    out = [
+        g0 + b * g1, a * g1, phi * g2,
+        a * g1, a * a * p11, a * phi * p12,
+        phi * g2, a * phi * p12, phi * phi * p22,
+    ]  # fmt: skip
     q = f.rate_q
     out[0] += q * dt**3 / 3.0 + f.glucose_q * dt
     out[1] += q * dt**2 / 2.0
