@@ -243,10 +243,10 @@ def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> d
     t0 = time.perf_counter()
     a = q.answers
     lo_min, hi_min = a.delay_s[0] / 60, a.delay_s[1] / 60
-    out(f"patients {q.patients} per cohort, {q.days} days, seeds {list(q.seeds)}; patients answer"
-        f" {a.share:.0%} of tier-1 glucose prompts with a meter re-check after {lo_min:.0f}-"
+    out(f"patients {q.patients} per cohort, {q.days} days, seeds {list(q.seeds)}; {a.share:.0%}"
+        f" of patients answer tier-1 glucose prompts with a meter re-check after {lo_min:.0f}-"
         f"{hi_min:.0f} min (ISO 15197: +-{a.iso_limit_mg_dl:.0f} mg/dL below"
-        f" {a.iso_split_mg_dl:.0f}, +-{a.iso_limit_share:.0%} above), the rest never; staff"
+        f" {a.iso_split_mg_dl:.0f}, +-{a.iso_limit_share:.0%} above), the others never; staff"
         " acknowledge pages after 10 min")  # fmt: skip
     results = run(q, out)
     out(f"{'':34} {'detector':15} {_HEAD}")

@@ -11,14 +11,15 @@ deadline fires up to a tick late), then the simulated staff act. After the last 
 operator ticks 2 min more (to finalise what is pending; the end of the file is not a device
 falling silent) and the escalation runs on for `tail_s`. Nobody else acts, except:
 
-- the patient (`AnswerModel`): when a reading carries `true_value`, a tier-1 prompt about
-  glucose is answered by a share of prompts (70 %) with a meter re-check 5-15 min later: the
-  true value then (interpolated from the device's readings) plus meter error within ISO
-  15197:2013 (95 % within +-15 mg/dL below 100 mg/dL and +-15 % above: normal, SD = limit /
-  1.96). The reading goes through the operator as a glucometer's (device `<cgm>-meter`) and
-  answers the prompting alert (`alerts.lifecycle.rechecked`). Without `true_value`, nobody
-  answers. Each answer's draws are seeded by (seed, device, rule, prompt time): stable for a
-  fixed seed, and independent of what other alerts did;
+- the patient (`AnswerModel`): when a reading carries `true_value`, a share of patients (70 %)
+  answer every tier-1 prompt about glucose with a meter re-check 5-15 min later, the others
+  never answer. The re-check is the true value then (interpolated from the device's readings)
+  plus meter error within ISO 15197:2013 (95 % within +-15 mg/dL below 100 mg/dL and +-15 %
+  above: normal, SD = limit / 1.96). It goes through the operator as a glucometer's reading
+  (device `<cgm>-meter`) and answers the prompting alert (`alerts.lifecycle.rechecked`).
+  Without `true_value`, nobody answers. Draws are seeded by (seed, patient) for who answers and
+  (seed, device, rule, prompt time) for each answer: stable for a fixed seed, and independent
+  of what other alerts did;
 - the staff (`StaffModel`): whoever is paged acknowledges 10 min later (within every
   acknowledgement deadline of the default policy) and resolves a clinician-held alert when its
   rule reports the condition cleared, or after an hour without a repeat.
@@ -68,7 +69,7 @@ FLUSH_S = 120.0  # the operator ticks this long after the last reading (idle flu
 
 @dataclass(frozen=True, slots=True)
 class AnswerModel:
-    share: float = 0.7  # of tier-1 prompts answered with a meter re-check
+    share: float = 0.7  # of patients who answer tier-1 prompts with a meter re-check
     delay_s: tuple[float, float] = (300.0, 900.0)
     iso_limit_mg_dl: float = 15.0  # below `iso_split_mg_dl`; above it, that share of the value
     iso_limit_share: float = 0.15
@@ -170,6 +171,7 @@ class _Replay:
         self.rechecks: list[_Recheck] = []
         self.meter_seq: dict[str, int] = {}
         self.answered = 0
+        self.responders: dict[str, bool] = {}
 
     def run(self, readings: Sequence[Reading]) -> list[Episode]:
         self._truths(readings)
@@ -280,15 +282,22 @@ class _Replay:
         truth = self.truth.get(o.device_id)
         if truth is None or a.metric not in lifecycle.RECHECK_IN_RANGE_AT_LEAST:
             return
+        if not self._answers(a.patient_id):
+            return
         key = zlib.crc32(f"{o.device_id}|{a.rule_id}".encode())
         rng = np.random.default_rng([self.s.seed, key, int(now)])
-        if rng.random() >= self.s.answers.share:
-            return
         at = now + float(rng.uniform(*self.s.answers.delay_s))
         value = self.s.answers.meter(float(np.interp(at, *truth)), rng)
         self.answered += 1
         heapq.heappush(self.rechecks, _Recheck(at, self.answered, a.patient_id, a.rule_id,
                                                o.device_id, value, a.id))  # fmt: skip
+
+    def _answers(self, patient_id: str) -> bool:
+        found = self.responders.get(patient_id)
+        if found is None:
+            rng = np.random.default_rng([self.s.seed, zlib.crc32(patient_id.encode())])
+            found = self.responders[patient_id] = bool(rng.random() < self.s.answers.share)
+        return found
 
     def _recheck(self, r: _Recheck) -> None:
         meter = f"{r.device_id}-meter"

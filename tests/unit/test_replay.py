@@ -118,6 +118,18 @@ def test_a_repeat_of_a_tier_1_alert_counts_as_the_re_measure_confirming_it() -> 
     assert (e.tier, e.tier_at, e.paged_at) == (2, at("02:31"), at("02:31"))
 
 
+def test_a_share_of_patients_answer_and_the_others_never_do() -> None:
+    text = [line for k in range(30) for line in lines(DIP, device=f"cgm-{k}")]
+    half = replace(EXACT_METER, share=0.5)
+    episodes = replay(read_jsonl(text), ReplaySettings(seed=2, answers=half, operator=tier1_level1))
+    by = {e.patient_id: e.closed_at for e in episodes if e.rule_id == "glucose.level1_low"}
+    answered = sum(t == at("02:31") for t in by.values())  # the meter reads 79: resolved
+    unanswered = sum(t == at("02:41") for t in by.values())  # cleared by the CGM instead
+    assert len(by) == 30 and 8 <= answered <= 22 and answered + unanswered == 30
+    again = replay(read_jsonl(text), ReplaySettings(seed=2, answers=half, operator=tier1_level1))
+    assert to_jsonl(again) == to_jsonl(episodes)
+
+
 def test_a_device_mapping_puts_devices_on_one_patient() -> None:
     devices = read_devices({"cgm-1": {"patient_id": "p-7", "kind": "cgm", "cadence_s": 300}})
     (e,) = replay(read_jsonl(lines(DIP)), ReplaySettings(), devices)
