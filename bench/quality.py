@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from alerts.escalation import Policy
 from bench._references import ar2_forecast, below
 from bench._scoring import GLUCOSE, SPO2, Alerting, Rule, Tally, score
 from replay import AnswerModel, Device, Episode, Reading, ReplaySettings, replay
@@ -44,7 +45,6 @@ from simulators.quality_cohorts import (
 from stream.operator import StreamOperator
 from stream.rules import DEFAULT_RULES
 
-DETECTORS = ("vigil", "single_reading", "ar2")
 OperatorFactory = Callable[[], StreamOperator]
 
 
@@ -57,7 +57,8 @@ class QualitySettings:
     physiologies: tuple[Physiology, ...] = tuple(Physiology)
     spo2: bool = True
     answers: AnswerModel = field(default_factory=AnswerModel)
-    operator: OperatorFactory = StreamOperator
+    operator: OperatorFactory = StreamOperator  # the detectors under test, with their settings
+    policy: Policy = field(default_factory=Policy)  # the escalation policy under test
 
 
 # --- one cohort through every detector -----------------------------------------------------------
@@ -109,7 +110,7 @@ def score_cohort(
 ) -> dict[str, Tally]:
     devices = {p.samples[0].device_id: Device(p.patient_id, _kind(metric), _cadence(metric))
                for p in patients if p.samples}  # fmt: skip
-    settings = ReplaySettings(seed=seed, answers=q.answers, operator=q.operator)
+    settings = ReplaySettings(seed=seed, answers=q.answers, operator=q.operator, policy=q.policy)
     episodes = replay(_readings(patients), settings, devices)
     truths = [p.true_per_min for p in patients]
     tallies = {"vigil": score(rule, truths, vigil_alerting(patients, episodes, metric))}
