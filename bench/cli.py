@@ -92,7 +92,11 @@ def _quality(args: argparse.Namespace) -> int:
     from bench.quality import SWEEPS, QualitySettings, quality_figures, sweep
     from simulators._cgm_errors import ErrorModel
 
-    models = tuple(ErrorModel(m) for m in args.models.split(",") if m) or tuple(ErrorModel)
+    try:
+        models = tuple(ErrorModel(m) for m in args.models.split(",") if m) or tuple(ErrorModel)
+    except ValueError:
+        print(f"--models takes some of {[m.value for m in ErrorModel]}", file=sys.stderr)
+        return 2
     q = QualitySettings(patients=args.patients, days=args.days, models=models,
                         seeds=tuple(int(x) for x in args.seeds.split(",") if x),
                         spo2=not args.no_spo2)  # fmt: skip

@@ -270,6 +270,8 @@ def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> d
                      "answer_share": a.share, "answer_delay_s": list(a.delay_s)},
         "medians": med,
         "targets": {group: targets(group, d) for group, d in med.items()},
+        "per_seed": {f"{family}/{model}/{seed}": {n: t.figures() for n, t in tallies.items()}
+                     for (family, model, seed), tallies in sorted(pooled(results).items())},
     }  # fmt: skip
 
 
