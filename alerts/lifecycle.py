@@ -39,9 +39,19 @@ from stream.detections import Detection
 # metric -> the value a re-check must reach to count as recovered (canonical unit). Glucose:
 # 70 mg/dL, the level-1 limit the "15-15 rule" re-checks against (ADA Standards of Care, 6).
 RECHECK_IN_RANGE_AT_LEAST: Mapping[str, float] = MappingProxyType({"glucose": 70.0})
+RECENT_WINDOW_S = 24 * 3600.0  # how far back `recent` alerts count (a day: recurrence rules)
 
 
-def opened(policy: Policy, d: Detection, now: float, silence: Silence | None = None) -> Step:
+def opened(
+    policy: Policy,
+    d: Detection,
+    now: float,
+    silence: Silence | None = None,
+    recent: Mapping[str, int] | None = None,
+) -> Step:
+    """`recent`: the patient's alerts opened in the `RECENT_WINDOW_S` before this one, counted
+    per rule (the caller's history: the alerts table, or the replay's episodes), for a routing
+    policy that treats a recurrence differently; the default policy does not look at it."""
     first = start(policy, d.severity, d.dangerous, now, silence)
     return Step(first.state) if d.late else first
 

@@ -172,6 +172,7 @@ class _Replay:
         self.meter_seq: dict[str, int] = {}
         self.answered = 0
         self.responders: dict[str, bool] = {}
+        self.history: dict[str, list[tuple[float, str]]] = {}  # patient -> (opened, rule)
 
     def run(self, readings: Sequence[Reading]) -> list[Episode]:
         self._truths(readings)
@@ -225,11 +226,23 @@ class _Replay:
             elif current is None or current.state is None:
                 alert, _ = open_or_update(None, d)
                 o = self.open[key] = _Open(alert, d.device_id, d.dangerous, now, last_fired=now)
-                self._apply(o, lifecycle.opened(self.s.policy, d, now), now)
+                recent = self._recent(d.patient_id, now)
+                past = self.history.setdefault(d.patient_id, [])
+                past[:] = [(at, r) for at, r in past if at > now - lifecycle.RECENT_WINDOW_S]
+                past.append((now, d.rule_id))
+                self._apply(o, lifecycle.opened(self.s.policy, d, now, None, recent), now)
             else:
                 current.alert, _ = open_or_update(current.alert, d)
                 current.cleared, current.last_fired = False, now
                 self._apply(current, lifecycle.repeated(current.state, d, now), now)
+
+    def _recent(self, patient_id: str, now: float) -> dict[str, int]:
+        """The patient's alerts opened in the day before `now`, per rule."""
+        counts: dict[str, int] = {}
+        for at, rule_id in self.history.get(patient_id, ()):
+            if now - lifecycle.RECENT_WINDOW_S < at <= now:
+                counts[rule_id] = counts.get(rule_id, 0) + 1
+        return counts
 
     def _apply(self, o: _Open, moved: Step, now: float) -> None:
         o.state = moved.state
