@@ -25,7 +25,7 @@ from simulators._cgm_errors import ErrorModel
 from simulators.quality_cohorts import START, Physiology, cgm_patient, spo2_patient
 from stream.detections import Severity
 from stream.operator import StreamOperator
-from stream.rules import DEFAULT_RULES
+from stream.rules import DEFAULT_RULES, RuleSet
 
 # 02:00-02:40 every 5 min: a dip below 70 mg/dL for three readings (one given in mmol/L)
 DIP = [(110, 108), (95, 96), (80, 82), (66, 68), ("3.0", "3.0"), (60, 62), (75, 76), (90, 92),
@@ -46,8 +46,28 @@ def lines(
     return out
 
 
+def rules(severity: Severity = Severity.HIGH) -> RuleSet:
+    """Copies of the level-1 rules (CGM, meter) under ids no routing table knows: these tests
+    pin the replay's mechanics, not today's detectors or routes."""
+    by_id = {r.id: r for r in DEFAULT_RULES.thresholds}
+    return RuleSet(
+        thresholds=(replace(by_id["glucose.level1_low"], id="test.low", severity=severity),
+                    replace(by_id["glucose.level1_low_meter"], id="test.meter_low")),
+        trends=(), forecasts=(), anomalies=(), news2=(), silence=(),
+    )  # fmt: skip
+
+
+def paging() -> StreamOperator:
+    return StreamOperator(rules())
+
+
+def tier1_level1() -> StreamOperator:
+    """The level-1 rule entering at tier 1 by its severity (a prompt to the patient)."""
+    return StreamOperator(rules(Severity.MODERATE))
+
+
 EXPECTED_DIP = (
-    '{"device_id": "cgm-1", "patient_id": "cgm-1", "rule_id": "glucose.level1_low", '
+    '{"device_id": "cgm-1", "patient_id": "cgm-1", "rule_id": "test.low", '
     '"severity": "high", "opened_at": "2026-01-05T02:26:00+00:00", '
     '"closed_at": "2026-01-05T02:41:00+00:00", "tier": 2, "tier_at": "2026-01-05T02:26:00+00:00", '
     '"paged_at": "2026-01-05T02:26:00+00:00", "prompts": [], "closed_by": "staff"}\n'
@@ -59,18 +79,11 @@ def test_a_hand_made_file_gives_its_episode_byte_for_byte_every_time() -> None:
     assert readings[4].value == pytest.approx(3.0 * 18.016)  # mmol/L converted as the ingest does
     # third reading below 70 at 02:25, finalised at the next tick; cleared (2 readings >= 80)
     # at 02:41, when the simulated nurse resolves it
-    first = to_jsonl(replay(readings, ReplaySettings(seed=5)))
+    first = to_jsonl(replay(readings, ReplaySettings(seed=5, operator=paging)))
     assert first == EXPECTED_DIP
-    assert to_jsonl(replay(read_jsonl(lines(DIP)), ReplaySettings(seed=5))) == first
-
-
-def tier1_level1() -> StreamOperator:
-    """The level-1 rule entering at tier 1 (a prompt to the patient), for the answer model."""
-    thresholds = tuple(
-        replace(r, severity=Severity.MODERATE) if r.id == "glucose.level1_low" else r
-        for r in DEFAULT_RULES.thresholds
+    assert (
+        to_jsonl(replay(read_jsonl(lines(DIP)), ReplaySettings(seed=5, operator=paging))) == first
     )
-    return StreamOperator(replace(DEFAULT_RULES, thresholds=thresholds, _by_metric={}))
 
 
 EXACT_METER = AnswerModel(share=1.0, delay_s=(300.0, 300.0), iso_limit_mg_dl=0.0,
@@ -83,9 +96,7 @@ def at(hh_mm: str) -> float:
 
 def test_a_patient_whose_meter_shows_recovery_resolves_the_prompt() -> None:
     settings = ReplaySettings(answers=EXACT_METER, operator=tier1_level1)
-    (e,) = [
-        e for e in replay(read_jsonl(lines(DIP)), settings) if e.rule_id == "glucose.level1_low"
-    ]
+    (e,) = [e for e in replay(read_jsonl(lines(DIP)), settings) if e.rule_id == "test.low"]
     # prompted at 02:26; the meter 5 min later reads the true value then: 76 + (92-76)/5 = 79.2
     assert e.prompts == (at("02:26"),) and e.paged_at is None
     assert (e.tier, e.closed_at, e.closed_by) == (1, at("02:31"), "auto_resolved")
@@ -95,26 +106,27 @@ def test_a_patient_whose_meter_shows_a_low_goes_to_the_nurse() -> None:
     low = [(v, 55) if k >= 3 else (v, t) for k, (v, t) in enumerate(DIP)]
     settings = ReplaySettings(answers=EXACT_METER, operator=tier1_level1)
     episodes = replay(read_jsonl(lines(low)), settings)
-    (e,) = [e for e in episodes if e.rule_id == "glucose.level1_low"]
+    (e,) = [e for e in episodes if e.rule_id == "test.low"]
     assert (e.tier, e.tier_at, e.paged_at) == (2, at("02:31"), at("02:31"))
-    (meter,) = [e for e in episodes if e.rule_id == "glucose.level1_low_meter"]
+    (meter,) = [e for e in episodes if e.rule_id == "test.meter_low"]
     assert (meter.device_id, meter.patient_id) == ("cgm-1-meter", "cgm-1")
 
 
 def test_without_true_values_nobody_answers_and_the_deadline_escalates() -> None:
     settings = ReplaySettings(answers=EXACT_METER, operator=tier1_level1)
     (e,) = [e for e in replay(read_jsonl(lines(DIP[:6], true=False)), settings)
-            if e.rule_id == "glucose.level1_low"]  # fmt: skip
+            if e.rule_id == "test.low"]  # fmt: skip
     assert e.prompts == (at("02:26"),)
     assert (e.tier, e.tier_at, e.paged_at) == (2, at("02:41"), at("02:41"))  # 15-min deadline
 
 
 def test_a_repeat_of_a_tier_1_alert_counts_as_the_re_measure_confirming_it() -> None:
-    # alerts.lifecycle.repeated: the next CGM reading still below 70 is taken as the re-measure
+    # alerts.lifecycle.repeated: for a rule entering by severity, the next CGM reading still
+    # below 70 is taken as the re-measure
     stays_low = [*DIP[:6], (62, 0), (64, 0)]
     settings = ReplaySettings(answers=EXACT_METER, operator=tier1_level1)
     (e,) = [e for e in replay(read_jsonl(lines(stays_low, true=False)), settings)
-            if e.rule_id == "glucose.level1_low"]  # fmt: skip
+            if e.rule_id == "test.low"]  # fmt: skip
     assert (e.tier, e.tier_at, e.paged_at) == (2, at("02:31"), at("02:31"))
 
 
@@ -122,7 +134,7 @@ def test_a_share_of_patients_answer_and_the_others_never_do() -> None:
     text = [line for k in range(30) for line in lines(DIP, device=f"cgm-{k}")]
     half = replace(EXACT_METER, share=0.5)
     episodes = replay(read_jsonl(text), ReplaySettings(seed=2, answers=half, operator=tier1_level1))
-    by = {e.patient_id: e.closed_at for e in episodes if e.rule_id == "glucose.level1_low"}
+    by = {e.patient_id: e.closed_at for e in episodes if e.rule_id == "test.low"}
     answered = sum(t == at("02:31") for t in by.values())  # the meter reads 79: resolved
     unanswered = sum(t == at("02:41") for t in by.values())  # cleared by the CGM instead
     assert len(by) == 30 and 8 <= answered <= 22 and answered + unanswered == 30
@@ -132,7 +144,7 @@ def test_a_share_of_patients_answer_and_the_others_never_do() -> None:
 
 def test_a_device_mapping_puts_devices_on_one_patient() -> None:
     devices = read_devices({"cgm-1": {"patient_id": "p-7", "kind": "cgm", "cadence_s": 300}})
-    (e,) = replay(read_jsonl(lines(DIP)), ReplaySettings(), devices)
+    (e,) = replay(read_jsonl(lines(DIP)), ReplaySettings(operator=paging), devices)
     assert (e.patient_id, e.device_id) == ("p-7", "cgm-1")
 
 
