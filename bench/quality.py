@@ -84,14 +84,17 @@ def vigil_alerting(
             mine[e.patient_id].append(e)
     out = []
     for p in patients:
-        prompts = [t - epoch for e in mine[p.patient_id] for t in e.prompts]
-        pages = [e.paged_at - epoch for e in mine[p.patient_id] if e.paged_at is not None]
+        prompts = sorted((t - epoch, e.rule_id) for e in mine[p.patient_id] for t in e.prompts)
+        pages = sorted((e.paged_at - epoch, e.rule_id) for e in mine[p.patient_id]
+                       if e.paged_at is not None)  # fmt: skip
         contacts = [
             min([*e.prompts, *([e.paged_at] if e.paged_at is not None else [])]) - epoch
             for e in mine[p.patient_id]
             if e.prompts or e.paged_at is not None
         ]
-        out.append(Alerting(tuple(sorted(prompts)), tuple(sorted(pages)), tuple(sorted(contacts))))
+        out.append(Alerting(tuple(t for t, _ in prompts), tuple(t for t, _ in pages),
+                            tuple(sorted(contacts)), tuple(r for _, r in prompts),
+                            tuple(r for _, r in pages)))  # fmt: skip
     return out
 
 
@@ -202,6 +205,17 @@ def _median_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def false_by_rule(results: dict[Key, dict[str, Tally]]) -> dict[str, dict[str, int]]:
+    """Per "family/error model": Vigil's false prompts and pages per rule, over all seeds (what
+    to look at when tuning)."""
+    out: dict[str, dict[str, int]] = {}
+    for (family, model, _seed), tallies in sorted(pooled(results).items()):
+        into = out.setdefault(f"{family}/{model}", {})
+        for key, n in tallies["vigil"].false_by_rule.items():
+            into[key] = into.get(key, 0) + n
+    return {g: dict(sorted(c.items(), key=lambda kv: -kv[1])) for g, c in out.items()}
+
+
 def targets(group: str, figures: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
     """Issue 12's targets for Vigil in one group (None: not measurable, e.g. no episodes)."""
     v = figures["vigil"]
@@ -264,6 +278,8 @@ def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> d
         for name, f in detectors.items():
             out(_row(group, name, f))
         out(f"{'':34} targets: {targets(group, detectors)}")
+    for group, counts in false_by_rule(results).items():
+        out(f"Vigil's false prompts and pages by rule, all seeds, {group}: {counts}")
     out(f"seconds: {time.perf_counter() - t0:.0f}")
     return {
         "settings": {"patients": q.patients, "days": q.days, "seeds": list(q.seeds),
