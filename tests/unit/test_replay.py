@@ -9,6 +9,7 @@ import itertools
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +243,27 @@ def test_the_cohort_replay_is_stable_for_a_seed() -> None:
     assert first and first == to_jsonl(replay(readings, settings))
     assert all(json.loads(x)["opened_at"].endswith("+00:00") for x in first.splitlines())
     assert datetime.fromisoformat(json.loads(first.splitlines()[0])["opened_at"]).tzinfo == UTC
+
+
+KEYS = ["device_id", "patient_id", "rule_id", "severity", "opened_at", "closed_at", "tier",
+        "tier_at", "paged_at", "prompts", "closed_by"]  # fmt: skip
+
+
+def test_vigil_replay_writes_the_episodes_and_refuses_a_bad_file_without_quoting_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vigil import cli
+
+    source, out = tmp_path / "export.jsonl", tmp_path / "episodes.jsonl"
+    source.write_text("\n".join(lines(DIP)) + "\n")
+    assert cli.main(["replay", str(source), "--out", str(out), "--seed", "4"]) == 0
+    first = out.read_text()
+    episodes = [json.loads(x) for x in first.splitlines()]
+    assert episodes and all(list(e) == KEYS for e in episodes)  # whatever today's rules say
+    assert all(e["rule_id"].startswith("glucose.") and e["tier"] >= 1 for e in episodes)
+    assert cli.main(["replay", str(source), "--out", str(out), "--seed", "4"]) == 0
+    assert out.read_text() == first
+    source.write_text('{"device_id": "Jane Doe", "ts": "yesterday", "metric": "glucose"}\n')
+    assert cli.main(["replay", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1" in err and "Jane Doe" not in err and "yesterday" not in err
