@@ -36,20 +36,28 @@ from alerts.escalation import (
     start,
     step,
 )
-from alerts.routing import route_for
+from alerts.routing import Recent, route_for
 from stream.detections import Detection
 
 # metric -> the value a re-check must reach to count as recovered (canonical unit). Glucose:
 # 70 mg/dL, the level-1 limit the "15-15 rule" re-checks against (ADA Standards of Care, 6).
 RECHECK_IN_RANGE_AT_LEAST: Mapping[str, float] = MappingProxyType({"glucose": 70.0})
+RECENT_WINDOW_S = 24 * 3600.0  # how far back `recent` alerts count (a day: recurrence rules)
 
 
 def opened(
-    policy: Policy, d: Detection, now: float, silence: Silence | None = None, earlier: int = 0
+    policy: Policy,
+    d: Detection,
+    now: float,
+    silence: Silence | None = None,
+    recent: Mapping[str, int] | None = None,
 ) -> Step:
-    """`earlier`: the patient's earlier episodes, within the recurrence window, of the rules
-    the alert's route counts as recurrences (`alerts.routing.Recent.episodes`)."""
-    first = start(policy, d.severity, d.dangerous, now, silence, route_for(d.rule_id), earlier)
+    """`recent`: the patient's earlier alerts in the recurrence window, counted per rule (the
+    caller's history: the alerts table, or the replay's episodes; `alerts.routing.Recent`);
+    the alert's route (`alerts.routing`) says which of them count as a recurrence."""
+    route = route_for(d.rule_id)
+    earlier = Recent(recent or {}).episodes(route)
+    first = start(policy, d.severity, d.dangerous, now, silence, route, earlier)
     return Step(first.state) if d.late else first
 
 

@@ -114,8 +114,8 @@ class Escalator:
         assert locked is not None, "the alert was inserted in this transaction"
         # A value dangerous on its own (the rule table says so): never snoozed or silenced; a
         # late one is recorded for review, never paged (DESIGN 4): alerts.lifecycle.opened.
-        earlier = locked.recent.episodes(route_for(d.rule_id))
-        first = lifecycle.opened(self._policy(locked), d, now.timestamp(), locked.silence, earlier)
+        first = lifecycle.opened(self._policy(locked), d, now.timestamp(), locked.silence,
+                                 locked.recent.by_rule)  # fmt: skip
         await self.transition(conn, locked, first, now, Lead.of(lead))
 
     async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:

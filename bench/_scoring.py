@@ -47,6 +47,8 @@ class Alerting:
     prompts: tuple[float, ...] = ()
     pages: tuple[float, ...] = ()  # first clinician notification of each alert that had one
     contacts: tuple[float, ...] = ()  # first prompt or page of each alert
+    prompt_rules: tuple[str, ...] = ()  # the rule of each prompt, when known (a diagnosis)
+    page_rules: tuple[str, ...] = ()
 
     @staticmethod
     def reference(times: Sequence[float]) -> Alerting:
@@ -108,12 +110,15 @@ class Tally:
     false_prompts: int = 0
     pages: int = 0
     false_pages: int = 0
+    false_by_rule: dict[str, int] = field(default_factory=dict)  # "prompt|page rule" -> count
 
     def add(self, other: Tally) -> None:
         for name in ("patient_days", "episodes", "detected", "severe", "severe_paged", "prompts",
                      "false_prompts", "pages", "false_pages"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.leads_s.extend(other.leads_s)
+        for key, n in other.false_by_rule.items():
+            self.false_by_rule[key] = self.false_by_rule.get(key, 0) + n
 
     def figures(self) -> dict[str, float | int | None]:
         days = self.patient_days or 1.0
@@ -161,10 +166,18 @@ def score_patient(rule: Rule, true: FloatArray, did: Alerting) -> Tally:
             t.severe += 1
             t.severe_paged += _first_in(did.pages, start - rule.before_s, end) is not None
     warranted = rule.warranted(true)
-    (pb, pa), (gb, ga) = rule.prompt_window_s, rule.page_window_s
     t.prompts, t.pages = len(did.prompts), len(did.pages)
-    t.false_prompts = sum(not _any_between(grid, warranted, p - pb, p + pa) for p in did.prompts)
-    t.false_pages = sum(not _any_between(grid, warranted, p - gb, p + ga) for p in did.pages)
+    for kind, times, rules, (before, after) in (
+        ("prompt", did.prompts, did.prompt_rules, rule.prompt_window_s),
+        ("page", did.pages, did.page_rules, rule.page_window_s),
+    ):
+        for k, at in enumerate(times):
+            if _any_between(grid, warranted, at - before, at + after):
+                continue
+            key = f"{kind} {rules[k] if k < len(rules) else '-'}"
+            t.false_by_rule[key] = t.false_by_rule.get(key, 0) + 1
+    t.false_prompts = sum(n for k, n in t.false_by_rule.items() if k.startswith("prompt "))
+    t.false_pages = sum(n for k, n in t.false_by_rule.items() if k.startswith("page "))
     return t
 
 

@@ -57,7 +57,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "quality":
-        return _quality(args)
+        return _quality(args, settings)
 
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
@@ -86,16 +86,23 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _quality(args: argparse.Namespace) -> int:
+def _quality(args: argparse.Namespace, settings: Settings) -> int:
     """Always ends with one line of JSON: the medians and each target's pass/fail (or the
-    trade-off curve with --sweep)."""
+    trade-off curve with --sweep). The detectors are the runners' (`build_core`), from the
+    settings."""
     from bench.quality import SWEEPS, QualitySettings, quality_figures, sweep
     from simulators._cgm_errors import ErrorModel
+    from vigil.streaming import build_core
 
-    models = tuple(ErrorModel(m) for m in args.models.split(",") if m) or tuple(ErrorModel)
+    try:
+        models = tuple(ErrorModel(m) for m in args.models.split(",") if m) or tuple(ErrorModel)
+    except ValueError:
+        print(f"--models takes some of {[m.value for m in ErrorModel]}", file=sys.stderr)
+        return 2
     q = QualitySettings(patients=args.patients, days=args.days, models=models,
                         seeds=tuple(int(x) for x in args.seeds.split(",") if x),
-                        spo2=not args.no_spo2)  # fmt: skip
+                        spo2=not args.no_spo2,
+                        operator=lambda: build_core(settings).operator)  # fmt: skip
     if args.sweep is None:
         print(json.dumps(quality_figures(q)))
         return 0

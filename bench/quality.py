@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from alerts.escalation import Policy
 from bench._references import ar2_forecast, below
 from bench._scoring import GLUCOSE, SPO2, Alerting, Rule, Tally, score
 from replay import AnswerModel, Device, Episode, Reading, ReplaySettings, replay
@@ -44,7 +45,6 @@ from simulators.quality_cohorts import (
 from stream.operator import StreamOperator
 from stream.rules import DEFAULT_RULES
 
-DETECTORS = ("vigil", "single_reading", "ar2")
 OperatorFactory = Callable[[], StreamOperator]
 
 
@@ -57,7 +57,8 @@ class QualitySettings:
     physiologies: tuple[Physiology, ...] = tuple(Physiology)
     spo2: bool = True
     answers: AnswerModel = field(default_factory=AnswerModel)
-    operator: OperatorFactory = StreamOperator
+    operator: OperatorFactory = StreamOperator  # the detectors under test, with their settings
+    policy: Policy = field(default_factory=Policy)  # the escalation policy under test
 
 
 # --- one cohort through every detector -----------------------------------------------------------
@@ -83,14 +84,17 @@ def vigil_alerting(
             mine[e.patient_id].append(e)
     out = []
     for p in patients:
-        prompts = [t - epoch for e in mine[p.patient_id] for t in e.prompts]
-        pages = [e.paged_at - epoch for e in mine[p.patient_id] if e.paged_at is not None]
+        prompts = sorted((t - epoch, e.rule_id) for e in mine[p.patient_id] for t in e.prompts)
+        pages = sorted((e.paged_at - epoch, e.rule_id) for e in mine[p.patient_id]
+                       if e.paged_at is not None)  # fmt: skip
         contacts = [
             min([*e.prompts, *([e.paged_at] if e.paged_at is not None else [])]) - epoch
             for e in mine[p.patient_id]
             if e.prompts or e.paged_at is not None
         ]
-        out.append(Alerting(tuple(sorted(prompts)), tuple(sorted(pages)), tuple(sorted(contacts))))
+        out.append(Alerting(tuple(t for t, _ in prompts), tuple(t for t, _ in pages),
+                            tuple(sorted(contacts)), tuple(r for _, r in prompts),
+                            tuple(r for _, r in pages)))  # fmt: skip
     return out
 
 
@@ -109,7 +113,7 @@ def score_cohort(
 ) -> dict[str, Tally]:
     devices = {p.samples[0].device_id: Device(p.patient_id, _kind(metric), _cadence(metric))
                for p in patients if p.samples}  # fmt: skip
-    settings = ReplaySettings(seed=seed, answers=q.answers, operator=q.operator)
+    settings = ReplaySettings(seed=seed, answers=q.answers, operator=q.operator, policy=q.policy)
     episodes = replay(_readings(patients), settings, devices)
     truths = [p.true_per_min for p in patients]
     tallies = {"vigil": score(rule, truths, vigil_alerting(patients, episodes, metric))}
@@ -201,6 +205,17 @@ def _median_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def false_by_rule(results: dict[Key, dict[str, Tally]]) -> dict[str, dict[str, int]]:
+    """Per "family/error model": Vigil's false prompts and pages per rule, over all seeds (what
+    to look at when tuning)."""
+    out: dict[str, dict[str, int]] = {}
+    for (family, model, _seed), tallies in sorted(pooled(results).items()):
+        into = out.setdefault(f"{family}/{model}", {})
+        for key, n in tallies["vigil"].false_by_rule.items():
+            into[key] = into.get(key, 0) + n
+    return {g: dict(sorted(c.items(), key=lambda kv: -kv[1])) for g, c in out.items()}
+
+
 def targets(group: str, figures: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
     """Issue 12's targets for Vigil in one group (None: not measurable, e.g. no episodes)."""
     v = figures["vigil"]
@@ -243,10 +258,10 @@ def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> d
     t0 = time.perf_counter()
     a = q.answers
     lo_min, hi_min = a.delay_s[0] / 60, a.delay_s[1] / 60
-    out(f"patients {q.patients} per cohort, {q.days} days, seeds {list(q.seeds)}; patients answer"
-        f" {a.share:.0%} of tier-1 glucose prompts with a meter re-check after {lo_min:.0f}-"
+    out(f"patients {q.patients} per cohort, {q.days} days, seeds {list(q.seeds)}; {a.share:.0%}"
+        f" of patients answer tier-1 glucose prompts with a meter re-check after {lo_min:.0f}-"
         f"{hi_min:.0f} min (ISO 15197: +-{a.iso_limit_mg_dl:.0f} mg/dL below"
-        f" {a.iso_split_mg_dl:.0f}, +-{a.iso_limit_share:.0%} above), the rest never; staff"
+        f" {a.iso_split_mg_dl:.0f}, +-{a.iso_limit_share:.0%} above), the others never; staff"
         " acknowledge pages after 10 min")  # fmt: skip
     results = run(q, out)
     out(f"{'':34} {'detector':15} {_HEAD}")
@@ -263,12 +278,16 @@ def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> d
         for name, f in detectors.items():
             out(_row(group, name, f))
         out(f"{'':34} targets: {targets(group, detectors)}")
+    for group, counts in false_by_rule(results).items():
+        out(f"Vigil's false prompts and pages by rule, all seeds, {group}: {counts}")
     out(f"seconds: {time.perf_counter() - t0:.0f}")
     return {
         "settings": {"patients": q.patients, "days": q.days, "seeds": list(q.seeds),
                      "answer_share": a.share, "answer_delay_s": list(a.delay_s)},
         "medians": med,
         "targets": {group: targets(group, d) for group, d in med.items()},
+        "per_seed": {f"{family}/{model}/{seed}": {n: t.figures() for n, t in tallies.items()}
+                     for (family, model, seed), tallies in sorted(pooled(results).items())},
     }  # fmt: skip
 
 

@@ -12,14 +12,15 @@ deadline fires up to a tick late), then the simulated staff act. After the last 
 operator ticks 2 min more (to finalise what is pending; the end of the file is not a device
 falling silent) and the escalation runs on for `tail_s`. Nobody else acts, except:
 
-- the patient (`AnswerModel`): when a reading carries `true_value`, a tier-1 prompt about
-  glucose is answered by a share of prompts (70 %) with a meter re-check 5-15 min later: the
-  true value then (interpolated from the device's readings) plus meter error within ISO
-  15197:2013 (95 % within +-15 mg/dL below 100 mg/dL and +-15 % above: normal, SD = limit /
-  1.96). The reading goes through the operator as a glucometer's (device `<cgm>-meter`) and
-  answers the prompting alert (`alerts.lifecycle.rechecked`). Without `true_value`, nobody
-  answers. Each answer's draws are seeded by (seed, device, rule, prompt time): stable for a
-  fixed seed, and independent of what other alerts did;
+- the patient (`AnswerModel`): when a reading carries `true_value`, a share of patients (70 %)
+  answer every tier-1 prompt about glucose with a meter re-check 5-15 min later, the others
+  never answer. The re-check is the true value then (interpolated from the device's readings)
+  plus meter error within ISO 15197:2013 (95 % within +-15 mg/dL below 100 mg/dL and +-15 %
+  above: normal, SD = limit / 1.96). It goes through the operator as a glucometer's reading
+  (device `<cgm>-meter`) and answers the prompting alert (`alerts.lifecycle.rechecked`).
+  Without `true_value`, nobody answers. Draws are seeded by (seed, patient) for who answers and
+  (seed, device, rule, prompt time) for each answer: stable for a fixed seed, and independent
+  of what other alerts did;
 - the staff (`StaffModel`): whoever is paged acknowledges 10 min later (within every
   acknowledgement deadline of the default policy) and resolves a clinician-held alert when its
   rule reports the condition cleared, or after an hour without a repeat.
@@ -58,7 +59,7 @@ from alerts.escalation import (
     Tier,
     step,
 )
-from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S, Recent, route_for
+from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S
 from replay.records import Device, Reading, bound, messages
 from stream.core import StreamCore
 from stream.detections import Detection, Kind
@@ -70,7 +71,7 @@ FLUSH_S = 120.0  # the operator ticks this long after the last reading (idle flu
 
 @dataclass(frozen=True, slots=True)
 class AnswerModel:
-    share: float = 0.7  # of tier-1 prompts answered with a meter re-check
+    share: float = 0.7  # of patients who answer tier-1 prompts with a meter re-check
     delay_s: tuple[float, float] = (300.0, 900.0)
     iso_limit_mg_dl: float = 15.0  # below `iso_split_mg_dl`; above it, that share of the value
     iso_limit_share: float = 0.15
@@ -172,6 +173,7 @@ class _Replay:
         self.rechecks: list[_Recheck] = []
         self.meter_seq: dict[str, int] = {}
         self.answered = 0
+        self.responders: dict[str, bool] = {}
         self.history: dict[str, list[tuple[float, str]]] = {}  # patient -> (opened, rule)
 
     def run(self, readings: Sequence[Reading]) -> list[Episode]:
@@ -226,22 +228,25 @@ class _Replay:
             elif current is None or current.state is None:
                 alert, _ = open_or_update(None, d)
                 o = self.open[key] = _Open(alert, d.device_id, d.dangerous, now, last_fired=now)
-                earlier = self._recent(d.patient_id, now).episodes(route_for(d.rule_id))
-                self._apply(o, lifecycle.opened(self.s.policy, d, now, None, earlier), now)
-                self.history.setdefault(d.patient_id, []).append((now, d.rule_id))
+                recent = self._recent(d.patient_id, now)
+                past = self.history.setdefault(d.patient_id, [])
+                past[:] = [(at, r) for at, r in past if at > now - lifecycle.RECENT_WINDOW_S]
+                past.append((now, d.rule_id))
+                self._apply(o, lifecycle.opened(self.s.policy, d, now, None, recent), now)
             else:
                 current.alert, _ = open_or_update(current.alert, d)
                 current.cleared, current.last_fired = False, now
                 self._apply(current, lifecycle.repeated(current.state, d, now), now)
 
-    def _recent(self, patient_id: str, now: float) -> Recent:
-        """The patient's earlier alerts in the recurrence window, per rule (as the database
-        adapter counts them: alerts._locked)."""
+    def _recent(self, patient_id: str, now: float) -> dict[str, int]:
+        """The patient's earlier alerts in the recurrence window, per rule, as the database
+        adapter counts them (alerts._locked): opened in the day before `now`, and not within
+        `SAME_EPISODE_S` of it (the same low seen again)."""
         counts: dict[str, int] = {}
-        for at, rule in self.history.get(patient_id, ()):
+        for at, rule_id in self.history.get(patient_id, ()):
             if now - RECUR_WINDOW_S < at <= now - SAME_EPISODE_S:
-                counts[rule] = counts.get(rule, 0) + 1
-        return Recent(counts)
+                counts[rule_id] = counts.get(rule_id, 0) + 1
+        return counts
 
     def _apply(self, o: _Open, moved: Step, now: float) -> None:
         o.state = moved.state
@@ -294,15 +299,22 @@ class _Replay:
         truth = self.truth.get(o.device_id)
         if truth is None or a.metric not in lifecycle.RECHECK_IN_RANGE_AT_LEAST:
             return
+        if not self._answers(a.patient_id):
+            return
         key = zlib.crc32(f"{o.device_id}|{a.rule_id}".encode())
         rng = np.random.default_rng([self.s.seed, key, int(now)])
-        if rng.random() >= self.s.answers.share:
-            return
         at = now + float(rng.uniform(*self.s.answers.delay_s))
         value = self.s.answers.meter(float(np.interp(at, *truth)), rng)
         self.answered += 1
         heapq.heappush(self.rechecks, _Recheck(at, self.answered, a.patient_id, a.rule_id,
                                                o.device_id, value, a.id))  # fmt: skip
+
+    def _answers(self, patient_id: str) -> bool:
+        found = self.responders.get(patient_id)
+        if found is None:
+            rng = np.random.default_rng([self.s.seed, zlib.crc32(patient_id.encode())])
+            found = self.responders[patient_id] = bool(rng.random() < self.s.answers.share)
+        return found
 
     def _recheck(self, r: _Recheck) -> None:
         meter = f"{r.device_id}-meter"

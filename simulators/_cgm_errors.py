@@ -8,20 +8,22 @@ glucose, under three kinds of error. Pure and seeded by the caller's numpy Gener
   non-Gaussian, mean 0.76 and SD 11 mg/dL, strongly autocorrelated for hours, and modelled it as
   a standard-normal autoregressive driving process e_n mapped through a Johnson SU transform,
   eps_n = xi + lambda * sinh((e_n - gamma) / delta), with xi = -5.47 mg/dL, lambda = 15.96
-  mg/dL, gamma = -0.5444, delta = 1.6898 (their Table 1, the values the UVA/Padova simulator
-  uses). Their driving process is AR(1), e_n = 0.7 (e_{n-1} + v_n), at 15-min steps (~0.89 per 5
-  min). Facchinetti et al. (IEEE Trans Biomed Eng 2014; 61(3):620-629), from four simultaneous
-  Dexcom SEVEN Plus sensors sampled every 5 min, found the noise second order: AR(2) with
-  alpha_1 = 1.23, alpha_2 = -0.3995 for the component common to the sensors (eq. 13). Here the
+  mg/dL, gamma = -0.5444, delta = 1.6898 (their Johnson fit, the values the UVA/Padova
+  simulator uses). Their driving process is AR(1), e_n = 0.7 (e_{n-1} + v_n), at 15-min steps
+  (~0.89 per 5 min). Facchinetti et al. ('Modeling the glucose sensor error', IEEE Trans Biomed
+  Eng 2014; 61(3)), from four simultaneous Dexcom SEVEN Plus sensors sampled every 5 min, found
+  the noise second order: AR(2) with alpha_1 = 1.23, alpha_2 = -0.3995 for the component common
+  to the sensors (their eq. 13; 1.013 and -0.2135 for the sensor-specific one). Here the
   driving process is that AR(2), scaled to unit variance, at the 5-min sample step, and Breton's
   transform gives the marginal: lag-1 autocorrelation ~0.87 at 5 min, SD ~12 mg/dL, mean ~+0.8.
 - `DRIFT`: calibration error as in Facchinetti et al. 2014 (a gain and an offset that drift
   linearly with time since calibration, their eq. 5-6), recalibrated every 12 h (a jump at each
   recalibration), plus smaller AR(1) noise (SD 4 mg/dL, 10-min correlation time), pressure-
-  induced compression artefacts (Baysal et al., J Diabetes Sci Technol 2014: false lows while
-  lying on the sensor; here ~0.5 a night between 00:00 and 06:00 UTC, a dip of 20-60 mg/dL for
-  10-60 min, placed only where true glucose is flat) and dropouts (signal loss: gaps of 10-120
-  min, ~1 a day; Emami et al., Diabetes Technol Ther 2016, report 1.7 drop-outs a day).
+  induced compression artefacts (false lows while lying on the sensor: Baysal et al., J
+  Diabetes Sci Technol 2014; Emami, Rabasa-Lhoret & Haidar, Diabetes Technol Ther, estimate
+  1.7 such "drop-outs" a day; here ~0.5 a night between 00:00 and 06:00 UTC, a dip of 20-60
+  mg/dL for 10-60 min, placed only where true glucose is flat) and dropouts (signal loss, no
+  reading sent: gaps of 10-120 min, ~1 a day; plausible, not fitted).
 
 Gain and offset draws of `DRIFT` are plausible, not fitted: gain SD 5 % and offset SD 6 mg/dL at
 calibration, drifting by SD 8 %/day and 12 mg/dL/day. Must not: model physiology (the caller
@@ -42,7 +44,7 @@ SENSOR_RANGE_MG_DL = (40.0, 400.0)
 _MIN_S, _HOUR_S, _DAY_S = 60.0, 3600.0, 86_400.0
 
 WHITE_SD_MG_DL = 8.0
-# Breton & Kovatchev 2008, Table 1 (Johnson SU): xi, lambda (mg/dL), gamma, delta
+# Breton & Kovatchev 2008 (Johnson SU fit): xi, lambda (mg/dL), gamma, delta
 JOHNSON_XI, JOHNSON_LAMBDA, JOHNSON_GAMMA, JOHNSON_DELTA = -5.47, 15.96, -0.5444, 1.6898
 # Facchinetti et al. 2014, eq. 13: AR(2) of the noise on the 5-min grid
 AR2_ALPHA = (1.23, -0.3995)

@@ -152,7 +152,11 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ReplayInputError, json.JSONDecodeError) as exc:
         print(f"vigil replay: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    episodes = replay(readings, ReplaySettings(seed=args.seed), devices)
+    from vigil.streaming import build_core
+
+    # the operator as the runners build it from the settings (the same detectors and config)
+    settings_ = ReplaySettings(seed=args.seed, operator=lambda: build_core(settings).operator)
+    episodes = replay(readings, settings_, devices)
     lines = to_jsonl(episodes)
     if args.out:
         Path(args.out).write_text(lines, encoding="utf-8")

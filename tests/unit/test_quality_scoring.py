@@ -99,6 +99,14 @@ def test_spo2_desaturations_of_two_minutes_count_and_artefact_pages_are_false() 
     assert late.detected == 0
 
 
+def test_false_contacts_are_counted_by_rule_when_the_rules_are_known() -> None:
+    did = Alerting(prompts=(5 * H, 10.5 * H), pages=(6 * H, 7 * H), prompt_rules=("a", "a"),
+                   page_rules=("b", "c"))  # fmt: skip
+    t = score_patient(GLUCOSE, glucose_day([(10.0, 11.0, 65.0)]), did)
+    assert t.false_by_rule == {"prompt a": 1, "page b": 1, "page c": 1}
+    assert (t.false_prompts, t.false_pages) == (1, 2)
+
+
 def test_rates_are_per_patient_day() -> None:
     t = Tally()
     for _ in range(2):
