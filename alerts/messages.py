@@ -28,6 +28,7 @@ class Template(enum.StrEnum):
     STOPPED = "stopped"  # no readings since a date (absence rules)
     RESUMED = "resumed"  # readings again after an absence
     SCORE_REMEASURE = "score_remeasure"  # a NEWS2 score: measure the vital signs again
+    GLUCOSE_LOW = "glucose_low"  # a predicted or level-1 low (alerts.routing): check, treat
 
 
 class RuleKind(enum.StrEnum):
@@ -90,6 +91,21 @@ TEMPLATES: Mapping[tuple[Template, str], str] = MappingProxyType({
         "and measure your vital signs again.",
     (Template.SCORE_REMEASURE, "zh"):
         "您最近的部分读数超出了平常范围。请休息 5 分钟后重新测量各项生命体征。",
+    # ADA Standards of Care 2024, section 6: 15 g of fast carbohydrate, re-check in 15 minutes.
+    (Template.GLUCOSE_LOW, "en"):
+        "Your glucose is low or falling (last reading {value} {unit}). Check it now with your "
+        "meter. If it is below 70 mg/dL (3.9 mmol/L), or you feel shaky, sweaty or confused, "
+        "take 15 g of fast-acting carbohydrate (4 glucose tablets, or half a glass (150 ml) of "
+        "fruit juice or a regular, non-diet soft drink), rest, and check again in 15 minutes. "
+        "If it is still below 70, take another 15 g and check again. Once it is back above 70, "
+        "eat a snack or your next meal. Do not drive until it is back above 70.",
+    (Template.GLUCOSE_LOW, "zh"):
+        "您的血糖偏低或正在下降（最近读数 {value} {unit}）。请立即用血糖仪测一次。"
+        "如低于 70 mg/dL（3.9 mmol/L），或感到发抖、出汗、意识模糊，"
+        "请摄入 15 克快速吸收的碳水化合物"
+        "（4 片葡萄糖片，或半杯（150 毫升）果汁或含糖（非无糖）饮料），"
+        "休息，15 分钟后再测。如仍低于 70，再摄入 15 克并再测。"
+        "血糖回升到 70 以上后，请吃点心或按时进餐。血糖回到 70 以上之前请勿驾车。",
 })  # fmt: skip
 
 METRIC_NAMES: Mapping[tuple[str, str], str] = MappingProxyType({

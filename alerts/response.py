@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from alerts import _sql
+from alerts import _sql, lifecycle
 from alerts._alert_row import AlertRow
 from alerts._codec import policy_with, to_json
 from alerts._locked import Lead, Locked, lock, mirror
@@ -60,14 +60,12 @@ from alerts.escalation import (
     Due,
     EscalateRequested,
     Escalation,
-    Event,
     NobodyOnCall,
     Notify,
     Outcome,
+    Policy,
     PromptPatient,
     Refused,
-    Remeasured,
-    Repeated,
     Resolved,
     Silence,
     Snoozed,
@@ -78,6 +76,7 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, for_rule, render
 from alerts.roster_store import who_to_page
+from alerts.routing import route_for
 from stream.detections import Detection
 
 log = logging.getLogger(__name__)
@@ -90,17 +89,21 @@ class Escalator:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
 
-    def _start(
-        self, locked: Locked, dangerous: bool, now: datetime, silence: Silence | None = None
-    ) -> Step:
+    def _policy(self, locked: Locked) -> Policy:
         try:
-            policy = policy_with(locked.team_policy)
+            return policy_with(locked.team_policy)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.error(
                 "team %s has an invalid escalation policy; using the defaults", locked.team_id
             )
-            policy = policy_with(None)
-        return start(policy, locked.alert.severity, dangerous, now.timestamp(), silence)
+            return policy_with(None)
+
+    def _start(
+        self, locked: Locked, dangerous: bool, now: datetime, silence: Silence | None = None
+    ) -> Step:
+        route = route_for(locked.alert.rule_id)
+        return start(self._policy(locked), locked.alert.severity, dangerous, now.timestamp(),
+                     silence, route, locked.recent.episodes(route))  # fmt: skip
 
     def _state(self, locked: Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
@@ -110,10 +113,10 @@ class Escalator:
         now = self._clock()
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert was inserted in this transaction"
-        # A value dangerous on its own (the rule table says so): never snoozed or silenced.
-        first = self._start(locked, d.dangerous, now, locked.silence)
-        if d.late:
-            first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
+        # A value dangerous on its own (the rule table says so): never snoozed or silenced; a
+        # late one is recorded for review, never paged (DESIGN 4): alerts.lifecycle.opened.
+        first = lifecycle.opened(self._policy(locked), d, now.timestamp(), locked.silence,
+                                 locked.recent.by_rule)  # fmt: skip
         await self.transition(conn, locked, first, now, Lead.of(lead))
 
     async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
@@ -121,13 +124,8 @@ class Escalator:
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
-        dangerous = d.dangerous and not d.late
-        event: Event = Repeated(dangerous)
-        quiet = d.late or locked.silence is not None
-        if state.tier is Tier.PATIENT and not dangerous and not quiet:
-            event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
-        await self.transition(conn, locked, step(state, event, now.timestamp()), now,
-                              Lead.of(lead))  # fmt: skip
+        moved = lifecycle.repeated(state, d, now.timestamp(), locked.silence is not None)
+        await self.transition(conn, locked, moved, now, Lead.of(lead))
 
     async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
         now = self._clock()
@@ -137,7 +135,7 @@ class Escalator:
         if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
             await self.transition(conn, locked, Step(state), now, Lead.of(lead))
             return
-        done = step(state, Remeasured(in_range=True), now.timestamp())
+        done = lifecycle.cleared(state, now.timestamp())
         changes = {"resolved_at": now, "resolved_by": "system"}
         alert = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
         await self._message(conn, locked, alert, Template.ADVICE, done.state.fence)
