@@ -12,7 +12,12 @@
 # collide with system instances (override with VIGIL_MQTT_PORT, VIGIL_PG_PORT, VIGIL_KAFKA_PORT,
 # VIGIL_KAFKA_CONTROLLER_PORT).
 #
-# `up` is idempotent: a running service is left alone. It installs missing Debian packages when
+# PostgreSQL is locked down for a shared host: SCRAM passwords on every connection (socket and
+# TCP; pg_hba.conf is rendered on every start), a socket directory only the cluster owner can
+# enter, the application role `vigil` without administrative rights, and a server log without
+# error text or statements (they quote PHI). The superuser's password is only in the state dir.
+#
+# `up` is idempotent: a running service is left alone (PostgreSQL re-reads its rendered config). It installs missing Debian packages when
 # it can (root or password-less sudo) and otherwise prints the exact apt-get command. Kafka's
 # jars come from Maven Central through infra/kafka/pom.xml (cached in ~/.m2).
 set -euo pipefail
