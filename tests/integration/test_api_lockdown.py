@@ -10,17 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import websockets
 from psycopg.conninfo import conninfo_to_dict
+from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 
+from api.app import create_app
+from api.feed import AlertFeed
 from tests.integration.conftest import eventually
 from tests.integration.devices import enrol
-from tests.integration.rest_world import api_client, seed
+from tests.integration.rest_world import api_client, seed, utc_now
 from tests.integration.stack import running_stack
 from tests.integration.ws_support import bearer, frame
+from vigil.runtime import open_pool
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.asyncio
@@ -81,6 +86,28 @@ async def test_health_is_unavailable_while_the_database_is_unreachable(
             return (await c.get("/health")).status_code == 200
 
         assert await eventually(back, timeout_s=30)
+
+
+async def test_the_first_request_after_the_database_ended_its_sessions_is_served(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    """The product's pool (vigil.runtime.open_pool) checks a connection as it is taken: after a
+    database restart, requests do not fail on the dead connections still pooled."""
+    world = await seed(dsn, tag)
+    mine = settings.model_copy(update={"db": settings.db.model_copy(
+        update={"dsn": SecretStr(dsn), "pool_min": 2, "pool_max": 2})})  # fmt: skip
+    async with open_pool(mine) as pool:
+        app = create_app(pool=pool, feed=AlertFeed(pool, dsn), clock=utc_now, allowed_origins=[],
+                         storage_mode="plain")  # fmt: skip
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as c:
+            assert (
+                await c.get("/api/v1/teams", headers=world.bearer(0, "nurse"))
+            ).status_code == 200
+            unreachable(settings, dsn, False)  # ends every session, connections stay allowed
+            for _ in range(3):
+                teams = await c.get("/api/v1/teams", headers=world.bearer(0, "nurse"))
+                assert teams.status_code == 200, teams.text
 
 
 PATHS = ["/health", "/health/live", "/health/detail", "/api/v1/patients", "/api/v1/teams",
