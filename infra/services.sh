@@ -17,9 +17,10 @@
 # enter, the application role `vigil` without administrative rights, and a server log without
 # error text or statements (they quote PHI). The superuser's password is only in the state dir.
 #
-# `up` is idempotent: a running service is left alone (PostgreSQL re-reads its rendered config). It installs missing Debian packages when
-# it can (root or password-less sudo) and otherwise prints the exact apt-get command. Kafka's
-# jars come from Maven Central through infra/kafka/pom.xml (cached in ~/.m2).
+# `up` is idempotent: a running service is left alone (PostgreSQL re-reads its rendered
+# configuration). It installs missing Debian packages when it can (root or password-less sudo)
+# and otherwise prints the exact apt-get command. Kafka's jars come from Maven Central through
+# infra/kafka/pom.xml (cached in ~/.m2).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
