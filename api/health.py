@@ -7,6 +7,7 @@
   counters, no storage mode, no feed position). 200 `ok`; 200 `alarm` when a pipeline alarm is
   active or the live alert feed stopped; 503 `unavailable` when the database did not answer a
   `SELECT 1` within `READY_TIMEOUT_S`. So it never says ok while the database is unreachable.
+  Concurrent callers share one probe (`Readiness`): asking often cannot drain the pool.
 - `GET /health/detail`, admins only (bearer token or signed-in session): the same status with
   the database's round trip, the storage mode, the feed's last sequence number, the pipeline's
   counters and active alarms, and the API's version.
@@ -17,7 +18,8 @@ api.web.security: no-store on every non-static answer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -29,6 +31,36 @@ from api.queries.health import database_round_trip_s
 READY_TIMEOUT_S = 2.0
 Status = Literal["ok", "alarm", "unavailable"]
 router = APIRouter(tags=["health"])
+
+
+class Readiness:
+    """The database probe behind /health, single-flight: one probe runs at a time, and callers
+    that waited for it take its answer instead of probing again. However many anonymous callers
+    ask at once, /health holds at most one pooled connection, and no answer is older than the
+    probe the caller waited for."""
+
+    def __init__(self, probe: Callable[[], Awaitable[float | None]]) -> None:
+        self._probe = probe
+        self._lock = asyncio.Lock()
+        self._probes = 0
+        self._last: float | None = None
+
+    async def round_trip_s(self) -> float | None:
+        seen = self._probes
+        async with self._lock:
+            if self._probes == seen:  # nobody probed while this caller waited
+                self._last = await self._probe()
+                self._probes += 1
+            return self._last
+
+
+def readiness(request: Request) -> Readiness:
+    state = request.app.state
+    if getattr(state, "readiness", None) is None:
+        pool = state.pool
+        state.readiness = Readiness(lambda: database_round_trip_s(pool, READY_TIMEOUT_S))
+    found: Readiness = state.readiness
+    return found
 
 
 def overall(database_up: bool, alarms: bool, feed_stopped: bool) -> Status:
@@ -44,7 +76,7 @@ def _pipeline(request: Request) -> dict[str, Any] | None:
 
 
 async def _observe(request: Request) -> tuple[Status, float | None, dict[str, Any] | None]:
-    round_trip = await database_round_trip_s(request.app.state.pool, READY_TIMEOUT_S)
+    round_trip = await readiness(request).round_trip_s()
     pipeline = _pipeline(request)
     task = getattr(request.app.state, "feed_task", None)
     feed_stopped = task is not None and task.done()
