@@ -150,10 +150,12 @@ def build_api_server(
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
     # the fan-out itself (see `vigil bench ws`).
     # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
-    # inbound messages are small JSON requests.
+    # inbound messages are small JSON requests. No `server` header: strangers are not told the
+    # software that answers.
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                             log_level="warning", lifespan="on", ws_per_message_deflate=False,
-                            ws_max_size=settings.api.ws_max_message_bytes)  # fmt: skip
+                            ws_max_size=settings.api.ws_max_message_bytes,
+                            server_header=False)  # fmt: skip
     return uvicorn.Server(config)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ async def close_code(ws: ClientConnection) -> int | None:
         return closed.rcvd.code if closed.rcvd is not None else None
 
 
-async def test_the_running_api_bounds_websocket_messages(
+async def test_the_running_api_answers_strangers_little_and_bounds_websocket_messages(
     settings: Settings, dsn: str, tag: str, tmp_path: Path
 ) -> None:
     _, token = await enrol(settings, dsn, tag, patients=1)
@@ -157,6 +158,11 @@ async def test_the_running_api_bounds_websocket_messages(
         websockets.connect(stack.ws_url, additional_headers=bearer(token), max_size=None) as ws,
     ):
         assert (await frame(ws))["type"] == "hello"
+        answer = await asyncio.to_thread(urllib.request.urlopen, f"{stack.api_url}/health", None, 5)
+        with answer:
+            assert json.loads(answer.read()) == {"status": "ok"}
+            assert answer.headers["cache-control"] == NO_STORE
+            assert answer.headers.get("server") is None  # the software is not named
         await ws.send(json.dumps({"type": "ack", "pad": "x" * 60_000}))
         reply: dict[str, Any] = await frame(ws)
         while reply["type"] == "alert_event":
