@@ -254,6 +254,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# Every connection needs the generated password (issue 14: no trust, even on the socket).
+DATABASE_HINT = (
+    "could not reach or sign in to PostgreSQL: is it up (bin/vigil services up postgres), and "
+    "does VIGIL_DB__DSN hold the generated password (written to %s by infra/services.sh)?"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -279,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the exception's text: Python's own report would print it, and a database error's text
         # can quote row values (PHI). Class, SQLSTATE and frames say what and where.
         log.critical("vigil %s stopped (%s)\n%s", args.command, describe(exc), frames(exc))
+        import psycopg  # (imported lazily, as by the commands)
+
+        if isinstance(exc, psycopg.OperationalError):
+            log.critical(DATABASE_HINT, settings.state_dir / "services.env")
         return 1
 
 

@@ -76,11 +76,15 @@ def report_mode(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    # Every connection is checked as it leaves the pool (one empty round trip): after the
+    # database restarted or ended sessions, a dead connection is replaced at once instead of
+    # failing the request, the rejection or the ack that drew it (issue 14).
     pool = AsyncConnectionPool(
         settings.db.dsn.get_secret_value(),
         min_size=settings.db.pool_min,
         max_size=settings.db.pool_max,
         open=False,
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=30)
     try:
@@ -148,9 +152,13 @@ def build_api_server(
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
     # the fan-out itself (see `vigil bench ws`).
+    # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
+    # inbound messages are small JSON requests. No `server` header: strangers are not told the
+    # software that answers.
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                            log_level="warning", lifespan="on",
-                            ws_per_message_deflate=False)  # fmt: skip
+                            log_level="warning", lifespan="on", ws_per_message_deflate=False,
+                            ws_max_size=settings.api.ws_max_message_bytes,
+                            server_header=False)  # fmt: skip
     return uvicorn.Server(config)
 
 

@@ -89,6 +89,9 @@ class ApiSettings(BaseModel):
     port: int = Field(8700, ge=1, le=65535)
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8700"])
     ws_queue_max: int = Field(1_000, ge=1)
+    # The largest websocket message a client may send (an ack is ~150 bytes): a bigger one
+    # closes the socket with 1009 before it is buffered (uvicorn's default was 16 MiB).
+    ws_max_message_bytes: int = Field(65_536, ge=1_024, le=1_048_576)
     # Staff sessions (api.session_policy): ended after this long unused, and this long after
     # sign-in whatever happens. `tls_terminated`: a proxy in front serves https, so the session
     # cookie is always marked Secure even though this process sees plain http.

@@ -13,7 +13,7 @@ import pytest
 from api.web import format as fmt
 from api.web import views
 from api.web.i18n import LOCALES, catalogs, locale_of
-from api.web.security import policy
+from api.web.security import HSTS, NO_STORE, extra_headers, policy
 from stream.rules import DEFAULT_RULES
 from tests.conftest import REPO
 
@@ -165,6 +165,22 @@ def test_the_policy_allows_our_scripts_only_and_no_framing() -> None:
     assert "frame-ancestors 'none'" in csp
     assert "ws://127.0.0.1:8720" in csp
     assert "ws://" not in policy("evil' host") and "ws://" not in policy(None)
+
+
+@pytest.mark.parametrize(
+    ("path", "over_tls", "present", "added"),
+    [
+        ("/api/v1/patients", False, [], [NO_STORE]),  # PHI: never kept by a browser or proxy
+        ("/patients/p1", True, [], [NO_STORE, HSTS]),  # over TLS (or api.tls_terminated)
+        ("/signin", False, [(b"Cache-Control", b"no-store")], []),  # the route's own choice
+        ("/static/js/common.js", False, [], []),  # our assets, no PHI: cacheable
+        ("/static/css/app.css", True, [], [HSTS]),
+    ],
+)
+def test_no_store_everywhere_but_static_assets_and_hsts_only_over_tls(
+    path: str, over_tls: bool, present: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
+) -> None:
+    assert extra_headers(path, over_tls, present) == added
 
 
 def test_chart_threshold_lines_one_per_value_named_after_the_alerts_rule() -> None:
