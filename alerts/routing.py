@@ -45,6 +45,12 @@ NHS_REVIEW = (
     "<= 92 % for urgent assessment"
 )
 
+PLAN_GRACE = (
+    "The patient's measurement plan (program.plans, ESH 2021 home BP, ADA, ESC 2021): once the "
+    "item's grace period has passed the patient is reminded first and the nurse paged 15 min "
+    "later if no reading arrives; the scheduler's re-check each minute is not a re-measure"
+)
+
 GLUCOSE_LOW = "glucose_low"  # the tier-1 template of low-glucose routes (alerts.messages)
 LEVEL1 = ("glucose.level1_low", "glucose.level1_low_meter")
 RECUR_WINDOW_S = 24 * 60 * MIN  # the recurrence window: 2 level-1 episodes in 24 h
@@ -74,6 +80,10 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
         # later cannot confirm: the patient is asked to rest and re-measure, and the nurse is
         # paged if it has not cleared (3 readings >= 95 %) within the hour
         "spo2.review": Route(Tier.PATIENT, NHS_REVIEW, 60 * MIN, repeat_confirms=False),
+        # raised by the care program's scheduler (program.stopped), not by the stream
+        "program.stopped_measuring": Route(
+            Tier.PATIENT, PLAN_GRACE, 15 * MIN, repeat_confirms=False
+        ),
     }
 )
 

@@ -26,6 +26,7 @@ from alerts.escalation import (
 )
 from alerts.messages import Template, render
 from alerts.routing import GLUCOSE_LOW, LEVEL1, ROUTES, Recent, route_for
+from program.stopped import RULE_ID as STOPPED_MEASURING
 from stream.detections import Severity
 from stream.rules import DEFAULT_RULES
 
@@ -69,11 +70,28 @@ def test_each_rule_enters_at_its_tier(
 
 
 def test_the_table_covers_known_rules_and_cites_a_source_for_each() -> None:
-    known = {*SEVERITY, *(r.id for r in DEFAULT_RULES.anomalies)}
+    known = {*SEVERITY, *(r.id for r in DEFAULT_RULES.anomalies), STOPPED_MEASURING}
     for rule_id, route in ROUTES.items():
         assert rule_id in known, rule_id
         assert len(route.source) > 20, rule_id
     assert set(LEVEL1) <= known
+
+
+@pytest.mark.parametrize("resumes", [True, False])
+def test_stopped_measuring_reminds_the_patient_then_pages_the_nurse_15_minutes_later(
+    resumes: bool,
+) -> None:
+    route = route_for(STOPPED_MEASURING)
+    first = start(POLICY, Severity.MODERATE, False, T0, None, route, 0)
+    assert (first.state.tier, first.deadline) == (Tier.PATIENT, T0 + 15 * MIN)
+    again = step(first.state, Repeated(dangerous=False), T0 + MIN)  # the scheduler's next tick
+    assert (again.state.tier, again.effects) == (Tier.PATIENT, ())
+    if resumes:  # readings again: the scheduler's CLEARED (alerts.lifecycle.cleared)
+        back = step(again.state, Remeasured(in_range=True), T0 + 5 * MIN)
+        assert back.state.outcome is Outcome.AUTO_RESOLVED and back.effects == ()
+    else:
+        assert (timeout(again.state).state.tier, timeout(again.state).effects) == (
+            Tier.NURSE, NURSE)  # fmt: skip
 
 
 @pytest.mark.parametrize("rule_id", ["glucose.predicted_low", "glucose.level1_low"])
