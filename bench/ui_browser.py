@@ -2,10 +2,12 @@
 MQTT -> the row is visible on a nurse's open worklist in headless Chromium, end to end through
 the real `vigil run` (ingest, stream, alerts, the feed, the websocket, the row fragment, the DOM).
 
-One trial per patient of the demo cohort (each opens a new alert: its wearable sends SpO2 90 %,
-an immediate rule). The page itself stamps when the patient's row enters the table (a
-MutationObserver, `performance.timeOrigin + performance.now()`, the machine's clock); the bench
-stamps just before the publish with the same clock. Trials run one after the other.
+One trial per patient of the bench cohort with a glucose meter or CGM (each opens a new alert:
+the device sends glucose 45 mg/dL, level 2 hypoglycaemia, which fires at once and reaches the
+nurse; one SpO2 reading no longer does, by design: spo2.severe wants 3 minutes). The page
+itself stamps when the patient's row enters the table (a MutationObserver,
+`performance.timeOrigin + performance.now()`, the machine's clock); the bench stamps just
+before the publish with the same clock. Trials run one after the other.
 
 Must not: write product data with SQL of its own (enrol_demo and add_staff do).
 """
@@ -56,11 +58,18 @@ def _chromium() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+GLUCOSE_KINDS = (Kind.GLUCOMETER, Kind.CGM)
+
+
+def _has_glucose(p: SimPatient) -> bool:
+    return any(d.profile.kind in GLUCOSE_KINDS for d in p.devices)
+
+
 def _dangerous(p: SimPatient, seq: int) -> tuple[str, bytes]:
-    wearable = next(d for d in p.devices if d.profile.kind is Kind.WEARABLE)
-    doc = payloads.message(wearable.device_id, seq, datetime.now(UTC),
-                           [payloads.reading("spo2", 90.0, "%")])  # fmt: skip
-    return wearable.device_id, orjson.dumps(doc)
+    device = next(d for d in p.devices if d.profile.kind in GLUCOSE_KINDS)
+    doc = payloads.message(device.device_id, seq, datetime.now(UTC),
+                           [payloads.reading("glucose", 45.0, "mg/dL")])  # fmt: skip
+    return device.device_id, orjson.dumps(doc)
 
 
 async def browser_figures(settings: Settings, trials: int) -> dict[str, Any]:
@@ -91,7 +100,8 @@ async def browser_figures(settings: Settings, trials: int) -> dict[str, Any]:
                 await page.click("form[action='/auth/signin'] button[type=submit]")
                 await page.wait_for_selector("#conn-state[data-state=live]")
                 await page.evaluate(_OBSERVE)
-                times = await _trials(page, bench.settings, bench.patients[:trials])
+                with_glucose = [p for p in bench.patients if _has_glucose(p)]
+                times = await _trials(page, bench.settings, with_glucose[:trials])
             finally:
                 await browser.close()
     finally:
