@@ -35,7 +35,7 @@ CHUNK = 100  # detections per writer transaction, readings per sink batch: x 10
 # (rule, severity, metric, unit, value, worse, dangerous): every one opens at tier 2 or 3
 _ALERTS = (
     ("bp.crisis", Severity.CRITICAL, "systolic_bp", "mm[Hg]", 192.0, Worse.HIGHER, False),
-    ("spo2.urgent", Severity.HIGH, "spo2", "%", 91.0, Worse.LOWER, True),
+    ("spo2.severe", Severity.HIGH, "spo2", "%", 87.0, Worse.LOWER, True),
     ("glucose.level2_low", Severity.CRITICAL, "glucose", "mg/dL", 49.0, Worse.LOWER, True),
     ("hr.high", Severity.HIGH, "heart_rate", "/min", 138.0, Worse.HIGHER, False),
 )
