@@ -31,6 +31,8 @@ from ingest.ports import (
     TechnicalAlarms,
     TechnicalAlert,
 )
+from ingest.quarantine import isolating, quarantined
+from ingest.retry import describe
 from ingest.sequence import SeqTracker
 
 log = logging.getLogger(__name__)
@@ -42,12 +44,14 @@ class IngestStats:
 
     messages: int = 0
     readings_accepted: int = 0
+    quarantined: int = 0  # messages the hand-off refused, kept in rejected_readings instead
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
 
     def snapshot(self, tracker: SeqTracker) -> dict[str, object]:
         return {
             "messages": self.messages,
             "readings_accepted": self.readings_accepted,
+            "quarantined": self.quarantined,
             "rejected": dict(self.rejected),
             "seq_gaps_opened": tracker.gaps_opened,
             "seq_gaps_abandoned": tracker.gaps_abandoned,
@@ -72,6 +76,12 @@ class BatchResult:
     accepted_readings: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    bound: BoundMessage
+    record: RejectedRecord
+
+
 class IngestService:
     def __init__(
         self,
@@ -82,11 +92,13 @@ class IngestService:
         limits: Limits = DEFAULT_LIMITS,
         bindings: BindingIndex | None = None,
         monitor: BadDataMonitor | None = None,
+        retriable: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._handoff = handoff
         self._rejections = rejections
         self._alarms = alarms
         self._limits = limits
+        self._retriable = retriable
         self.bindings = bindings or BindingIndex()
         self._monitor = monitor or BadDataMonitor()
         self.tracker = SeqTracker()
@@ -110,11 +122,33 @@ class IngestService:
         bound = [b for d in batches for b in d.bound]
         rejected = [r for d in batches for r in d.rejected]
         if rejected:
-            await asyncio.gather(self._handoff.hand_off(bound), self._rejections.store(rejected))
+            failed, _ = await asyncio.gather(
+                self._hand_off(bound), self._rejections.store(rejected)
+            )
         else:
-            await self._handoff.hand_off(bound)
+            failed = await self._hand_off(bound)
+        if failed:
+            bound = [b for b in bound if all(b is not f.bound for f in failed)]
+            records = [f.record for f in failed]
+            await self._rejections.store(records)
+            rejected.extend(records)
         await self._watch_bad_devices(rejected)
         return self._acknowledge(bound, rejected)
+
+    async def _hand_off(self, bound: Sequence[BoundMessage]) -> list[_Failed]:
+        """Hand on; a message the hand-off refuses with an error that is not retriable (one
+        poison message) is isolated and returned as a quarantine record, the rest handed on."""
+
+        async def hand_off(part: Sequence[BoundMessage]) -> int:
+            await self._handoff.hand_off(part)
+            return len(part)
+
+        _, failed = await isolating(hand_off, bound, retriable=self._retriable)
+        if failed:
+            self.stats.quarantined += len(failed)
+            log.error("quarantined %d messages the hand-off refused (%s)", len(failed),
+                      ", ".join(sorted({describe(exc) for _, exc in failed})))  # fmt: skip
+        return [_Failed(b, quarantined(b, exc)) for b, exc in failed]
 
     def _decode_one(
         self, raw: RawMessage, bound: list[BoundMessage], rejected: list[RejectedRecord]

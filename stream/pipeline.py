@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.bound import BoundMessage
-from ingest.retry import retrying
+from ingest.ports import RejectionStore
+from ingest.quarantine import isolating, quarantined
+from ingest.retry import describe, retrying
 from stream.core import StreamCore
 from stream.detections import Detection
 from stream.operator import Outcome
@@ -50,6 +52,7 @@ class PipelineStats:
     detections: int = 0
     last_batch_at: float = 0.0  # monotonic; for the "no data" alarm (starts at construction)
     write_failures: int = 0
+    quarantined: int = 0  # messages the store refused, kept in rejected_readings instead
     failing_since: float | None = None  # monotonic start of the current run of refused writes
 
 
@@ -69,8 +72,10 @@ class StreamPipeline:
         *,
         monotonic: Callable[[], float],
         retriable: tuple[type[BaseException], ...] = (),
+        quarantine: RejectionStore | None = None,
     ) -> None:
         self._store = store
+        self._quarantine = quarantine
         self._sink = sink
         self.core = core
         self._monotonic = monotonic
@@ -113,7 +118,7 @@ class StreamPipeline:
     async def _write(self, work: tuple[Sequence[BoundMessage], Outcome]) -> int:
         messages, out = work
         try:
-            new = await self._store.write(messages, out.late)
+            new = await self._write_readings(messages, out.late)
             await self._record(out.detections)
         except BaseException:
             self.stats.write_failures += 1
@@ -121,6 +126,24 @@ class StreamPipeline:
                 self.stats.failing_since = self._monotonic()
             raise
         self.stats.failing_since = None
+        return new
+
+    async def _write_readings(self, messages: Sequence[BoundMessage], late: LateKeys) -> int:
+        """Store the readings; with a quarantine, a message the store refuses (an error that is
+        not retriable) is isolated and kept there, and the rest of the batch is stored. Its
+        detections stand: its values passed the contract, only storing it failed."""
+        if self._quarantine is None:
+            return await self._store.write(messages, late)
+
+        async def write(part: Sequence[BoundMessage]) -> int:
+            return await self._store.write(part, late)
+
+        new, failed = await isolating(write, messages, retriable=self._retriable)
+        if failed:
+            await self._quarantine.store([quarantined(b, exc) for b, exc in failed])
+            self.stats.quarantined += len(failed)
+            log.error("quarantined %d messages the store refused (%s)", len(failed),
+                      ", ".join(sorted({describe(exc) for _, exc in failed})))  # fmt: skip
         return new
 
     async def _record(self, detections: Sequence[Detection]) -> None:

@@ -99,6 +99,7 @@ def build_ingest(
         PgTechnicalAlarms(pool),
         limits=limits,
         monitor=BadDataMonitor(s.bad_device_threshold, s.bad_device_window_s),
+        retriable=RETRIABLE,
     )
 
 

@@ -33,7 +33,9 @@ class RejectReason(StrEnum):
     IMPLAUSIBLE = "implausible"  # outside physiological plausibility bounds
     DUPLICATE_METRIC = "duplicate_metric"  # same metric twice under one seq
     TOO_MANY_READINGS = "too_many_readings"
+    BAD_CONTEXT = "bad_context"  # context outside the bounds: dropped, readings kept
     UNBOUND_DEVICE = "unbound_device"  # decided by ingest, not by the contract
+    UNSTORABLE = "unstorable"  # the store raised on this message: quarantined (ingest decides)
 
 
 class Measurement(NamedTuple):
