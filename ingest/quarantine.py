@@ -16,6 +16,7 @@ it), or decide what is retriable (the caller names the types).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -75,4 +76,4 @@ def quarantined(bound: BoundMessage, error: BaseException) -> RejectedRecord:
     rejection = Rejection(RejectReason.UNSTORABLE, detail, m.device_id, m.seq)
     payload = render(bound)
     return RejectedRecord(m.received_at, readings_topic(m.device_id), rejection, payload,
-                          len(payload))  # fmt: skip
+                          len(payload), hashlib.sha256(payload).digest())  # fmt: skip

@@ -45,6 +45,10 @@ class IngestStats:
     messages: int = 0
     readings_accepted: int = 0
     quarantined: int = 0  # messages the hand-off refused, kept in rejected_readings instead
+    rejected_bytes: int = 0  # size of the received payloads with a refusal, once per message
+    rejected_bytes_stored: int = (
+        0  # payload bytes written to rejected_readings (a redelivery again)
+    )
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
 
     def snapshot(self, tracker: SeqTracker) -> dict[str, object]:
@@ -52,6 +56,8 @@ class IngestStats:
             "messages": self.messages,
             "readings_accepted": self.readings_accepted,
             "quarantined": self.quarantined,
+            "rejected_bytes": self.rejected_bytes,
+            "rejected_bytes_stored": self.rejected_bytes_stored,
             "rejected": dict(self.rejected),
             "seq_gaps_opened": tracker.gaps_opened,
             "seq_gaps_abandoned": tracker.gaps_abandoned,
@@ -155,8 +161,7 @@ class IngestService:
     ) -> None:
         decoded = decode(raw.topic, raw.payload, raw.received_at, self._limits)
         self.stats.messages += 1
-        for rejection in decoded.rejections:
-            rejected.append(RejectedRecord.of(raw, rejection))
+        refusals = list(decoded.rejections)
         binding_at = self.bindings.binding_at
         for message in decoded.messages:
             binding = binding_at(message.device_id, message.measured_at)
@@ -165,19 +170,23 @@ class IngestService:
                 unbound = Rejection(
                     RejectReason.UNBOUND_DEVICE, detail, message.device_id, message.seq
                 )
-                rejected.append(RejectedRecord.of(raw, unbound))
+                refusals.append(unbound)
             else:
                 bound.append(
                     BoundMessage(
                         binding.patient_id, message, binding.device_kind, binding.cadence_s
                     )
                 )
+        if refusals:
+            rejected.extend(RejectedRecord.all_of(raw, refusals))
 
     async def _watch_bad_devices(self, rejected: Sequence[RejectedRecord]) -> None:
         if not rejected:
             return
         reasons = Counter(record.rejection.reason.value for record in rejected)
         self.stats.rejected.update(reasons)
+        self.stats.rejected_bytes += sum(r.payload_bytes for r in rejected if r.first)
+        self.stats.rejected_bytes_stored += sum(len(r.payload) for r in rejected)
         devices = sorted({str(record.rejection.device_id) for record in rejected})
         # Reasons and device ids only: values and payloads are PHI and stay in the database.
         log.warning(
