@@ -71,9 +71,19 @@ def render(bound: BoundMessage) -> bytes:
 
 
 def quarantined(bound: BoundMessage, error: BaseException) -> RejectedRecord:
-    m = bound.message
     detail = f"the store refused this message ({describe(error)}); kept here instead"
-    rejection = Rejection(RejectReason.UNSTORABLE, detail, m.device_id, m.seq)
+    return _record(bound, RejectReason.UNSTORABLE, detail)
+
+
+def seq_reused(bound: BoundMessage) -> RejectedRecord:
+    """A copy of a stored (device_id, seq) with other content: refused, kept for inspection."""
+    detail = "this seq is stored already with other content; this copy was not stored"
+    return _record(bound, RejectReason.SEQ_REUSED, detail)
+
+
+def _record(bound: BoundMessage, reason: RejectReason, detail: str) -> RejectedRecord:
+    m = bound.message
+    rejection = Rejection(reason, detail, m.device_id, m.seq)
     payload = render(bound)
     return RejectedRecord(m.received_at, readings_topic(m.device_id), rejection, payload,
                           len(payload), hashlib.sha256(payload).digest())  # fmt: skip

@@ -23,7 +23,14 @@ from typing import Any
 import orjson
 
 from ingest.contract import _context, _senml
-from ingest.contract.records import Decoded, DeviceMessage, Measurement, Rejection, RejectReason
+from ingest.contract.records import (
+    Decoded,
+    DeviceMessage,
+    Measurement,
+    Rejection,
+    RejectReason,
+    fingerprint,
+)
 from ingest.contract.topics import device_of_readings_topic
 from ingest.contract.units import UnitEntry, unit_table
 
@@ -171,8 +178,9 @@ class _Context:
         if context:
             context = self.bounded(context, seq)
         return DeviceMessage(
-            self.device_id, seq, measured_at, self.received_at, measurements, context
-        )
+            self.device_id, seq, measured_at, self.received_at, measurements, context,
+            fingerprint(measured_at, measurements),
+        )  # fmt: skip
 
     def bounded(self, context: dict[str, Any], seq: int) -> dict[str, Any] | None:
         """The context if it is within the contract's bounds; else None and a rejection (the
@@ -274,7 +282,13 @@ class _Context:
             if measurements:
                 messages.append(
                     DeviceMessage(
-                        self.device_id, group.seq, measured_at, self.received_at, measurements
+                        self.device_id,
+                        group.seq,
+                        measured_at,
+                        self.received_at,
+                        measurements,
+                        None,
+                        fingerprint(group.sent_time, measurements),
                     )
                 )
         return Decoded(tuple(messages), tuple(self.rejections), len(records))

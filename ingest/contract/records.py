@@ -8,6 +8,7 @@ with the value and unit the device sent kept beside them for provenance.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +37,7 @@ class RejectReason(StrEnum):
     BAD_CONTEXT = "bad_context"  # context outside the bounds: dropped, readings kept
     UNBOUND_DEVICE = "unbound_device"  # decided by ingest, not by the contract
     UNSTORABLE = "unstorable"  # the store raised on this message: quarantined (ingest decides)
+    SEQ_REUSED = "seq_reused"  # (device_id, seq) stored already with other content (the sink)
 
 
 class Measurement(NamedTuple):
@@ -57,6 +59,8 @@ class DeviceMessage(NamedTuple):
     """What one device measured at one moment; (device_id, seq) is the unit of idempotency.
 
     Both times are timezone-aware UTC. A NamedTuple for the same reason as `Measurement`.
+    `fingerprint` identifies the content as sent (`fingerprint` below): two copies of a seq
+    with the same one are one message; with different ones, the seq was reused.
     """
 
     device_id: str
@@ -65,10 +69,19 @@ class DeviceMessage(NamedTuple):
     received_at: datetime
     measurements: tuple[Measurement, ...]
     context: dict[str, Any] | None = None
+    fingerprint: bytes = b""  # empty: unknown (built outside the contract), never a conflict
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.device_id, self.seq)
+
+
+def fingerprint(sent_time: object, measurements: tuple[Measurement, ...]) -> bytes:
+    """16 bytes identifying a message's content as the device sent it: its time as sent (the
+    UTC instant, or `("relative", seconds)` for a SenML time relative to receipt, so that a
+    resent pack matches its first copy) and its readings' metrics, values and units as sent."""
+    content = (sent_time, [(m.metric, m.orig_value, m.orig_unit) for m in measurements])
+    return hashlib.blake2b(repr(content).encode(), digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,100 @@
+"""Exactly-once that survives resends and crashes (issue 14, findings 5 and 6).
+
+Finding 5: a SenML pack with relative times resent byte for byte was stored again each time (its
+times are relative to receipt, so every copy had new measurement times and a new key); a reused
+seq with a different timestamp added a row; a reused seq with the same timestamp and a different
+value was dropped without a word. Now `(device_id, seq)` is the one natural key of a message in
+every shape (`reading_messages`), a copy with the same content (its fingerprint: readings as
+sent, and the time as sent, relative or absolute) is a duplicate, and a copy with other content
+is refused as `seq_reused`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from tests.integration.devices import bp_payload
+from tests.integration.ingest_world import IngestWorld, ingest_world
+from vigil.settings import Settings
+
+pytestmark = pytest.mark.asyncio
+
+
+def senml_relative(device: str, seq: int, glucose: float) -> bytes:
+    return orjson.dumps(
+        [{"bn": f"urn:dev:id:{device}:", "seq": seq, "n": "glucose", "u": "mg/dL", "v": glucose,
+          "t": -60}]
+    )  # fmt: skip
+
+
+def spo2(device: str, seq: int, value: float, at: datetime) -> bytes:
+    return orjson.dumps(
+        {"v": 1, "device_id": device, "seq": seq, "ts": at.isoformat(),
+         "readings": [{"metric": "spo2", "value": value, "unit": "%"}]}
+    )  # fmt: skip
+
+
+async def stored(world: IngestWorld, device: str) -> list[tuple[int, str, float]]:
+    rows = await world.rows(
+        "SELECT seq, metric, value FROM readings WHERE device_id = %s ORDER BY 1, 2", device
+    )
+    return [(s, m, v) for s, m, v in rows]
+
+
+async def refused(world: IngestWorld, device: str) -> list[tuple[int, str]]:
+    rows = await world.rows(
+        "SELECT seq, reason FROM rejected_readings WHERE device_id = %s ORDER BY 1", device
+    )
+    return [(s, r) for s, r in rows]
+
+
+@pytest.mark.timeout(60)
+async def test_a_senml_pack_with_relative_times_resent_byte_for_byte_is_stored_once(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    device = f"{tag}-cgm"
+    now = datetime.now(UTC)
+    async with ingest_world(settings, dsn, tag, [device]) as world:
+        pack = senml_relative(device, 5, 110.0)
+        for delay_s in (0, 3, 40, 600):  # reconnect loops: the same bytes, later each time
+            await world.send(device, pack, at=now + timedelta(seconds=delay_s))
+        assert await stored(world, device) == [(5, "glucose", 110.0)]
+        assert await refused(world, device) == []
+        (time,) = await world.rows("SELECT time FROM readings WHERE device_id = %s", device)
+        assert time[0] == now - timedelta(seconds=60)  # the first copy's time is kept
+
+
+@pytest.mark.timeout(60)
+async def test_a_reused_seq_with_other_content_is_refused_never_kept_or_dropped_silently(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    device = f"{tag}-ox"
+    at = datetime.now(UTC) - timedelta(minutes=10)
+    async with ingest_world(settings, dsn, tag, [device]) as world:
+        await world.send(device, spo2(device, 1, 97, at), spo2(device, 2, 96, at))
+        await world.send(device, spo2(device, 1, 97, at))  # a true resend: a duplicate
+        await world.send(device, spo2(device, 1, 97, at + timedelta(minutes=1)))  # other time
+        await world.send(device, spo2(device, 2, 89, at))  # same time, other value
+        # ... and both in one batch with the original
+        await world.send(device, spo2(device, 3, 95, at), spo2(device, 3, 91, at))
+        assert await stored(world, device) == [(1, "spo2", 97.0), (2, "spo2", 96.0),
+                                               (3, "spo2", 95.0)]  # fmt: skip
+        assert await refused(world, device) == [(1, "seq_reused"), (2, "seq_reused"),
+                                                (3, "seq_reused")]  # fmt: skip
+        assert world.pipeline.stats.seq_reused == 3
+
+
+@pytest.mark.timeout(60)
+async def test_a_v1_message_resent_is_a_duplicate_whatever_its_batch(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    device = f"{tag}-cuff"
+    async with ingest_world(settings, dsn, tag, [device]) as world:
+        message = bp_payload(device, 7, 150.0)
+        await world.send(device, message, message)
+        await world.send(device, bp_payload(device, 8, 151.0), message)
+        assert [s for s, _, _ in await stored(world, device)] == [7, 7, 7, 8, 8, 8]
+        assert await refused(world, device) == []
