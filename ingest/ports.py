@@ -9,7 +9,7 @@ paho, psycopg and aiokafka.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -93,3 +93,9 @@ class RejectionStore(Protocol):
 
 class TechnicalAlarms(Protocol):
     async def raise_alarm(self, alert: TechnicalAlert) -> None: ...
+
+
+class HandledSeqs(Protocol):
+    async def handled_through(self, marks: Mapping[str, int]) -> dict[str, int]:
+        """For each device given with a seq mark, how far past the mark every seq is handled
+        (stored or refused) in the database; only devices with at least mark + 1 appear."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import psycopg
@@ -125,6 +125,43 @@ class PgRejectionStore:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 rows,
             )
+
+
+_HANDLED_THROUGH = """
+WITH marks AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) AS m (device_id, mark)),
+handled AS (
+    SELECT k.device_id, k.seq FROM reading_messages k JOIN marks m USING (device_id)
+     WHERE k.seq > m.mark
+    UNION
+    SELECT r.device_id, r.seq FROM rejected_readings r JOIN marks m USING (device_id)
+     WHERE r.seq > m.mark
+),
+runs AS (
+    SELECT device_id, seq,
+           seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS run_start
+      FROM handled
+)
+SELECT r.device_id, max(r.seq) FROM runs r JOIN marks m USING (device_id)
+ WHERE r.run_start = m.mark GROUP BY r.device_id
+"""
+
+
+class PgHandledSeqs:
+    """The database's truth about which seqs are handled: stored messages (`reading_messages`)
+    and refusals with a seq (`rejected_readings`). The seqs past each mark are numbered in
+    order; those whose seq minus their number equals the mark are the run that starts right
+    after it, and its highest seq is how far the device is contiguous."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def handled_through(self, marks: Mapping[str, int]) -> dict[str, int]:
+        if not marks:
+            return {}
+        devices = list(marks)
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_HANDLED_THROUGH, (devices, [marks[d] for d in devices]))
+            return {device: int(seq) for device, seq in await cur.fetchall()}
 
 
 class PgTechnicalAlarms:

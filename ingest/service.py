@@ -24,6 +24,7 @@ from ingest.bound import BoundMessage
 from ingest.contract import DEFAULT_LIMITS, Limits, Rejection, RejectReason, decode
 from ingest.monitor import BadDataMonitor
 from ingest.ports import (
+    HandledSeqs,
     RawMessage,
     ReadingHandoff,
     RejectedRecord,
@@ -60,7 +61,7 @@ class IngestStats:
             "rejected_bytes_stored": self.rejected_bytes_stored,
             "rejected": dict(self.rejected),
             "seq_gaps_opened": tracker.gaps_opened,
-            "seq_gaps_abandoned": tracker.gaps_abandoned,
+            "seq_gaps_checked": tracker.gaps_checked,
         }
 
 
@@ -99,12 +100,14 @@ class IngestService:
         bindings: BindingIndex | None = None,
         monitor: BadDataMonitor | None = None,
         retriable: tuple[type[BaseException], ...] = (),
+        handled: HandledSeqs | None = None,
     ) -> None:
         self._handoff = handoff
         self._rejections = rejections
         self._alarms = alarms
         self._limits = limits
         self._retriable = retriable
+        self._handled = handled
         self.bindings = bindings or BindingIndex()
         self._monitor = monitor or BadDataMonitor()
         self.tracker = SeqTracker()
@@ -139,7 +142,29 @@ class IngestService:
             await self._rejections.store(records)
             rejected.extend(records)
         await self._watch_bad_devices(rejected)
-        return self._acknowledge(bound, rejected)
+        result = self._acknowledge(bound, rejected)
+        return await self._check_gaps(result)
+
+    async def _check_gaps(self, result: BatchResult) -> BatchResult:
+        """Devices with more seqs pending above a gap than the tracker keeps: ask the database
+        how far they are contiguous (it may hold what this process never saw), and acknowledge
+        that far; never past a seq the database does not hold."""
+        marks = self.tracker.checks()
+        if not marks or self._handled is None:
+            return result
+        try:
+            through = await self._handled.handled_through(marks)
+        except self._retriable as exc:
+            log.warning("gap check postponed (%s)", describe(exc))
+            self.tracker.to_check.update(marks)
+            return result
+        acks = dict(result.device_acks)
+        for device, seq in through.items():
+            self.tracker.advance_to(device, seq)
+            acked = self.tracker.acked(device)
+            if acked is not None:
+                acks[device] = acked
+        return BatchResult(acks, result.rejected_seqs, result.accepted_readings)
 
     async def _hand_off(self, bound: Sequence[BoundMessage]) -> list[_Failed]:
         """Hand on; a message the hand-off refuses with an error that is not retriable (one

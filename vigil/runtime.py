@@ -43,7 +43,12 @@ from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.pg_listen import RETRIABLE as DATABASE_RETRIABLE
 from ingest.ports import ReadingHandoff
-from ingest.repository import PgRejectionStore, PgTechnicalAlarms, retain_rejected
+from ingest.repository import (
+    PgHandledSeqs,
+    PgRejectionStore,
+    PgTechnicalAlarms,
+    retain_rejected,
+)
 from ingest.service import IngestService
 from ingest.startup import start_ingest
 from stream.embedded import EmbeddedBus
@@ -100,6 +105,7 @@ def build_ingest(
         limits=limits,
         monitor=BadDataMonitor(s.bad_device_threshold, s.bad_device_window_s),
         retriable=RETRIABLE,
+        handled=PgHandledSeqs(pool),
     )
 
 

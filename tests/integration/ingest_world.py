@@ -24,7 +24,7 @@ from api import registry
 from ingest.bindings import Binding, BindingIndex
 from ingest.contract import DEFAULT_LIMITS, Limits, readings_topic
 from ingest.ports import RawMessage
-from ingest.repository import PgRejectionStore, PgTechnicalAlarms
+from ingest.repository import PgHandledSeqs, PgRejectionStore, PgTechnicalAlarms
 from ingest.service import BatchResult, IngestService
 from stream.embedded import EmbeddedBus
 from stream.pipeline import StreamPipeline
@@ -80,7 +80,8 @@ async def ingest_world(
     bus = EmbeddedBus(pipeline)
     bindings = BindingIndex([Binding(d, patient, EPOCH, None, "bp_cuff", 3600.0) for d in devices])
     service = IngestService(bus, PgRejectionStore(pool), PgTechnicalAlarms(pool), limits=limits,
-                            bindings=bindings, retriable=RETRIABLE)  # fmt: skip
+                            bindings=bindings, retriable=RETRIABLE,
+                            handled=PgHandledSeqs(pool))  # fmt: skip
     runner = asyncio.create_task(bus.run())
     try:
         yield IngestWorld(service, pipeline, pool, patient)

@@ -7,6 +7,12 @@ value was dropped without a word. Now `(device_id, seq)` is the one natural key 
 every shape (`reading_messages`), a copy with the same content (its fingerprint: readings as
 sent, and the time as sent, relative or absolute) is a duplicate, and a copy with other content
 is refused as `seq_reused`.
+
+Finding 6: after a `kill -9` the ack tracker restarted from the last retained ack, which lags
+the database, so no stored reading was confirmed again (devices kept buffering and resending);
+and above 1,000 pending seqs a gap was given up by acknowledging past it, which confirmed
+readings never stored. Now the tracker is advanced by the database's truth at start and
+whenever a gap overflows its memory, and never acknowledges past a seq the database lacks.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from ingest.repository import PgHandledSeqs
+from ingest.sequence import SeqTracker
+from ingest.startup import seed_acks
 from tests.integration.devices import bp_payload
 from tests.integration.ingest_world import IngestWorld, ingest_world
+from vigil.runtime import RETRIABLE
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.asyncio
@@ -98,3 +108,39 @@ async def test_a_v1_message_resent_is_a_duplicate_whatever_its_batch(
         await world.send(device, bp_payload(device, 8, 151.0), message)
         assert [s for s, _, _ in await stored(world, device)] == [7, 7, 7, 8, 8, 8]
         assert await refused(world, device) == []
+
+
+@pytest.mark.timeout(60)
+async def test_after_a_crash_acks_resume_at_once_from_the_database(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    device, other = f"{tag}-cuff", f"{tag}-gap"
+    async with ingest_world(settings, dsn, tag, [device, other]) as world:
+        await world.send(device, *(bp_payload(device, s, 120.0) for s in range(0, 40)))
+        await world.send(device, bp_payload(device, 40, 400.0))  # refused: handled all the same
+        await world.send(device, *(bp_payload(device, s, 120.0) for s in range(41, 100)))
+        await world.send(other, *(bp_payload(other, s, 120.0) for s in range(0, 100) if s != 60))
+        # kill -9: the retained acks said 10 and 5; the database holds far more
+        restarted = SeqTracker()
+        advanced = await seed_acks(restarted, {device: 10, other: 5}, PgHandledSeqs(world.pool),
+                                   RETRIABLE)  # fmt: skip
+        assert advanced == 2
+        assert (restarted.acked(device), restarted.acked(other)) == (99, 59)  # never past 60
+        world.service.tracker = restarted
+        result = await world.send(device, bp_payload(device, 100, 121.0))
+        assert result.device_acks == {device: 100}  # the first message after the restart
+
+
+@pytest.mark.timeout(60)
+async def test_an_overflowing_gap_is_resolved_by_the_database_never_by_giving_up(
+    settings: Settings, dsn: str, tag: str
+) -> None:
+    device = f"{tag}-cuff"
+    async with ingest_world(settings, dsn, tag, [device]) as world:
+        await world.send(device, *(bp_payload(device, s, 120.0) for s in range(0, 31)))
+        world.service.tracker = SeqTracker(max_pending=5)
+        world.service.tracker.seed(device, 10)  # a lagging start, 11..30 stored meanwhile
+        result = await world.send(device, *(bp_payload(device, s, 120.0) for s in range(40, 51)))
+        assert result.device_acks == {device: 30}  # 31..39 were never stored: not confirmed
+        result = await world.send(device, *(bp_payload(device, s, 120.0) for s in range(31, 40)))
+        assert result.device_acks == {device: 50}
