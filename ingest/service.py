@@ -143,9 +143,10 @@ class IngestService:
             rejected.extend(records)
         await self._watch_bad_devices(rejected)
         result = self._acknowledge(bound, rejected)
-        return await self._check_gaps(result)
+        latest = max((r.received_at for d in batches for r in d.raw), default=None)
+        return await self._check_gaps(result, latest)
 
-    async def _check_gaps(self, result: BatchResult) -> BatchResult:
+    async def _check_gaps(self, result: BatchResult, at: datetime | None) -> BatchResult:
         """Devices with more seqs pending above a gap than the tracker keeps: ask the database
         how far they are contiguous (it may hold what this process never saw), and acknowledge
         that far; never past a seq the database does not hold."""
@@ -161,9 +162,14 @@ class IngestService:
         acks = dict(result.device_acks)
         for device, seq in through.items():
             self.tracker.advance_to(device, seq)
+        for device in marks:
             acked = self.tracker.acked(device)
             if acked is not None:
                 acks[device] = acked
+            if at is not None and self.tracker.missing(device):  # the database lacks a seq
+                detail = f"seq {acked + 1 if acked is not None else '?'} never arrived; the"
+                detail += " device's acks wait for it (it must resend what is not acknowledged)"
+                await self._alarms.raise_alarm(TechnicalAlert("device_seq_gap", device, detail, at))
         return BatchResult(acks, result.rejected_seqs, result.accepted_readings)
 
     async def _hand_off(self, bound: Sequence[BoundMessage]) -> list[_Failed]:

@@ -142,5 +142,11 @@ async def test_an_overflowing_gap_is_resolved_by_the_database_never_by_giving_up
         world.service.tracker.seed(device, 10)  # a lagging start, 11..30 stored meanwhile
         result = await world.send(device, *(bp_payload(device, s, 120.0) for s in range(40, 51)))
         assert result.device_acks == {device: 30}  # 31..39 were never stored: not confirmed
+        alarms = await world.rows(
+            "SELECT kind, detail FROM technical_alerts WHERE subject = %s", device
+        )
+        assert [(k, d.split(";")[0]) for k, d in alarms] == [
+            ("device_seq_gap", "seq 31 never arrived")
+        ]
         result = await world.send(device, *(bp_payload(device, s, 120.0) for s in range(31, 40)))
         assert result.device_acks == {device: 50}
