@@ -27,7 +27,7 @@ Reject = Callable[..., None]
 class Group:
     seq: int
     measured_at: datetime
-    sent_time: object  # the instant, or ("relative", seconds) as sent: for the fingerprint
+    sent_time: float | str  # epoch seconds, or "r<seconds>" if relative: for the fingerprint
     readings: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
@@ -119,7 +119,8 @@ def _add(
         if measured_at is None:
             reject(RejectReason.BAD_TIMESTAMP, "time out of range", seq, metric)
             return
-        sent: object = ("relative", seconds) if abs(seconds) < _RELATIVE_TIME_LIMIT else measured_at
+        relative = abs(seconds) < _RELATIVE_TIME_LIMIT
+        sent: float | str = f"r{seconds!r}" if relative else measured_at.timestamp()
         group = groups.setdefault(seq, Group(seq, measured_at, sent))
         if group.measured_at != measured_at:
             reject(RejectReason.SCHEMA, "records of one seq must share a time", seq, metric)

@@ -179,7 +179,7 @@ class _Context:
             context = self.bounded(context, seq)
         return DeviceMessage(
             self.device_id, seq, measured_at, self.received_at, measurements, context,
-            fingerprint(measured_at, measurements),
+            fingerprint(measured_at.timestamp(), measurements),
         )  # fmt: skip
 
     def bounded(self, context: dict[str, Any], seq: int) -> dict[str, Any] | None:
