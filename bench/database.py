@@ -94,8 +94,8 @@ async def reset(dsn: str) -> None:
     """Empty every table a run writes to (the enrolment stays)."""
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
-            "TRUNCATE readings, reading_messages, detections, alert_events, pages, patient_messages, audit_log,"
-            " alerts, stream_states, rejected_readings"
+            "TRUNCATE readings, reading_messages, detections, alert_events, pages,"
+            " patient_messages, audit_log, alerts, stream_states, rejected_readings"
         )
 
 

@@ -47,9 +47,7 @@ class IngestStats:
     readings_accepted: int = 0
     quarantined: int = 0  # messages the hand-off refused, kept in rejected_readings instead
     rejected_bytes: int = 0  # size of the received payloads with a refusal, once per message
-    rejected_bytes_stored: int = (
-        0  # payload bytes written to rejected_readings (a redelivery again)
-    )
+    rejected_bytes_stored: int = 0  # written to rejected_readings (redeliveries again)
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
 
     def snapshot(self, tracker: SeqTracker) -> dict[str, object]:
@@ -137,7 +135,8 @@ class IngestService:
         else:
             failed = await self._hand_off(bound)
         if failed:
-            bound = [b for b in bound if all(b is not f.bound for f in failed)]
+            refused = {id(f.bound) for f in failed}
+            bound = [b for b in bound if id(b) not in refused]
             records = [f.record for f in failed]
             await self._rejections.store(records)
             rejected.extend(records)
@@ -167,8 +166,8 @@ class IngestService:
             if acked is not None:
                 acks[device] = acked
             if at is not None and self.tracker.missing(device):  # the database lacks a seq
-                detail = f"seq {acked + 1 if acked is not None else '?'} never arrived; the"
-                detail += " device's acks wait for it (it must resend what is not acknowledged)"
+                detail = f"acks wait at seq {acked}: the database does not hold the next seq"
+                detail += " (the device must resend what is not acknowledged)"
                 await self._alarms.raise_alarm(TechnicalAlert("device_seq_gap", device, detail, at))
         return BatchResult(acks, result.rejected_seqs, result.accepted_readings)
 
