@@ -66,10 +66,6 @@ class RejectedRecord:
             for i, r in enumerate(rejections)
         ]
 
-    @classmethod
-    def of(cls, raw: RawMessage, rejection: Rejection) -> RejectedRecord:
-        return cls.all_of(raw, [rejection])[0]
-
 
 @dataclass(frozen=True, slots=True)
 class TechnicalAlert:
