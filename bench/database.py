@@ -88,16 +88,16 @@ async def max_event_seq(dsn: str) -> int:
 
 async def truncate_readings(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute("TRUNCATE readings")
+        await conn.execute("TRUNCATE readings, reading_messages")  # the messages' keys too
 
 
 async def reset(dsn: str) -> None:
     """Empty every table a run writes to (the enrolment stays)."""
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
-            "TRUNCATE readings, detections, alert_events, pages, patient_messages, audit_log,"
-            " alerts, stream_states, rejected_readings, follow_up_records, care_tasks,"
-            " risk_history, patient_risk, risk_passes"
+            "TRUNCATE readings, reading_messages, detections, alert_events, pages,"
+            " patient_messages, audit_log, alerts, stream_states, rejected_readings,"
+            " follow_up_records, care_tasks, risk_history, patient_risk, risk_passes"
         )
 
 

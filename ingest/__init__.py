@@ -4,12 +4,17 @@ Public surface:
 - `ingest.contract`: the device contract v1 (pure; shared with the simulators);
 - `IngestService` (service.py): decode, bind, hand on, store rejections, compute acks;
 - `BoundMessage` and its bus wire format (bound.py);
+- `isolating`, `quarantined`, `seq_reused` (quarantine.py): a failing write bisected down to
+  the messages that fail, and their `rejected_readings` records (issue 14);
 - adapters: `MqttReceiver` (mqtt.py, paho), `KafkaHandoff` (kafka.py, aiokafka),
-  PostgreSQL repositories (repository.py), Mosquitto credentials (credentials.py);
+  PostgreSQL repositories (repository.py: bindings, rejections and their retention, technical
+  alarms, `PgHandledSeqs` the database's truth for device acks), Mosquitto credentials
+  (credentials.py);
 - `start_ingest` (startup.py): the start-up order (bindings, acks read back, receiver, loop).
 
 Errors: the contract never raises (it returns rejections). Adapters raise
 `ingest.mqtt.MqttError` (fatal: the broker refused us), `ingest.bound.WireFormatError` (fatal for
 one bus record), and let psycopg/aiokafka errors through as retriable: the batch is not
-acknowledged and is retried.
+acknowledged and is retried. Any other error from the hand-off is isolated to the messages that
+cause it, which are quarantined (`unstorable`); the rest of the batch goes on.
 """

@@ -54,6 +54,7 @@ def encode(bound: BoundMessage) -> bytes:
             "c": m.context,
             "k": bound.device_kind,
             "e": bound.cadence_s,
+            "f": m.fingerprint.hex(),
         }
     )
 
@@ -70,9 +71,10 @@ def decode(data: bytes) -> BoundMessage:
             _time(doc["r"]),
             tuple(Measurement(*x) for x in doc["m"]),
             doc["c"],
+            bytes.fromhex(doc.get("f", "")),
         )
         return BoundMessage(doc["p"], message, doc.get("k", ""), doc.get("e"))
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         # The class only: the underlying message can quote the record (patient data), and this
         # error's text is logged.
         raise WireFormatError(f"undecodable record ({type(exc).__name__})") from exc

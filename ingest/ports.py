@@ -8,7 +8,8 @@ paho, psycopg and aiokafka.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -16,8 +17,10 @@ from typing import Protocol
 from ingest.bound import BoundMessage
 from ingest.contract import Rejection
 
-# Rejected payloads are kept for inspection up to this size (the contract limit by default).
+# A refused message's payload is kept whole once, up to this size (the contract's limit), on its
+# first refusal; every other refusal from the same message keeps an excerpt of this size.
 KEEP_PAYLOAD_BYTES = 65_536
+EXCERPT_BYTES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +37,34 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRecord:
-    """A rejection with the payload it came from, as stored in `rejected_readings`."""
+    """A rejection with (part of) the payload it came from, as stored in `rejected_readings`.
+
+    Of all the refusals of one received message, the first keeps the payload (at most
+    KEEP_PAYLOAD_BYTES) and the others an excerpt (EXCERPT_BYTES): a payload of a thousand bad
+    readings is stored once, not a thousand times. All carry the whole payload's size and
+    SHA-256, which identifies a redelivery of it.
+    """
 
     received_at: datetime
     topic: str
     rejection: Rejection
-    payload: bytes  # at most KEEP_PAYLOAD_BYTES
-    payload_bytes: int
+    payload: bytes  # the payload, or the start of it
+    payload_bytes: int  # the size of the whole payload received
+    payload_sha256: bytes  # of the whole payload received
+    first: bool = True  # the first refusal of its message: the one that counts its bytes
 
     @classmethod
-    def of(cls, raw: RawMessage, rejection: Rejection) -> RejectedRecord:
-        kept = raw.payload[:KEEP_PAYLOAD_BYTES]
-        return cls(raw.received_at, raw.topic, rejection, kept, len(raw.payload))
+    def all_of(cls, raw: RawMessage, rejections: Sequence[Rejection]) -> list[RejectedRecord]:
+        """The records of one received message's refusals, its payload kept whole once."""
+        if not rejections:
+            return []
+        digest = hashlib.sha256(raw.payload).digest()
+        whole, excerpt = raw.payload[:KEEP_PAYLOAD_BYTES], raw.payload[:EXCERPT_BYTES]
+        size = len(raw.payload)
+        return [
+            cls(raw.received_at, raw.topic, r, excerpt if i else whole, size, digest, i == 0)
+            for i, r in enumerate(rejections)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +89,9 @@ class RejectionStore(Protocol):
 
 class TechnicalAlarms(Protocol):
     async def raise_alarm(self, alert: TechnicalAlert) -> None: ...
+
+
+class HandledSeqs(Protocol):
+    async def handled_through(self, marks: Mapping[str, int]) -> dict[str, int]:
+        """For each device given with a seq mark, how far past the mark every seq is handled
+        (stored or refused) in the database; only devices with at least mark + 1 appear."""

@@ -6,10 +6,10 @@ owned by the composition root. Writes are batched: one COPY per batch of rejecti
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -64,9 +64,47 @@ async def watch(
                  timeout_s=lambda: refresh_s, coalesce_s=0.2)  # fmt: skip
 
 
+async def purge_rejected(pool: AsyncConnectionPool, before: datetime, batch: int = 10_000) -> int:
+    """Delete refusals received before `before` (the retention), `batch` rows per transaction
+    so that a large backlog never holds a long lock; return how many were deleted."""
+    deleted = 0
+    while True:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM rejected_readings WHERE id IN (SELECT id FROM rejected_readings"
+                " WHERE received_at < %s ORDER BY received_at LIMIT %s)",
+                (before, batch),
+            )
+        deleted += cur.rowcount
+        if cur.rowcount < batch:
+            return deleted
+
+
+async def retain_rejected(
+    pool: AsyncConnectionPool,
+    *,
+    keep_s: float,
+    every_s: float,
+    clock: Callable[[], datetime],
+    retriable: tuple[type[BaseException], ...],
+) -> None:
+    """The retention of `rejected_readings`: every `every_s`, delete refusals older than
+    `keep_s`; until cancelled. An unavailable database is logged and tried at the next round."""
+    while True:
+        try:
+            deleted = await purge_rejected(pool, clock() - timedelta(seconds=keep_s))
+        except retriable as exc:
+            log.warning("rejected readings retention skipped (%s)", type(exc).__name__)
+        else:
+            if deleted:
+                log.info("retention: deleted %d rejected readings", deleted)
+        await asyncio.sleep(every_s)
+
+
 class PgRejectionStore:
     """Stores refusals once each: identical bytes refused for the same reason (a redelivery, a
-    retried batch) do not add rows, so the table counts distinct refusals."""
+    retried batch) do not add rows, so the table counts distinct refusals. The payload's
+    SHA-256 is of the whole payload received, whether the row keeps it whole or an excerpt."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -77,7 +115,7 @@ class PgRejectionStore:
         rows = [
             (r.received_at, r.topic, r.rejection.device_id, r.rejection.seq, r.rejection.metric,
              r.rejection.reason.value, r.rejection.detail, r.payload, r.payload_bytes,
-             hashlib.sha256(r.payload).digest())
+             r.payload_sha256)
             for r in records
         ]  # fmt: skip
         async with self._pool.connection() as conn, conn.cursor() as cur:
@@ -87,6 +125,43 @@ class PgRejectionStore:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 rows,
             )
+
+
+_HANDLED_THROUGH = """
+WITH marks AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) AS m (device_id, mark)),
+handled AS (
+    SELECT k.device_id, k.seq FROM reading_messages k JOIN marks m USING (device_id)
+     WHERE k.seq > m.mark
+    UNION
+    SELECT r.device_id, r.seq FROM rejected_readings r JOIN marks m USING (device_id)
+     WHERE r.seq > m.mark
+),
+runs AS (
+    SELECT device_id, seq,
+           seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS run_start
+      FROM handled
+)
+SELECT r.device_id, max(r.seq) FROM runs r JOIN marks m USING (device_id)
+ WHERE r.run_start = m.mark GROUP BY r.device_id
+"""
+
+
+class PgHandledSeqs:
+    """The database's truth about which seqs are handled: stored messages (`reading_messages`)
+    and refusals with a seq (`rejected_readings`). The seqs past each mark are numbered in
+    order; those whose seq minus their number equals the mark are the run that starts right
+    after it, and its highest seq is how far the device is contiguous."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def handled_through(self, marks: Mapping[str, int]) -> dict[str, int]:
+        if not marks:
+            return {}
+        devices = list(marks)
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_HANDLED_THROUGH, (devices, [marks[d] for d in devices]))
+            return {device: int(seq) for device, seq in await cur.fetchall()}
 
 
 class PgTechnicalAlarms:

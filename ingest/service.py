@@ -24,6 +24,7 @@ from ingest.bound import BoundMessage
 from ingest.contract import DEFAULT_LIMITS, Limits, Rejection, RejectReason, decode
 from ingest.monitor import BadDataMonitor
 from ingest.ports import (
+    HandledSeqs,
     RawMessage,
     ReadingHandoff,
     RejectedRecord,
@@ -31,6 +32,8 @@ from ingest.ports import (
     TechnicalAlarms,
     TechnicalAlert,
 )
+from ingest.quarantine import isolating, quarantined
+from ingest.retry import describe
 from ingest.sequence import SeqTracker
 
 log = logging.getLogger(__name__)
@@ -42,15 +45,21 @@ class IngestStats:
 
     messages: int = 0
     readings_accepted: int = 0
+    quarantined: int = 0  # messages the hand-off refused, kept in rejected_readings instead
+    rejected_bytes: int = 0  # size of the received payloads with a refusal, once per message
+    rejected_bytes_stored: int = 0  # written to rejected_readings (redeliveries again)
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, per rejection
 
     def snapshot(self, tracker: SeqTracker) -> dict[str, object]:
         return {
             "messages": self.messages,
             "readings_accepted": self.readings_accepted,
+            "quarantined": self.quarantined,
+            "rejected_bytes": self.rejected_bytes,
+            "rejected_bytes_stored": self.rejected_bytes_stored,
             "rejected": dict(self.rejected),
             "seq_gaps_opened": tracker.gaps_opened,
-            "seq_gaps_abandoned": tracker.gaps_abandoned,
+            "seq_gaps_checked": tracker.gaps_checked,
         }
 
 
@@ -72,6 +81,12 @@ class BatchResult:
     accepted_readings: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    bound: BoundMessage
+    record: RejectedRecord
+
+
 class IngestService:
     def __init__(
         self,
@@ -82,11 +97,15 @@ class IngestService:
         limits: Limits = DEFAULT_LIMITS,
         bindings: BindingIndex | None = None,
         monitor: BadDataMonitor | None = None,
+        retriable: tuple[type[BaseException], ...] = (),
+        handled: HandledSeqs | None = None,
     ) -> None:
         self._handoff = handoff
         self._rejections = rejections
         self._alarms = alarms
         self._limits = limits
+        self._retriable = retriable
+        self._handled = handled
         self.bindings = bindings or BindingIndex()
         self._monitor = monitor or BadDataMonitor()
         self.tracker = SeqTracker()
@@ -110,19 +129,69 @@ class IngestService:
         bound = [b for d in batches for b in d.bound]
         rejected = [r for d in batches for r in d.rejected]
         if rejected:
-            await asyncio.gather(self._handoff.hand_off(bound), self._rejections.store(rejected))
+            failed, _ = await asyncio.gather(
+                self._hand_off(bound), self._rejections.store(rejected)
+            )
         else:
-            await self._handoff.hand_off(bound)
+            failed = await self._hand_off(bound)
+        if failed:
+            refused = {id(f.bound) for f in failed}
+            bound = [b for b in bound if id(b) not in refused]
+            records = [f.record for f in failed]
+            await self._rejections.store(records)
+            rejected.extend(records)
         await self._watch_bad_devices(rejected)
-        return self._acknowledge(bound, rejected)
+        result = self._acknowledge(bound, rejected)
+        latest = max((r.received_at for d in batches for r in d.raw), default=None)
+        return await self._check_gaps(result, latest)
+
+    async def _check_gaps(self, result: BatchResult, at: datetime | None) -> BatchResult:
+        """Devices with more seqs pending above a gap than the tracker keeps: ask the database
+        how far they are contiguous (it may hold what this process never saw), and acknowledge
+        that far; never past a seq the database does not hold."""
+        marks = self.tracker.checks()
+        if not marks or self._handled is None:
+            return result
+        try:
+            through = await self._handled.handled_through(marks)
+        except self._retriable as exc:
+            log.warning("gap check postponed (%s)", describe(exc))
+            self.tracker.to_check.update(marks)
+            return result
+        acks = dict(result.device_acks)
+        for device, seq in through.items():
+            self.tracker.advance_to(device, seq)
+        for device in marks:
+            acked = self.tracker.acked(device)
+            if acked is not None:
+                acks[device] = acked
+            if at is not None and self.tracker.missing(device):  # the database lacks a seq
+                detail = f"acks wait at seq {acked}: the database does not hold the next seq"
+                detail += " (the device must resend what is not acknowledged)"
+                await self._alarms.raise_alarm(TechnicalAlert("device_seq_gap", device, detail, at))
+        return BatchResult(acks, result.rejected_seqs, result.accepted_readings)
+
+    async def _hand_off(self, bound: Sequence[BoundMessage]) -> list[_Failed]:
+        """Hand on; a message the hand-off refuses with an error that is not retriable (one
+        poison message) is isolated and returned as a quarantine record, the rest handed on."""
+
+        async def hand_off(part: Sequence[BoundMessage]) -> int:
+            await self._handoff.hand_off(part)
+            return len(part)
+
+        _, failed = await isolating(hand_off, bound, retriable=self._retriable)
+        if failed:
+            self.stats.quarantined += len(failed)
+            log.error("quarantined %d messages the hand-off refused (%s)", len(failed),
+                      ", ".join(sorted({describe(exc) for _, exc in failed})))  # fmt: skip
+        return [_Failed(b, quarantined(b, exc)) for b, exc in failed]
 
     def _decode_one(
         self, raw: RawMessage, bound: list[BoundMessage], rejected: list[RejectedRecord]
     ) -> None:
         decoded = decode(raw.topic, raw.payload, raw.received_at, self._limits)
         self.stats.messages += 1
-        for rejection in decoded.rejections:
-            rejected.append(RejectedRecord.of(raw, rejection))
+        refusals = list(decoded.rejections)
         binding_at = self.bindings.binding_at
         for message in decoded.messages:
             binding = binding_at(message.device_id, message.measured_at)
@@ -131,19 +200,23 @@ class IngestService:
                 unbound = Rejection(
                     RejectReason.UNBOUND_DEVICE, detail, message.device_id, message.seq
                 )
-                rejected.append(RejectedRecord.of(raw, unbound))
+                refusals.append(unbound)
             else:
                 bound.append(
                     BoundMessage(
                         binding.patient_id, message, binding.device_kind, binding.cadence_s
                     )
                 )
+        if refusals:
+            rejected.extend(RejectedRecord.all_of(raw, refusals))
 
     async def _watch_bad_devices(self, rejected: Sequence[RejectedRecord]) -> None:
         if not rejected:
             return
         reasons = Counter(record.rejection.reason.value for record in rejected)
         self.stats.rejected.update(reasons)
+        self.stats.rejected_bytes += sum(r.payload_bytes for r in rejected if r.first)
+        self.stats.rejected_bytes_stored += sum(len(r.payload) for r in rejected)
         devices = sorted({str(record.rejection.device_id) for record in rejected})
         # Reasons and device ids only: values and payloads are PHI and stay in the database.
         log.warning(

@@ -5,7 +5,9 @@ them here with plain values (seconds, batch sizes) and a port that reads the ack
 broker; nothing here reads settings. What it owns is the order things start in:
 
 1. device bindings, loaded before anything else (and a watcher that reloads them on change);
-2. the acks each device was last told, read back from the broker, seed the sequence tracker;
+2. the acks each device was last told, read back from the broker, seed the sequence tracker,
+   and the database's truth advances it (the seqs stored or refused past each retained ack:
+   after a crash the retained acks lag the database, issue 14 finding 6);
 3. the MQTT receiver starts (the broker begins delivering);
 4. the ingest loop, returned with the watcher and the receiver's stopper for the caller to run.
 """
@@ -23,8 +25,10 @@ from psycopg_pool import AsyncConnectionPool
 from ingest.bindings import BindingIndex
 from ingest.loop import run_ingest
 from ingest.mqtt import MqttReceiver
-from ingest.repository import load_bindings, watch_bindings
+from ingest.ports import HandledSeqs
+from ingest.repository import PgHandledSeqs, load_bindings, watch_bindings
 from ingest.retry import retrying
+from ingest.sequence import SeqTracker
 from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,9 @@ async def start_ingest(
     service.bindings = await retrying(load_bindings, pool, retriable=retriable,
                                       what="loading device bindings", log=log)  # fmt: skip
     acks = await read_acks()
-    for device_id, acked in acks.items():
-        service.tracker.seed(device_id, acked)
-    log.info("acks of %d devices read back from the broker", len(acks))
+    advanced = await seed_acks(service.tracker, acks, PgHandledSeqs(pool), retriable)
+    log.info("acks of %d devices read back from the broker, %d advanced from the database",
+             len(acks), advanced)  # fmt: skip
     await receiver.start()
     loop = run_ingest(receiver, service, clock=clock, retriable=retriable, max_batch=max_batch,
                       linger_s=linger_s, in_flight=in_flight)  # fmt: skip
@@ -65,6 +69,23 @@ async def start_ingest(
     # it reloads the bindings at once when it runs.
     watcher = watch_bindings(pool, conninfo, on_bindings, binding_refresh_s)
     return [watcher, loop, stop_receiver_on_exit(receiver)]
+
+
+async def seed_acks(
+    tracker: SeqTracker,
+    acks: Mapping[str, int],
+    handled: HandledSeqs,
+    retriable: tuple[type[BaseException], ...],
+) -> int:
+    """Seed the tracker from the acks the devices were last told, then advance it by what the
+    database holds past them; return how many devices the database advanced."""
+    for device_id, acked in acks.items():
+        tracker.seed(device_id, acked)
+    through = await retrying(handled.handled_through, acks, retriable=retriable,
+                             what="reading the handled seqs back", log=log)  # fmt: skip
+    for device_id, seq in through.items():
+        tracker.advance_to(device_id, seq)
+    return len(through)
 
 
 async def stop_receiver_on_exit(receiver: MqttReceiver) -> None:

@@ -11,7 +11,8 @@ Pure modules (no I/O library, no clock: `now` comes from the runner):
   NEWS2 scoring;
 - evaluate.py: one evaluator per rule kind; operator.py: `StreamOperator`, event-time
   processing of readings into detections; core.py: `StreamCore`, the operator with its states;
-- pipeline.py: `StreamPipeline`, one batch through detect-then-store (stores via protocols);
+- pipeline.py: `StreamPipeline`, one batch through detect-then-store (stores via protocols;
+  a message the readings store refuses is quarantined, a reused seq refused: issue 14);
 - health.py: the pipeline's own alarms (no data, lag, refusing database);
 - offsets.py: every Faust record processed in offset order (`OffsetGuard`).
 
@@ -21,6 +22,8 @@ faust_app.py (the Faust runner, `build_app`) and tasks.py (the runners' backgrou
 ticker, snapshots, overrides watcher, health monitor).
 
 Must not: import alerts, api, simulators or vigil. Errors: psycopg errors from the sink are
-retriable (the batch is retried and nothing is acknowledged until it succeeds);
+retriable (the batch is retried and nothing is acknowledged until it succeeds) when the runner
+names them so; any other error while storing one message's readings quarantines that message
+(`rejected_readings`, `unstorable`) and the rest of the batch is stored;
 `ingest.bound.WireFormatError` is fatal for one record.
 """

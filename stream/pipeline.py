@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.bound import BoundMessage
-from ingest.retry import retrying
+from ingest.ports import RejectionStore
+from ingest.quarantine import isolating, quarantined, seq_reused
+from ingest.retry import describe, retrying
 from stream.core import StreamCore
 from stream.detections import Detection
 from stream.operator import Outcome
@@ -34,7 +36,13 @@ LateKeys = AbstractSet[tuple[str, int, str]]
 
 
 class ReadingStore(Protocol):
-    async def write(self, messages: Sequence[BoundMessage], late: LateKeys) -> int: ...
+    async def write(
+        self,
+        messages: Sequence[BoundMessage],
+        late: LateKeys,
+        reused: list[BoundMessage] | None = None,
+    ) -> int:
+        """Store; return the new readings; append to `reused` what a stored seq refused."""
 
 
 class DetectionSink(Protocol):
@@ -50,6 +58,8 @@ class PipelineStats:
     detections: int = 0
     last_batch_at: float = 0.0  # monotonic; for the "no data" alarm (starts at construction)
     write_failures: int = 0
+    quarantined: int = 0  # messages the store refused, kept in rejected_readings instead
+    seq_reused: int = 0  # copies of a stored seq with other content: refused, not stored
     failing_since: float | None = None  # monotonic start of the current run of refused writes
 
 
@@ -69,8 +79,10 @@ class StreamPipeline:
         *,
         monotonic: Callable[[], float],
         retriable: tuple[type[BaseException], ...] = (),
+        quarantine: RejectionStore | None = None,
     ) -> None:
         self._store = store
+        self._quarantine = quarantine
         self._sink = sink
         self.core = core
         self._monotonic = monotonic
@@ -113,14 +125,48 @@ class StreamPipeline:
     async def _write(self, work: tuple[Sequence[BoundMessage], Outcome]) -> int:
         messages, out = work
         try:
-            new = await self._store.write(messages, out.late)
-            await self._record(out.detections)
+            reused: list[BoundMessage] = []
+            new = await self._write_readings(messages, out.late, reused)
+            detections = out.detections
+            if reused:
+                await self._refuse_reused(reused)
+                refused = {b.message.key for b in reused}
+                detections = [d for d in detections if (d.device_id, d.seq) not in refused]
+            await self._record(detections)
         except BaseException:
             self.stats.write_failures += 1
             if self.stats.failing_since is None:
                 self.stats.failing_since = self._monotonic()
             raise
         self.stats.failing_since = None
+        return new
+
+    async def _refuse_reused(self, reused: list[BoundMessage]) -> None:
+        """A stored seq sent again with other content: neither kept nor dropped silently."""
+        self.stats.seq_reused += len(reused)
+        devices = sorted({b.message.device_id for b in reused})
+        log.warning("refused %d reused seqs (devices: %s)", len(reused), ", ".join(devices[:5]))
+        if self._quarantine is not None:
+            await self._quarantine.store([seq_reused(b) for b in reused])
+
+    async def _write_readings(
+        self, messages: Sequence[BoundMessage], late: LateKeys, reused: list[BoundMessage]
+    ) -> int:
+        """Store the readings; with a quarantine, a message the store refuses (an error that is
+        not retriable) is isolated and kept there, and the rest of the batch is stored. Its
+        detections stand: its values passed the contract, only storing it failed."""
+        if self._quarantine is None:
+            return await self._store.write(messages, late, reused)
+
+        async def write(part: Sequence[BoundMessage]) -> int:
+            return await self._store.write(part, late, reused)
+
+        new, failed = await isolating(write, messages, retriable=self._retriable)
+        if failed:
+            await self._quarantine.store([quarantined(b, exc) for b, exc in failed])
+            self.stats.quarantined += len(failed)
+            log.error("quarantined %d messages the store refused (%s)", len(failed),
+                      ", ".join(sorted({describe(exc) for _, exc in failed})))  # fmt: skip
         return new
 
     async def _record(self, detections: Sequence[Detection]) -> None:

@@ -44,7 +44,12 @@ from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.pg_listen import RETRIABLE as DATABASE_RETRIABLE
 from ingest.ports import ReadingHandoff
-from ingest.repository import PgRejectionStore, PgTechnicalAlarms
+from ingest.repository import (
+    PgHandledSeqs,
+    PgRejectionStore,
+    PgTechnicalAlarms,
+    retain_rejected,
+)
 from ingest.service import IngestService
 from ingest.startup import start_ingest
 from program.recompute import risk_loop
@@ -106,6 +111,8 @@ def build_ingest(
         PgTechnicalAlarms(pool),
         limits=limits,
         monitor=BadDataMonitor(s.bad_device_threshold, s.bad_device_window_s),
+        retriable=RETRIABLE,
+        handled=PgHandledSeqs(pool),
     )
 
 
@@ -169,7 +176,7 @@ async def start_ingest_tasks(
     m, s = settings.mqtt, settings.ingest
     read_acks = functools.partial(retained_acks, host=m.host, port=m.port, username=m.username,
                                   password=m.password.get_secret_value())  # fmt: skip
-    return await start_ingest(
+    tasks = await start_ingest(
         service,
         receiver,
         pool,
@@ -182,6 +189,11 @@ async def start_ingest_tasks(
         linger_s=s.batch_linger_ms / 1000,
         in_flight=s.batches_in_flight,
     )
+    # Created last, like the other tasks: a failed start-up leaves no coroutine un-awaited.
+    retention = retain_rejected(pool, keep_s=s.rejected_retention_days * 86_400,
+                                every_s=s.rejected_purge_every_s, clock=utc_now,
+                                retriable=RETRIABLE)  # fmt: skip
+    return [*tasks, retention]
 
 
 async def run_embedded(settings: Settings) -> None:

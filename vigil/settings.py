@@ -58,6 +58,10 @@ class IngestSettings(BaseModel):
     # many bad payloads within `bad_device_window_s`.
     bad_device_threshold: int = Field(20, ge=1)
     bad_device_window_s: float = Field(600.0, gt=0)
+    # Refused payloads (rejected_readings, quarantine included) are deleted after this long;
+    # the retention runs every `rejected_purge_every_s` in the ingest process.
+    rejected_retention_days: float = Field(30.0, gt=0)
+    rejected_purge_every_s: float = Field(3600.0, gt=0)
 
 
 class StreamSettings(BaseModel):

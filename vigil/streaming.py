@@ -13,6 +13,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
+from ingest.repository import PgRejectionStore
 from stream.core import StreamCore
 from stream.health import HealthLimits
 from stream.operator import OperatorConfig, StreamOperator
@@ -44,8 +45,9 @@ def build_pipeline(
 ) -> tuple[StreamPipeline, PgReadingStore]:
     store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
     pipeline = StreamPipeline(
-        store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable
-    )
+        store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable,
+        quarantine=PgRejectionStore(pool),
+    )  # fmt: skip
     return pipeline, store
 
 

@@ -27,6 +27,7 @@ Reject = Callable[..., None]
 class Group:
     seq: int
     measured_at: datetime
+    sent_time: float | str  # epoch seconds, or "r<seconds>" if relative: for the fingerprint
     readings: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
@@ -113,11 +114,14 @@ def _add(
     elif not _number(record["v"]):
         reject(RejectReason.NOT_FINITE, "v must be a finite number", seq, metric)
     else:
-        measured_at = _time(base.time + float(t), received_at)
+        seconds = base.time + float(t)
+        measured_at = _time(seconds, received_at)
         if measured_at is None:
             reject(RejectReason.BAD_TIMESTAMP, "time out of range", seq, metric)
             return
-        group = groups.setdefault(seq, Group(seq, measured_at))
+        relative = abs(seconds) < _RELATIVE_TIME_LIMIT
+        sent: float | str = f"r{seconds!r}" if relative else measured_at.timestamp()
+        group = groups.setdefault(seq, Group(seq, measured_at, sent))
         if group.measured_at != measured_at:
             reject(RejectReason.SCHEMA, "records of one seq must share a time", seq, metric)
             return

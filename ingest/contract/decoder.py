@@ -22,8 +22,15 @@ from typing import Any
 
 import orjson
 
-from ingest.contract import _senml
-from ingest.contract.records import Decoded, DeviceMessage, Measurement, Rejection, RejectReason
+from ingest.contract import _context, _senml
+from ingest.contract.records import (
+    Decoded,
+    DeviceMessage,
+    Measurement,
+    Rejection,
+    RejectReason,
+    fingerprint,
+)
 from ingest.contract.topics import device_of_readings_topic
 from ingest.contract.units import UnitEntry, unit_table
 
@@ -42,8 +49,14 @@ class Limits:
     max_readings: int = 1_000
     max_future_skew_s: float = 300.0
     max_age_s: float = 7 * 86_400.0
+    max_context_depth: int = 8
+    max_context_keys: int = 100
+    max_context_items: int = 100
+    max_context_string_chars: int = 1_024
+    max_context_chars: int = 4_096
     future_skew: timedelta = field(init=False, repr=False)
     max_age: timedelta = field(init=False, repr=False)
+    context: _context.ContextBounds = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if min(self.max_payload_bytes, self.max_readings) <= 0:
@@ -53,6 +66,11 @@ class Limits:
         # Derived once here: building a timedelta per payload costs a microsecond.
         object.__setattr__(self, "future_skew", timedelta(seconds=self.max_future_skew_s))
         object.__setattr__(self, "max_age", timedelta(seconds=self.max_age_s))
+        bounds = _context.ContextBounds(
+            self.max_context_depth, self.max_context_keys, self.max_context_items,
+            self.max_context_string_chars, self.max_context_chars,
+        )  # fmt: skip
+        object.__setattr__(self, "context", bounds)
 
 
 DEFAULT_LIMITS = Limits()
@@ -157,9 +175,21 @@ class _Context:
         measurements = self.measurements(readings, seq)
         if not measurements:
             return None
+        if context:
+            context = self.bounded(context, seq)
         return DeviceMessage(
-            self.device_id, seq, measured_at, self.received_at, measurements, context
-        )
+            self.device_id, seq, measured_at, self.received_at, measurements, context,
+            fingerprint(measured_at.timestamp(), measurements),
+        )  # fmt: skip
+
+    def bounded(self, context: dict[str, Any], seq: int) -> dict[str, Any] | None:
+        """The context if it is within the contract's bounds; else None and a rejection (the
+        readings are still stored: a context is an annex, not the measurement)."""
+        problem = _context.problem(context, self.limits.context)
+        if problem is None:
+            return context
+        self.reject(R.BAD_CONTEXT, f"context dropped: {problem}", seq)
+        return None
 
     def measurement_time(self, ts: Any, seq: int) -> datetime | None:
         if type(ts) is not str or len(ts) > _MAX_TS_CHARS:
@@ -252,7 +282,13 @@ class _Context:
             if measurements:
                 messages.append(
                     DeviceMessage(
-                        self.device_id, group.seq, measured_at, self.received_at, measurements
+                        self.device_id,
+                        group.seq,
+                        measured_at,
+                        self.received_at,
+                        measurements,
+                        None,
+                        fingerprint(group.sent_time, measurements),
                     )
                 )
         return Decoded(tuple(messages), tuple(self.rejections), len(records))

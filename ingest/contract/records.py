@@ -8,6 +8,7 @@ with the value and unit the device sent kept beside them for provenance.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,7 +34,10 @@ class RejectReason(StrEnum):
     IMPLAUSIBLE = "implausible"  # outside physiological plausibility bounds
     DUPLICATE_METRIC = "duplicate_metric"  # same metric twice under one seq
     TOO_MANY_READINGS = "too_many_readings"
+    BAD_CONTEXT = "bad_context"  # context outside the bounds: dropped, readings kept
     UNBOUND_DEVICE = "unbound_device"  # decided by ingest, not by the contract
+    UNSTORABLE = "unstorable"  # the store raised on this message: quarantined (ingest decides)
+    SEQ_REUSED = "seq_reused"  # (device_id, seq) stored already with other content (the sink)
 
 
 class Measurement(NamedTuple):
@@ -55,6 +59,8 @@ class DeviceMessage(NamedTuple):
     """What one device measured at one moment; (device_id, seq) is the unit of idempotency.
 
     Both times are timezone-aware UTC. A NamedTuple for the same reason as `Measurement`.
+    `fingerprint` identifies the content as sent (`fingerprint` below): two copies of a seq
+    with the same one are one message; with different ones, the seq was reused.
     """
 
     device_id: str
@@ -63,10 +69,22 @@ class DeviceMessage(NamedTuple):
     received_at: datetime
     measurements: tuple[Measurement, ...]
     context: dict[str, Any] | None = None
+    fingerprint: bytes = b""  # empty: unknown (built outside the contract), never a conflict
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.device_id, self.seq)
+
+
+def fingerprint(sent_time: float | str, measurements: tuple[Measurement, ...]) -> bytes:
+    """16 bytes identifying a message's content as the device sent it: its time as sent (the
+    instant, as epoch seconds, or `"r<seconds>"` for a SenML time relative to receipt, so that a
+    resent pack matches its first copy) and its readings' metrics, values and units as sent.
+    One string and one hash per message: it runs on the ingest's hot path."""
+    text = repr(sent_time)
+    for m in measurements:
+        text += f"|{m.metric},{m.orig_value!r},{m.orig_unit}"
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)

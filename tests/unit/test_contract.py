@@ -137,7 +137,11 @@ def test_only_readings_topics_are_accepted(topic: str) -> None:
 def test_oversized_payloads_are_refused_before_parsing() -> None:
     big = payload(context={"note": "x" * 70_000})
     assert reasons(big) == [R.OVERSIZED]
-    assert reasons(big, limits=Limits(max_payload_bytes=200_000)) == []
+    roomy = Limits(
+        max_payload_bytes=200_000, max_context_string_chars=100_000, max_context_chars=100_000
+    )
+    assert reasons(big, limits=roomy) == []
+    assert reasons(big, limits=Limits(max_payload_bytes=200_000)) == [R.BAD_CONTEXT]
 
 
 def test_one_bad_reading_does_not_cost_the_others() -> None:

@@ -47,13 +47,33 @@ def test_duplicates_and_old_seqs_change_nothing() -> None:
     assert t.gaps_opened == 0
 
 
-def test_a_lost_message_does_not_freeze_acks_forever() -> None:
+def test_giving_up_a_gap_never_confirms_a_seq_that_was_not_handled() -> None:
+    """Issue 14, finding 6: above max_pending the gap used to be declared lost and the ack
+    jumped past it, confirming seq 2 although it was never stored."""
     t = SeqTracker(max_pending=3)
     t.handled("d", 1)
-    for seq in (3, 4, 5, 6):  # 2 never comes
+    for seq in (3, 4, 5, 6, 7):  # 2 never comes
         t.handled("d", seq)
-    assert t.acked("d") == 6
-    assert t.gaps_abandoned == 1
+    assert t.acked("d") == 1
+    assert t.checks() == {"d": 1}  # the caller asks the database how far "d" is contiguous
+    assert t.checks() == {}
+    t.advance_to("d", 1)  # the database has nothing more: the ack stays
+    assert t.acked("d") == 1
+    t.handled("d", 2)  # it arrives at last: everything remembered follows
+    assert t.acked("d") == 5  # 6 and 7 were forgotten (memory bound): they come back or are read
+    assert t.checks() == {"d": 5}  # ... from the database, now that it has caught up
+    t.advance_to("d", 7)
+    assert t.acked("d") == 7
+
+
+def test_the_database_advances_a_device_past_what_this_process_saw() -> None:
+    t = SeqTracker()
+    t.seed("d", 86)  # the retained ack lags the database after a crash
+    t.advance_to("d", 951)  # 87..951 are stored
+    t.handled("d", 952)
+    assert t.acked("d") == 952
+    t.advance_to("d", 900)  # never backwards
+    assert t.acked("d") == 952
 
 
 @given(st.permutations(list(range(20))))
