@@ -25,6 +25,7 @@ from api.feed import AlertFeed
 from api.routes import session
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
+from ingest.dynsec import BrokerAccounts
 from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def create_app(
     stats: Callable[[], dict[str, Any]] | None = None,
     response: PgResponse | None = None,
     sessions: SessionPolicy | None = None,
+    broker: BrokerAccounts | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +71,7 @@ def create_app(
     app.state.allowed_origins = frozenset(allowed_origins)
     app.state.response = response  # None: alert actions answer 503 (e.g. a read-only API)
     app.state.sessions = sessions or SessionPolicy()  # staff sign-in, cookie and lockout rules
+    app.state.broker = broker  # device credentials; None: those endpoints answer 503
     error_handlers.install(app)
     app.include_router(ws.router)
     app.include_router(v1_router())

@@ -70,8 +70,7 @@ ensure_packages() {
   local missing=() name
   for name in "$@"; do
     case $name in
-      mosquitto) command -v mosquitto >/dev/null && command -v mosquitto_passwd >/dev/null ||
-                   missing+=(mosquitto) ;;
+      mosquitto) command -v mosquitto >/dev/null || missing+=(mosquitto) ;;
       postgres) pg_bindir >/dev/null || missing+=(postgresql) ;;
       kafka) java_ok || missing+=("$(java_package)")
              command -v mvn >/dev/null || missing+=(maven) ;;
@@ -107,6 +106,10 @@ stop_pid() {  # pidfile name
   say "$2 stopped"
 }
 
+add_secret() {  # file name: a secret added after the file was first written (upgrades)
+  grep -q "^$2=" "$1" || (umask 077; echo "$2=$(random_secret)" >> "$1")
+}
+
 random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | cut -c 1-24; }
 
 secrets() {  # created once; later runs reuse them so data and credentials stay valid
@@ -118,6 +121,7 @@ secrets() {  # created once; later runs reuse them so data and credentials stay 
        echo "mqtt_ingest_password=$(random_secret)"
        echo "sim_secret=$(random_secret)"; } > "$f")
   fi
+  add_secret "$f" mqtt_admin_password
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -130,6 +134,8 @@ VIGIL_MQTT__HOST=127.0.0.1
 VIGIL_MQTT__PORT=$mqtt_port
 VIGIL_MQTT__USERNAME=svc-ingest
 VIGIL_MQTT__PASSWORD=$mqtt_ingest_password
+VIGIL_MQTT__ADMIN_USERNAME=svc-provision
+VIGIL_MQTT__ADMIN_PASSWORD=$mqtt_admin_password
 VIGIL_DB__DSN=postgresql://vigil:$pg_vigil_password@127.0.0.1:$pg_port/vigil
 VIGIL_DB__ADMIN_DSN=postgresql://postgres:$pg_admin_password@127.0.0.1:$pg_port/postgres
 VIGIL_KAFKA__BOOTSTRAP=127.0.0.1:$kafka_port
@@ -146,13 +152,15 @@ mosquitto_up() {
   port_open "$mqtt_port" && die "port $mqtt_port is taken by another process (set VIGIL_MQTT_PORT)"
   mkdir -p "$dir/data"
   sed -e "s#@STATE@#$state#g" -e "s#@MQTT_PORT@#$mqtt_port#g" \
+    -e "s#@DYNSEC@#$(dynsec_plugin)#g" \
     "$here/mosquitto/mosquitto.conf.in" > "$dir/mosquitto.conf"
   cp "$here/mosquitto/acl" "$dir/acl"
-  # Device entries are appended by `vigil` (ingest.provisioning); only service accounts here.
-  [ -f "$dir/passwd" ] || (umask 077; : > "$dir/passwd")
-  mosquitto_passwd -b "$dir/passwd" svc-ingest "$mqtt_ingest_password"
-  chmod 600 "$dir/passwd"
-  # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory.
+  # Accounts live in the dynamic-security plugin's file: service accounts (re)written here,
+  # devices added by the API (POST /devices) through the broker's control topic.
+  printf 'svc-ingest=%s\nsvc-provision=%s\n' "$mqtt_ingest_password" "$mqtt_admin_password" |
+    python3 "$here/mosquitto/dynsec_seed.py" "$dir/dynamic-security.json"
+  # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory (the
+  # plugin rewrites its file there on every change).
   if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
     chown -R mosquitto: "$dir"
     reachable_by mosquitto
@@ -161,6 +169,14 @@ mosquitto_up() {
   echo $! > "$pidf"
   wait_port "$mqtt_port" 20 mosquitto
   say "mosquitto up on 127.0.0.1:$mqtt_port"
+}
+
+dynsec_plugin() {  # the Debian package's dynamic-security plugin
+  local f
+  for f in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so; do
+    [ -f "$f" ] && { echo "$f"; return 0; }
+  done
+  die "mosquitto_dynamic_security.so not found (Debian package mosquitto >= 2.0)"
 }
 
 # --- postgres -------------------------------------------------------------------------------

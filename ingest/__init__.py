@@ -5,7 +5,7 @@ Public surface:
 - `IngestService` (service.py): decode, bind, hand on, store rejections, compute acks;
 - `BoundMessage` and its bus wire format (bound.py);
 - adapters: `MqttReceiver` (mqtt.py, paho), `KafkaHandoff` (kafka.py, aiokafka),
-  PostgreSQL repositories (repository.py), Mosquitto credentials (credentials.py);
+  PostgreSQL repositories (repository.py), device credentials in the broker (dynsec.py);
 - `start_ingest` (startup.py): the start-up order (bindings, acks read back, receiver, loop).
 
 Errors: the contract never raises (it returns rejections). Adapters raise
