@@ -75,9 +75,15 @@ class BrokerAccounts:
     async def set_password(self, device_id: str, password: str) -> None:
         """Re-key a device: its current connection is closed, the old password refused."""
         self._check(device_id)
-        (error,) = await self.run([{"command": "setClientPassword", "username": device_id,
-                                    "password": password}])  # fmt: skip
-        _raise_on(error, device_id)
+        # The plugin of 2.0 keeps a connection made with the old password open: disabling and
+        # re-enabling the client closes it (a rotation after a leak must cut the thief off).
+        errors = await self.run([
+            {"command": "setClientPassword", "username": device_id, "password": password},
+            {"command": "disableClient", "username": device_id},
+            {"command": "enableClient", "username": device_id},
+        ])  # fmt: skip
+        for error in errors:
+            _raise_on(error, device_id)
 
     async def delete_device(self, device_id: str) -> None:
         """Revoke: the device is disconnected at once and refused from then on."""

@@ -103,7 +103,8 @@ async def new_credential(
         async with pool.connection() as conn, conn.transaction():
             row = (await _visible(conn, caller, device_id)).model_dump()
             try:
-                password = await credentials.rotate(conn, broker, caller, now(request), row)
+                async with conn.transaction():  # a savepoint: no rotation, no audit entry
+                    password = await credentials.rotate(conn, broker, caller, now(request), row)
             except NoSuchDeviceError:
                 password = await credentials.reissue(conn, broker, caller, now(request), row)
     except BrokerAccountsError as exc:
