@@ -93,7 +93,10 @@ wait_port() {  # port seconds what
   die "$3 did not open port $1 within $2 s"
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() {  # a killed service not yet reaped (a zombie) answers kill -0 but is gone
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null &&
+    ! grep -qs '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status"
+}
 
 stop_pid() {  # pidfile name
   alive "$1" || { rm -f "$1"; return 0; }
