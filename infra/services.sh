@@ -21,6 +21,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 state=${VIGIL_STATE_DIR:-$repo/.vigil}
 mqtt_port=${VIGIL_MQTT_PORT:-18830}
+mqtts_port=${VIGIL_MQTTS_PORT:-$((mqtt_port + 1))}          # TLS, device passwords
+mqtt_cert_port=${VIGIL_MQTT_CERT_PORT:-$((mqtt_port + 2))}  # TLS, device certificates
 pg_port=${VIGIL_PG_PORT:-15432}
 kafka_port=${VIGIL_KAFKA_PORT:-19092}
 controller_port=${VIGIL_KAFKA_CONTROLLER_PORT:-19093}
@@ -139,6 +141,9 @@ VIGIL_MQTT__USERNAME=svc-ingest
 VIGIL_MQTT__PASSWORD=$mqtt_ingest_password
 VIGIL_MQTT__ADMIN_USERNAME=svc-provision
 VIGIL_MQTT__ADMIN_PASSWORD=$mqtt_admin_password
+VIGIL_MQTT__TLS_PORT=$mqtts_port
+VIGIL_MQTT__CERT_PORT=$mqtt_cert_port
+VIGIL_MQTT__CA_FILE=$state/mosquitto/tls/ca.crt
 VIGIL_DB__DSN=postgresql://vigil:$pg_vigil_password@127.0.0.1:$pg_port/vigil
 VIGIL_DB__ADMIN_DSN=postgresql://postgres:$pg_admin_password@127.0.0.1:$pg_port/postgres
 VIGIL_KAFKA__BOOTSTRAP=127.0.0.1:$kafka_port
@@ -154,7 +159,11 @@ mosquitto_up() {
   if alive "$pidf"; then say "mosquitto already running on $mqtt_port"; return 0; fi
   port_open "$mqtt_port" && die "port $mqtt_port is taken by another process (set VIGIL_MQTT_PORT)"
   mkdir -p "$dir/data"
+  port_open "$mqtts_port" && die "port $mqtts_port is taken (set VIGIL_MQTTS_PORT)"
+  port_open "$mqtt_cert_port" && die "port $mqtt_cert_port is taken (set VIGIL_MQTT_CERT_PORT)"
+  mosquitto_tls "$dir/tls"
   sed -e "s#@STATE@#$state#g" -e "s#@MQTT_PORT@#$mqtt_port#g" \
+    -e "s#@MQTTS_PORT@#$mqtts_port#g" -e "s#@MQTT_CERT_PORT@#$mqtt_cert_port#g" \
     -e "s#@DYNSEC@#$(dynsec_plugin)#g" \
     "$here/mosquitto/mosquitto.conf.in" > "$dir/mosquitto.conf"
   cp "$here/mosquitto/acl" "$dir/acl"
@@ -172,6 +181,39 @@ mosquitto_up() {
   echo $! > "$pidf"
   wait_port "$mqtt_port" 20 mosquitto
   say "mosquitto up on 127.0.0.1:$mqtt_port"
+}
+
+mosquitto_tls() {  # a private CA and the broker's certificate, for local runs only (once)
+  local tls=$1
+  [ -f "$tls/server.crt" ] && return 0
+  mkdir -p "$tls"
+  (umask 077
+   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Vigil local CA" \
+     -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+     -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext"
+   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+     -CAcreateserial -days 825 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null) ||
+    die "openssl could not make the local broker certificates"
+  chmod 644 "$tls/ca.crt" "$tls/server.crt"
+  say "made a private CA and broker certificate in $tls (local runs only)"
+}
+
+device_cert() {  # device-cert ID: a client certificate (CN = device id) from the local CA
+  local id=${1:?device id} tls=$state/mosquitto/tls out
+  [ -f "$tls/ca.key" ] || die "no local CA yet (run: services.sh up mosquitto)"
+  out=$tls/devices
+  mkdir -p "$out"
+  (umask 077
+   openssl req -newkey rsa:2048 -nodes -subj "/CN=$id" -keyout "$out/$id.key" \
+     -out "$out/$id.csr" 2>/dev/null
+   printf 'extendedKeyUsage=clientAuth\n' > "$out/client.ext"
+   openssl x509 -req -in "$out/$id.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+     -CAcreateserial -days 825 -extfile "$out/client.ext" -out "$out/$id.crt" 2>/dev/null) ||
+    die "openssl could not make the certificate"
+  rm -f "$out/$id.csr"
+  echo "$out/$id.crt"
 }
 
 dynsec_plugin() {  # the Debian package's dynamic-security plugin
@@ -363,7 +405,9 @@ main() {
       flock -w 300 9 || die "another services.sh holds $state/.lock"
       "$cmd" "$@" ;;
     status) status ;;
-    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status" >&2; exit 2 ;;
+    device-cert) device_cert "$@" ;;
+    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status | device-cert ID" >&2
+       exit 2 ;;
   esac
 }
 

@@ -28,6 +28,11 @@ class MqttSettings(BaseModel):
     # The broker-admin account (dynamic-security plugin) the API provisions devices with.
     admin_username: str = "svc-provision"
     admin_password: SecretStr = SecretStr("")
+    # The broker's TLS listeners (devices: password or client certificate) and the CA that
+    # signed its certificate; services.sh makes a private one for local runs.
+    tls_port: int | None = Field(None, ge=1, le=65535)
+    cert_port: int | None = Field(None, ge=1, le=65535)
+    ca_file: Path | None = None
     # (How many unacknowledged messages the broker sends the ingest, and how long it keeps a
     # stopped ingest's queue, are broker settings: see infra/mosquitto/mosquitto.conf.in.)
 

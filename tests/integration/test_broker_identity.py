@@ -31,7 +31,12 @@ async def connack(settings: Settings, username: str, password: str, client_id: s
     client.username_pw_set(username, password)
     close_at_end(AsyncioPaho(client, asyncio.get_running_loop()).disconnect)
     answer: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
-    client.on_connect = lambda c, u, f, reason, p: answer.done() or answer.set_result(reason)
+
+    def on_connect(c: mqtt.Client, u: object, f: object, reason: ReasonCode, p: object) -> None:
+        if not answer.done():
+            answer.set_result(reason)
+
+    client.on_connect = on_connect
     client.connect(settings.mqtt.host, settings.mqtt.port)
     return await asyncio.wait_for(answer, 10)
 
