@@ -61,7 +61,9 @@ def crash(state: Path) -> None:
 def private_broker(tmp_path: Path) -> Iterator[tuple[dict[str, str], Settings]]:
     """A broker of its own (state under tmp_path, a free port), started by the infra script."""
     state = tmp_path / "state"
-    env = {**os.environ, "VIGIL_STATE_DIR": str(state), "VIGIL_MQTT_PORT": str(free_port())}
+    ports = {name: str(free_port()) for name in ("VIGIL_MQTT_PORT", "VIGIL_MQTTS_PORT",
+                                                 "VIGIL_MQTT_CERT_PORT")}  # fmt: skip
+    env = {**os.environ, "VIGIL_STATE_DIR": str(state), **ports}
     services(env, "up", "mosquitto")
     try:
         yield env, Settings(_env_file=state / "services.env")
