@@ -4,6 +4,8 @@ Pure modules (no I/O library, no clock: `now` is passed in):
 - episodes.py: `open_or_update`, `Alert`, `AlertEvent`: one open alert per (patient, rule);
 - escalation.py: the escalation state machine, `start` and `step` (tiers, deadlines, snoozes,
   silences; a value dangerous on its own always reaches a clinician);
+- lifecycle.py: what a detection (opened, repeated, cleared) or a patient's re-check feeds
+  the machine, shared by the PostgreSQL adapter and the replay (`vigil replay`);
 - actions.py: what people do to alerts, as data, and the errors an action can meet;
 - roster.py: who is on call now, per care team and tier;
 - messages.py: tier-1 message templates (English, Chinese); delivery.py: tier-1 delivery rules;

@@ -5,7 +5,8 @@ to a team's clocks never moves a deadline already given. Format version 1:
 
     {"v": 1, "severity": "high", "dangerous": false, "tier": 2, "due": "ack", "deadline": 1.7e9,
      "fence": 3, "backup_paged": false, "acknowledged_by": null, "outcome": null,
-     "snoozed": null, "clocks": {"high": {"1": [900, 0], "2": [3600, 14400], "3": [...]}, ...}}
+     "snoozed": null, "prompt": "remeasure", "remeasure_s": null, "repeat_confirms": true,
+     "clocks": {"high": {"1": [900, 0], "2": [3600, 14400], "3": [...]}, ...}}
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def to_json(s: Escalation) -> dict[str, Any]:
         "acknowledged_by": s.acknowledged_by,
         "outcome": s.outcome.value if s.outcome else None,
         "snoozed": s.snoozed,
+        "prompt": s.prompt,
+        "remeasure_s": s.remeasure_s,
+        "repeat_confirms": s.repeat_confirms,
         "clocks": {
             sev.value: {str(int(t)): [c.ack_s, c.resolve_s] for t, c in tiers.items()}
             for sev, tiers in s.policy.clocks.items()
@@ -75,4 +79,8 @@ def from_json(d: Mapping[str, Any]) -> Escalation:
         acknowledged_by=d["acknowledged_by"],
         outcome=Outcome(d["outcome"]) if d["outcome"] else None,
         snoozed=d["snoozed"],
+        # Absent in states stored before routes existed: the severity-only defaults.
+        prompt=str(d.get("prompt", "remeasure")),
+        remeasure_s=d.get("remeasure_s"),
+        repeat_confirms=bool(d.get("repeat_confirms", True)),
     )

@@ -1,6 +1,7 @@
 """The alert under its row lock, and the small records the escalator passes around: used by
-alerts.response only. One round trip fetches the row, its team's context (language, policy)
-and the silence in force for its (patient, rule); the row becomes typed records here, once
+alerts.response only. One round trip fetches the row, its team's context (language, policy),
+the silence in force for its (patient, rule) and the patient's alerts of the day before it
+(recurrences, alerts.routing); the row becomes typed records here, once
 (`AlertRow`, `Escalation`, `Silence`), so nothing past this module reads a raw row.
 """
 
@@ -18,6 +19,7 @@ from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._codec import from_json
 from alerts.episodes import AlertEvent
 from alerts.escalation import Escalation, Silence
+from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S, Recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Locked:
     lang: str
     team_policy: dict[str, Any] | None
     silence: Silence | None  # in force for the alert's (patient, rule)
+    tz: str = "UTC"  # the patient's time zone (dates in tier-1 messages)
+    recent: Recent = field(default_factory=lambda: Recent({}))  # recurrences: alerts.routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +57,31 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     cur = conn.cursor(row_factory=dict_row)
     columns = ", ".join(f"a.{c}" for c in VIEW_COLUMNS)
     await cur.execute(
-        f"SELECT {columns}, a.escalation, p.team_id, p.lang, t.escalation_policy,"
+        f"SELECT {columns}, a.escalation, p.team_id, p.lang, p.tz, t.escalation_policy,"
         "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
         "          FROM silences s WHERE s.patient_id = a.patient_id"
         "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
         "           AND s.starts_at <= %(at)s AND s.ends_at > %(at)s"
-        "         ORDER BY s.ends_at DESC LIMIT 1) AS silence"
+        "         ORDER BY s.ends_at DESC LIMIT 1) AS silence,"
+        "       (SELECT json_object_agg(r.rule_id, r.n) FROM (SELECT o.rule_id, count(*) AS n"
+        "          FROM alerts o WHERE o.patient_id = a.patient_id AND o.id <> a.id"
+        "           AND o.opened_at <= a.opened_at - make_interval(secs => %(same_s)s)"
+        "           AND o.opened_at > a.opened_at - make_interval(secs => %(recur_s)s)"
+        "         GROUP BY o.rule_id) r) AS recent"
         "  FROM alerts a JOIN patients p ON p.id = a.patient_id"
         "  JOIN care_teams t ON t.id = p.team_id"
         " WHERE a.id = %(id)s FOR UPDATE OF a",
-        {"id": alert_id, "at": at},
+        {"id": alert_id, "at": at, "recur_s": RECUR_WINDOW_S, "same_s": SAME_EPISODE_S},
     )
     row = await cur.fetchone()
     if row is None:
         return None
-    context = ("escalation", "team_id", "lang", "escalation_policy", "silence")
-    raw, team, lang, policy, silence = (row.pop(k) for k in context)
+    context = ("escalation", "team_id", "lang", "tz", "escalation_policy", "silence", "recent")
+    raw, team, lang, tz, policy, silence, recent = (row.pop(k) for k in context)
     quiet = Silence(float(silence[0]), silence[1]) if silence else None
     state = from_json(raw) if raw else None
-    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet)
+    counts = Recent({str(k): int(v) for k, v in (recent or {}).items()})
+    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet, tz, counts)
 
 
 def mirror(

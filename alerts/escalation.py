@@ -84,6 +84,32 @@ def _clocks(nurse: tuple[float, float], doctor: tuple[float, float]) -> dict[Tie
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where one rule's alerts enter, when it is not by severity (the table: alerts.routing).
+
+    `remeasure_s`: the patient's deadline at tier 1 (None: the policy's clock); `template`: the
+    tier-1 message; `repeat_confirms`: a repeat of the rule at tier 1 counts as a re-measure
+    confirming it (the nurse now), else only the deadline escalates; an alert opening with at
+    least `recur_n - 1` earlier episodes of `recur_family` in the recurrence window enters at
+    tier 2 at least (0: no recurrence rule)."""
+
+    entry: Tier
+    source: str
+    remeasure_s: float | None = None
+    template: str = "remeasure"
+    repeat_confirms: bool = True
+    recur_family: tuple[str, ...] = ()
+    recur_n: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.remeasure_s is not None and self.remeasure_s <= 0) or self.recur_n < 0:
+            raise ValueError("a route's re-measure window is positive and recur_n >= 0")
+
+    def recurs(self, earlier: int) -> bool:
+        return self.recur_n > 0 and earlier + 1 >= self.recur_n
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """Per severity: the entry tier and the clock at each tier. Defaults from DESIGN 5."""
 
@@ -195,10 +221,19 @@ class Escalation:
     acknowledged_by: str | None = None
     outcome: Outcome | None = None
     snoozed: str | None = None  # the reason of the snooze in force
+    # From the alert's route (alerts.routing), snapshotted when it opens:
+    prompt: str = "remeasure"  # the tier-1 message template
+    remeasure_s: float | None = None  # the tier-1 deadline; None: the policy's clock
+    repeat_confirms: bool = True  # a repeat at tier 1 confirms it (the nurse now)
 
     @property
     def resolved(self) -> bool:
         return self.outcome is not None
+
+    @property
+    def confirms_on_repeat(self) -> bool:
+        """A repeat of the rule now is a re-measure confirming it (only the patient has it)."""
+        return self.tier is Tier.PATIENT and self.repeat_confirms
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +255,27 @@ class Silence:
 
 
 def start(
-    policy: Policy, severity: Severity, dangerous: bool, now: float, silence: Silence | None = None
+    policy: Policy,
+    severity: Severity,
+    dangerous: bool,
+    now: float,
+    silence: Silence | None = None,
+    route: Route | None = None,
+    earlier: int = 0,
 ) -> Step:
-    """Open the escalation of a new alert. A value dangerous on its own goes to a clinician
-    (tier 2 at least) whatever its severity, silence or not. Under a silence the alert waits
-    at its entry tier, un-notified, until the silence ends, as if snoozed."""
-    tier = policy.entry(severity)
-    if dangerous:
+    """Open the escalation of a new alert. Its route (if any) sets the entry tier, else its
+    severity does; a recurrence (`earlier` episodes of the route's family) goes to the nurse at
+    least. A value dangerous on its own goes to a clinician (tier 2 at least) whatever its
+    severity or route, silence or not. Under a silence the alert waits at its entry tier,
+    un-notified, until the silence ends, as if snoozed."""
+    tier = policy.entry(severity) if route is None else route.entry
+    if dangerous or (route is not None and route.recurs(earlier)):
         tier = max(tier, Tier.NURSE)
-    opened = _enter(Escalation(policy, severity, dangerous, tier, None, None), tier, now, both=True)
+    fresh = Escalation(policy, severity, dangerous, tier, None, None)
+    if route is not None:
+        fresh = replace(fresh, prompt=route.template, remeasure_s=route.remeasure_s,
+                        repeat_confirms=route.repeat_confirms)  # fmt: skip
+    opened = _enter(fresh, tier, now, both=True)
     if silence is None or dangerous or silence.until <= now:
         return opened
     quiet = replace(opened.state, deadline=silence.until, snoozed=f"silenced: {silence.reason}")
@@ -239,11 +286,14 @@ def _enter(s: Escalation, tier: Tier, now: float, both: bool = False) -> Step:
     """Hand the alert to `tier`, awaiting its acknowledgement (or the patient's re-measure).
     Entering tier 3 directly (`both`) notifies the nurse too: critical goes to both at once."""
     due = Due.REMEASURE if tier is Tier.PATIENT else Due.ACK
-    deadline = now + s.policy.clock(s.severity, tier).ack_s
+    ack_s = s.policy.clock(s.severity, tier).ack_s
+    if tier is Tier.PATIENT and s.remeasure_s is not None:
+        ack_s = s.remeasure_s
+    deadline = now + ack_s
     state = replace(s, tier=tier, due=due, deadline=deadline, fence=s.fence + 1,
                     backup_paged=False, acknowledged_by=None, snoozed=None)  # fmt: skip
     if tier is Tier.PATIENT:
-        effects: tuple[Effect, ...] = (PromptPatient("remeasure"),)
+        effects: tuple[Effect, ...] = (PromptPatient(s.prompt),)
     elif tier is Tier.DOCTOR and both:
         effects = (Notify(Tier.DOCTOR), Notify(Tier.NURSE))
     else:
@@ -304,7 +354,8 @@ def step(s: Escalation, event: Event, now: float) -> Step:
             return Step(_rearm(s, s.due, until, snoozed=reason))
         case Repeated(dangerous):
             if not dangerous:
-                return Step(s)  # the episode layer counts the repeat
+                return Step(s)  # the episode layer counts the repeat (alerts.response decides
+                # whether it is a re-measure: `confirms_on_repeat`)
             if s.tier >= Tier.NURSE and s.snoozed is None:
                 # A clinician has it already; from now on it cannot be snoozed.
                 return Step(replace(s, dangerous=True))

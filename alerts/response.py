@@ -31,11 +31,12 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from alerts import _sql
+from alerts import _sql, lifecycle
 from alerts._alert_row import AlertRow
 from alerts._codec import policy_with, to_json
 from alerts._locked import Lead, Locked, lock, mirror
@@ -59,14 +60,12 @@ from alerts.escalation import (
     Due,
     EscalateRequested,
     Escalation,
-    Event,
     NobodyOnCall,
     Notify,
     Outcome,
+    Policy,
     PromptPatient,
     Refused,
-    Remeasured,
-    Repeated,
     Resolved,
     Silence,
     Snoozed,
@@ -75,8 +74,9 @@ from alerts.escalation import (
     start,
     step,
 )
-from alerts.messages import Template, render
+from alerts.messages import Template, for_rule, render
 from alerts.roster_store import who_to_page
+from alerts.routing import route_for
 from stream.detections import Detection
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,21 @@ class Escalator:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
 
-    def _start(
-        self, locked: Locked, dangerous: bool, now: datetime, silence: Silence | None = None
-    ) -> Step:
+    def _policy(self, locked: Locked) -> Policy:
         try:
-            policy = policy_with(locked.team_policy)
+            return policy_with(locked.team_policy)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.error(
                 "team %s has an invalid escalation policy; using the defaults", locked.team_id
             )
-            policy = policy_with(None)
-        return start(policy, locked.alert.severity, dangerous, now.timestamp(), silence)
+            return policy_with(None)
+
+    def _start(
+        self, locked: Locked, dangerous: bool, now: datetime, silence: Silence | None = None
+    ) -> Step:
+        route = route_for(locked.alert.rule_id)
+        return start(self._policy(locked), locked.alert.severity, dangerous, now.timestamp(),
+                     silence, route, locked.recent.episodes(route))  # fmt: skip
 
     def _state(self, locked: Locked, now: datetime) -> Escalation:
         # An alert opened before escalations were stored: start its machine now.
@@ -109,10 +113,10 @@ class Escalator:
         now = self._clock()
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert was inserted in this transaction"
-        # A value dangerous on its own (the rule table says so): never snoozed or silenced.
-        first = self._start(locked, d.dangerous, now, locked.silence)
-        if d.late:
-            first = Step(first.state)  # recorded for review, never paged (DESIGN 4)
+        # A value dangerous on its own (the rule table says so): never snoozed or silenced; a
+        # late one is recorded for review, never paged (DESIGN 4): alerts.lifecycle.opened.
+        first = lifecycle.opened(self._policy(locked), d, now.timestamp(), locked.silence,
+                                 locked.recent.by_rule)  # fmt: skip
         await self.transition(conn, locked, first, now, Lead.of(lead))
 
     async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
@@ -120,13 +124,8 @@ class Escalator:
         locked = await lock(conn, lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
-        dangerous = d.dangerous and not d.late
-        event: Event = Repeated(dangerous)
-        quiet = d.late or locked.silence is not None
-        if state.tier is Tier.PATIENT and not dangerous and not quiet:
-            event = Remeasured(in_range=False)  # the re-measure confirms it: the nurse now
-        await self.transition(conn, locked, step(state, event, now.timestamp()), now,
-                              Lead.of(lead))  # fmt: skip
+        moved = lifecycle.repeated(state, d, now.timestamp(), locked.silence is not None)
+        await self.transition(conn, locked, moved, now, Lead.of(lead))
 
     async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
         now = self._clock()
@@ -136,7 +135,7 @@ class Escalator:
         if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
             await self.transition(conn, locked, Step(state), now, Lead.of(lead))
             return
-        done = step(state, Remeasured(in_range=True), now.timestamp())
+        done = lifecycle.cleared(state, now.timestamp())
         changes = {"resolved_at": now, "resolved_by": "system"}
         alert = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
         await self._message(conn, locked, alert, Template.ADVICE, done.state.fence)
@@ -225,10 +224,12 @@ class Escalator:
         template: Template,
         fence: int,
     ) -> None:
+        since = alert.opened_at.astimezone(ZoneInfo(locked.tz)).date()  # the last reading's day
         body = render(template, locked.lang, metric=alert.metric, value=alert.last_value,
-                      unit=alert.unit)  # fmt: skip
+                      unit=alert.unit, rule_id=alert.rule_id, since=since)  # fmt: skip
         message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{alert.id}|{fence}|{template}")
-        await _sql.insert_message(conn, message_id, alert, template.value, locked.lang, body)
+        sent = for_rule(template, alert.rule_id).value  # what the patient actually got
+        await _sql.insert_message(conn, message_id, alert, sent, locked.lang, body)
 
 
 class PgResponse:
@@ -240,18 +241,25 @@ class PgResponse:
         self.escalator = Escalator(clock)
 
     async def act(self, alert_id: uuid.UUID, action: Action, actor: Actor) -> dict[str, Any]:
-        now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            await _sql.lock_alert_writes(conn)
-            locked = await lock(conn, alert_id, now)
-            if locked is None or not actor.sees(locked.team_id):
-                raise AlertNotFoundError(f"no alert {alert_id}")
-            if locked.alert.status is AlertStatus.RESOLVED:
-                raise ActionRefusedError("the alert is resolved")
-            alert = await self._act(conn, locked, action, actor, now)
-            name = type(action).__name__.lower()
-            await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
-            await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
+            return await self.act_in(conn, alert_id, action, actor)
+
+    async def act_in(
+        self, conn: AsyncConnection[Any], alert_id: uuid.UUID, action: Action, actor: Actor
+    ) -> dict[str, Any]:
+        """`act` inside the caller's transaction (the care program completes a callback task
+        and resolves its alert in one transaction)."""
+        now = self._clock()
+        await _sql.lock_alert_writes(conn)
+        locked = await lock(conn, alert_id, now)
+        if locked is None or not actor.sees(locked.team_id):
+            raise AlertNotFoundError(f"no alert {alert_id}")
+        if locked.alert.status is AlertStatus.RESOLVED:
+            raise ActionRefusedError("the alert is resolved")
+        alert = await self._act(conn, locked, action, actor, now)
+        name = type(action).__name__.lower()
+        await _sql.insert_audit(conn, now, actor.id, actor.role, name, alert)
+        await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return alert.as_json()
 
     async def _act(

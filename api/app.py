@@ -4,7 +4,8 @@ websocket and the clinician workspace's pages (api.web).
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
 The feed task runs for the lifetime of the app; if it stops with an error, that is logged at
-CRITICAL and /health answers "alarm". Errors become JSON in api.error_handlers.
+CRITICAL and /health answers "alarm" (api.health: liveness, readiness and the admins' detail).
+Errors become JSON in api.error_handlers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.response import PgResponse
-from api import error_handlers, web, ws
+from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
 from api.routes import session
 from api.routes.v1 import v1_router
@@ -72,23 +73,13 @@ def create_app(
     app.state.response = response  # None: alert actions answer 503 (e.g. a read-only API)
     app.state.sessions = sessions or SessionPolicy()  # staff sign-in, cookie and lockout rules
     app.state.broker = broker  # device credentials; None: those endpoints answer 503
+    app.state.storage_mode = storage_mode
+    app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
     error_handlers.install(app)
+    app.include_router(health.router)
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)
     web.install(app)
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        pipeline = stats() if stats is not None else None
-        alarms = pipeline.get("alarms") if pipeline else None
-        task = getattr(app.state, "feed_task", None)
-        feed_stopped = task is not None and task.done()
-        return {
-            "status": "alarm" if alarms or feed_stopped else "ok",
-            "storage_mode": storage_mode,
-            "feed_seq": feed.last_seq,
-            "pipeline": pipeline,
-        }
 
     return app

@@ -52,6 +52,9 @@ class Patient(Record):
     lang: str
     responsible_doctor: str | None
     created_at: datetime
+    # the care program's risk (program.risk), on lists only; null before the first pass
+    risk_tier: str | None = None
+    risk_tags: list[str] = []
 
 
 class Device(Record):

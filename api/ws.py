@@ -29,7 +29,9 @@ Protocol (JSON text frames):
   internal_error). The `acknowledged` event then arrives on the feed like any other. A malformed
   message is answered with an error frame; the connection stays open.
 - Close codes: 4401 not authenticated, 4403 origin or role not allowed, 4408 too slow (the
-  per-connection queue overflowed: reconnect and resume), 4440 token or session expired.
+  per-connection queue overflowed: reconnect and resume), 4440 token or session expired; 1009
+  (by uvicorn, before the message is buffered) when a client message exceeds the server's
+  `api.ws_max_message_bytes` (64 KiB; one over 4 KiB is answered `invalid_message`).
 
 Must not: filter events itself (api.feed scopes them) or write alerts (alerts.response does).
 """

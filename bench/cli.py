@@ -21,7 +21,7 @@ from vigil.settings import Settings, load_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui"])
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
         "--messages",
@@ -34,9 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
     )
-    p.add_argument("--patients", type=int, default=30, help="quality: patients per family")
+    p.add_argument("--patients", type=int, default=30, help="quality: patients per cohort")
     p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
-    p.add_argument("--seed", type=int, default=1, help="quality: cohort seed")
+    p.add_argument("--seeds", default="1,2,3", help="quality: cohort seeds, comma-separated")
+    p.add_argument("--models", default="", help="quality: CGM error models (default: all)")
+    p.add_argument("--no-spo2", action="store_true", help="quality: skip the SpO2 cohort")
+    p.add_argument("--sweep", default=None, help="quality: a trade-off curve over this parameter")
+    p.add_argument("--values", default="", help="quality --sweep: the values, comma-separated")
+    p.add_argument(
+        "--program-patients", type=int, default=10_000, help="program: patients to recompute"
+    )
     p.add_argument("--clients", type=int, default=100, help="ws: websocket clients of one team")
     p.add_argument("--events", type=int, default=3000, help="ws: alert events in the burst")
     p.add_argument("--detections", type=int, default=300, help="ws: detections for writer rate")
@@ -56,12 +63,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "quality":
-        from bench.quality import quality_figures
-
-        figures = quality_figures(args.patients, args.days, args.seed)
-        if args.json:
-            print(json.dumps(figures))
-        return 0
+        return _quality(args, settings)
 
     if args.what == "ui":
         return _ui(args)
@@ -72,6 +74,12 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bench.ingest import ingest_figures
 
         figures = asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
+    elif args.what == "program":
+        from bench.program import program_figures
+
+        figures = asyncio.run(
+            program_figures(settings, args.program_patients, args.messages or 40_000, args.rounds)
+        )
     elif args.what == "ws":
         from bench.ws import ws_figures
 
@@ -103,4 +111,32 @@ def _ui(args: argparse.Namespace) -> int:
     print(BROWSER_NOTE, file=sys.stderr)
     if args.json:
         print(json.dumps(figures))
+    return 0
+
+
+def _quality(args: argparse.Namespace, settings: Settings) -> int:
+    """Always ends with one line of JSON: the medians and each target's pass/fail (or the
+    trade-off curve with --sweep). The detectors are the runners' (`build_core`), from the
+    settings."""
+    from bench.quality import SWEEPS, QualitySettings, quality_figures, sweep
+    from simulators._cgm_errors import ErrorModel
+    from vigil.streaming import build_core
+
+    try:
+        models = tuple(ErrorModel(m) for m in args.models.split(",") if m) or tuple(ErrorModel)
+    except ValueError:
+        print(f"--models takes some of {[m.value for m in ErrorModel]}", file=sys.stderr)
+        return 2
+    q = QualitySettings(patients=args.patients, days=args.days, models=models,
+                        seeds=tuple(int(x) for x in args.seeds.split(",") if x),
+                        spo2=not args.no_spo2,
+                        operator=lambda: build_core(settings).operator)  # fmt: skip
+    if args.sweep is None:
+        print(json.dumps(quality_figures(q)))
+        return 0
+    if args.sweep not in SWEEPS or not args.values:
+        print(f"--sweep takes one of {sorted(SWEEPS)} and --values", file=sys.stderr)
+        return 2
+    values = [float(v) for v in args.values.split(",")]
+    print(json.dumps({"sweep": args.sweep, "curve": sweep(SWEEPS[args.sweep], values, q)}))
     return 0

@@ -60,13 +60,14 @@ class Bench:
     patients: list[SimPatient]
 
 
-async def enrolled(settings: Settings) -> Bench:
-    """A fresh bench database (`bench_database`) with the demo cohort enrolled."""
+async def enrolled(settings: Settings, program: bool = False) -> Bench:
+    """A fresh bench database (`bench_database`) with the demo cohort enrolled (in the care
+    program too with `program`: plans, reminders, follow-up calls)."""
     dsn, mode = bench_database(settings)
     settings = settings.model_copy(
         update={"db": settings.db.model_copy(update={"dsn": SecretStr(dsn)})}
     )
-    await enrol_demo(settings, patients=PATIENTS, seed=1, prefix="bench", dsn=dsn)
+    await enrol_demo(settings, patients=PATIENTS, seed=1, prefix="bench", dsn=dsn, program=program)
     return Bench(settings, dsn, mode, cohort(PATIENTS, 1, prefix="bench"))
 
 
@@ -95,7 +96,8 @@ async def reset(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(
             "TRUNCATE readings, detections, alert_events, pages, patient_messages, audit_log,"
-            " alerts, stream_states, rejected_readings"
+            " alerts, stream_states, rejected_readings, follow_up_records, care_tasks,"
+            " risk_history, patient_risk, risk_passes"
         )
 
 

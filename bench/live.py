@@ -23,8 +23,8 @@ from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimDevice, SimPatient, device_password
 from vigil.settings import Settings
 
-DANGEROUS = {"cgm": ("glucose", 50.0), "wearable": ("spo2", 90.0)}  # immediate rules
-IMMEDIATE_RULES = ("glucose.level2_low", "spo2.urgent")
+DANGEROUS = {"cgm": ("glucose", 50.0)}  # immediate rules (SpO2 <= 88 % waits for a second)
+IMMEDIATE_RULES = ("glucose.level2_low",)
 NORMAL = {"glucose": 100.0, "heart_rate": 72.0, "spo2": 97.0, "systolic_bp": 128.0,
           "diastolic_bp": 80.0}  # fmt: skip
 LIVE_KINDS = ("cgm", "wearable", "bp_cuff")

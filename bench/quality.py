@@ -1,26 +1,24 @@
-"""`vigil bench quality`: how reliably and how early the detectors fire, against ground truth.
+"""`vigil bench quality`: how reliably, how early and at whose cost the detectors fire, on cohorts
+that do not flatter them (issue 12).
 
-Each cohort of `simulators/cohorts.py` (CGM, BP, SpO2 patients with known episodes) goes through
-the stream operator exactly as the embedded runner drives it (`StreamCore.process` per arriving
-message at its arrival time, `tick` every minute), in simulated time and without the database,
-which has no say in what is detected. Next to it, in the same run, a single-reading threshold
-baseline sees the same readings: it alerts on a reading beyond the threshold and re-arms on the
-next reading inside it.
+Each cohort (`simulators.quality_cohorts`: CGM patients of two physiology variants seen through
+three sensor-error models; SpO2 wearers) goes through the replay (`replay.replay`: the stream
+operator and the pure escalation machine in simulated time, with simulated patients answering
+tier-1 prompts and simulated staff), exactly as `vigil replay FILE` runs a recorded file. In the
+same run, on the same readings, two references: the single-reading rule and a Nightscout-style
+AR2 forecast (`bench._references`); each of their alerts counts as a prompt and as a page.
+Scoring (`bench._scoring`) separates who is disturbed: false patient prompts and false staff
+pages per patient-day, level-1 and level-2 sensitivity, median lead of the first contact.
 
-Scoring per alert family (the rules whose alerts reach a clinician):
+Runs per (family, error model, physiology, seed); the figures per (error model, seed) pool the
+two physiologies; the medians are over seeds. Targets (issue 12, per CGM error model): level-1
+and level-2 sensitivity >= 0.95, median lead >= 15 min, false pages <= 0.10 /pt-day, false
+prompts <= 1.0 /pt-day and <= the AR2 reference's false alerts; SpO2: sensitivity >= 0.95, false
+pages <= 0.2 /pt-day.
 
-- sensitivity: share of true episodes with an alert from an hour before the episode began
-  (true value crossing the threshold) to its end;
-- lead time: episode start minus the first such alert (positive: before the crossing);
-- false alerts: alerts with the patient's true value normal from 30 min before to 60 min after
-  the alert, per patient-day.
-
-An alert is counted as a nurse would meet it: a rule's repeated detections update one alert,
-which is taken as closed when the rule reports its condition cleared (`openings`; in the feed
-the alert stays open after that until a clinician resolves it, `alerts/episodes.py`, so a rule
-that fires again before then updates it rather than paging anew: the count here is an upper
-bound). Several rules of a family firing for one episode are several alerts. The baseline's
-alert likewise lasts until a reading is back inside the threshold.
+For tuning: `run(QualitySettings(operator=...))` measures any detector variant (an operator
+factory: the detectors with their own settings object), and `sweep(...)` / `--sweep NAME`
+(`SWEEPS`) a trade-off curve over one parameter.
 """
 
 from __future__ import annotations
@@ -28,174 +26,302 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingest.bound import BoundMessage
-from simulators.cohorts import START, Case, Truth, cohort
-from stream.core import StreamCore
-from stream.detections import Kind
+from alerts.escalation import Policy
+from bench._references import ar2_forecast, below
+from bench._scoring import GLUCOSE, SPO2, Alerting, Rule, Tally, score
+from replay import AnswerModel, Device, Episode, Reading, ReplaySettings, replay
+from simulators._cgm_errors import ErrorModel
+from simulators.quality_cohorts import (
+    START,
+    Patient,
+    Physiology,
+    cgm_from_truth,
+    spo2_cohort,
+    true_glucose,
+)
 from stream.operator import StreamOperator
+from stream.rules import DEFAULT_RULES
 
-LEAD_WINDOW_S = 3600.0  # an alert this long before an episode counts for it
-GRACE_S = 1800.0  # an alert this long after the true value recovered still counts as true
-TICK_S = 60.0
-QUIET_S = 3600.0
-TAIL_S = 600.0  # ticking after the last arrival: well past the idle flush (30 s)
+OperatorFactory = Callable[[], StreamOperator]
 
 
 @dataclass(frozen=True, slots=True)
-class Family:
-    rules: frozenset[str]  # Vigil rules whose alerts count for the family
-    beyond: Callable[[BoundMessage], bool]  # the single-reading baseline's test
+class QualitySettings:
+    patients: int = 30
+    days: float = 3.0
+    seeds: tuple[int, ...] = (1, 2, 3)
+    models: tuple[ErrorModel, ...] = tuple(ErrorModel)
+    physiologies: tuple[Physiology, ...] = tuple(Physiology)
+    spo2: bool = True
+    answers: AnswerModel = field(default_factory=AnswerModel)
+    operator: OperatorFactory = StreamOperator  # the detectors under test, with their settings
+    policy: Policy = field(default_factory=Policy)  # the escalation policy under test
 
 
-def _value(b: BoundMessage, metric: str) -> float | None:
-    return next((m.value for m in b.message.measurements if m.metric == metric), None)
+# --- one cohort through every detector -----------------------------------------------------------
 
 
-def _below(metric: str, limit: float, inclusive: bool = False) -> Callable[[BoundMessage], bool]:
-    def test(b: BoundMessage) -> bool:
-        v = _value(b, metric)
-        return v is not None and (v <= limit if inclusive else v < limit)
-
-    return test
-
-
-def _bp_crisis(b: BoundMessage) -> bool:
-    sbp, dbp = _value(b, "systolic_bp"), _value(b, "diastolic_bp")
-    return (sbp or 0.0) > 180.0 or (dbp or 0.0) > 120.0
+def _readings(patients: Sequence[Patient]) -> list[Reading]:
+    epoch = START.timestamp()
+    return [
+        Reading(s.device_id, epoch + s.t_s, s.metric, s.value, s.true_value)
+        for p in patients
+        for s in p.samples
+    ]
 
 
-FAMILIES = {
-    "low_glucose": Family(
-        frozenset({"glucose.level2_low", "glucose.level1_low", "glucose.predicted_low"}),
-        _below("glucose", 70.0),
-    ),
-    "bp_crisis": Family(frozenset({"bp.crisis"}), _bp_crisis),
-    "spo2_low": Family(frozenset({"spo2.urgent"}), _below("spo2", 92.0, inclusive=True)),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    episodes: int
-    detected: int
-    leads_s: tuple[float, ...]
-    alerts: int
-    false_alerts: int
-    patient_days: float
-
-    def figures(self) -> dict[str, float | int | None]:
-        return {
-            "episodes": self.episodes,
-            "sensitivity": round(self.detected / self.episodes, 3) if self.episodes else None,
-            "median_lead_min": (
-                round(statistics.median(self.leads_s) / 60.0, 1) if self.leads_s else None
-            ),
-            "alerts": self.alerts,
-            "false_alerts_per_patient_day": round(self.false_alerts / self.patient_days, 3),
-        }
-
-
-def score(truths: Sequence[Truth], alerts: Sequence[Sequence[float]], days: float) -> Score:
-    """Score alert times (seconds since START, one list per patient) against the truth."""
-    episodes = detected = false = 0
-    leads: list[float] = []
-    for truth, times in zip(truths, alerts, strict=True):
-        for start, end in truth.episodes:
-            episodes += 1
-            hits = [t for t in times if start - LEAD_WINDOW_S <= t <= end]
-            if hits:
-                detected += 1
-                leads.append(start - min(hits))
-        false += sum(not truth.abnormal_between(t - GRACE_S, t + LEAD_WINDOW_S) for t in times)
-    n_alerts = sum(len(t) for t in alerts)
-    return Score(episodes, detected, tuple(leads), n_alerts, false, len(truths) * days)
-
-
-def _seconds(b: BoundMessage) -> float:
-    return (b.message.received_at - START).total_seconds()
-
-
-def vigil_alerts(cases: Sequence[Case], family: Family) -> list[list[float]]:
-    """When the operator opened alerts of the family for each patient (processing time)."""
-    core, epoch = StreamCore(StreamOperator()), START.timestamp()
-    index = {c.patient_id: i for i, c in enumerate(cases)}
-    events: list[list[tuple[str, Kind, float]]] = [[] for _ in cases]
-    merged = sorted((b for c in cases for b in c.messages), key=_seconds)
-    next_tick = 0.0
-
-    def collect(detections: Sequence[Any], at_s: float) -> None:
-        for d in detections:
-            if d.rule_id in family.rules and not d.late:
-                events[index[d.patient_id]].append((d.rule_id, d.kind, at_s))
-
-    for b in merged:
-        at = _seconds(b)
-        while next_tick <= at:
-            collect(core.tick(epoch + next_tick).detections, next_tick)
-            next_tick += TICK_S
-        collect(core.process([b], epoch + at).detections, at)
-    end = next_tick + TAIL_S  # ticks go on after the last arrival, as a runner's timer does
-    while next_tick <= end:
-        collect(core.tick(epoch + next_tick).detections, next_tick)
-        next_tick += TICK_S
-    return [openings(e) for e in events]
-
-
-def openings(events: Sequence[tuple[str, Kind, float]]) -> list[float]:
-    """Times at which alerts open, as the alert feed shows them: one alert per rule, repeats
-    update it until the rule reports its condition cleared, or until it has been quiet for
-    `QUIET_S` (a nurse would have closed it by then)."""
-    last_fired: dict[str, float] = {}
-    opened = []
-    for rule, kind, at in events:
-        if kind is Kind.CLEARED:
-            last_fired.pop(rule, None)
-        elif kind is Kind.FIRED:
-            previous = last_fired.get(rule)
-            if previous is None or at - previous > QUIET_S:
-                opened.append(at)
-            last_fired[rule] = at
-    return opened
-
-
-def baseline_alerts(cases: Sequence[Case], family: Family) -> list[list[float]]:
-    """Single-reading threshold: alert on a reading beyond it, re-arm on one inside it."""
+def vigil_alerting(
+    patients: Sequence[Patient], episodes: Sequence[Episode], metric: str
+) -> list[Alerting]:
+    """Per patient: Vigil's prompts, pages and first contacts for alerts on `metric` going low."""
+    epoch = START.timestamp()
+    mine: dict[str, list[Episode]] = {p.patient_id: [] for p in patients}
+    for e in episodes:
+        if e.metric == metric and e.worse == "lower" and e.patient_id in mine:
+            mine[e.patient_id].append(e)
     out = []
-    for case in cases:
-        armed, times = True, []
-        for b in case.messages:
-            if family.beyond(b):
-                if armed:
-                    times.append(_seconds(b))
-                armed = False
-            else:
-                armed = True
-        out.append(times)
+    for p in patients:
+        prompts = sorted((t - epoch, e.rule_id) for e in mine[p.patient_id] for t in e.prompts)
+        pages = sorted((e.paged_at - epoch, e.rule_id) for e in mine[p.patient_id]
+                       if e.paged_at is not None)  # fmt: skip
+        contacts = [
+            min([*e.prompts, *([e.paged_at] if e.paged_at is not None else [])]) - epoch
+            for e in mine[p.patient_id]
+            if e.prompts or e.paged_at is not None
+        ]
+        out.append(Alerting(tuple(t for t, _ in prompts), tuple(t for t, _ in pages),
+                            tuple(sorted(contacts)), tuple(r for _, r in prompts),
+                            tuple(r for _, r in pages)))  # fmt: skip
     return out
 
 
-def quality_figures(patients: int, days: float, seed: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {"patients_per_family": patients, "days": days, "seed": seed}
-    for name, family in FAMILIES.items():
-        t0 = time.perf_counter()
-        cases = cohort(name, patients, days, seed)
-        truths = [c.truth for c in cases]
-        ours = score(truths, vigil_alerts(cases, family), days).figures()
-        base = score(truths, baseline_alerts(cases, family), days).figures()
-        readings = sum(len(c.messages) for c in cases)
-        figures[name] = {"vigil": ours, "single_reading_baseline": base, "messages": readings,
-                         "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-        print(f"{name:12} vigil    {_line(ours)}")
-        print(f"{'':12} baseline {_line(base)}   ({readings} messages)")
-    return figures
+def reference_alerting(
+    patients: Sequence[Patient], detect: Callable[[list[float], list[float]], list[float]]
+) -> list[Alerting]:
+    out = []
+    for p in patients:
+        times, values = [s.t_s for s in p.samples], [s.value for s in p.samples]
+        out.append(Alerting.reference(sorted(detect(times, values))))
+    return out
 
 
-def _line(f: dict[str, Any]) -> str:
-    return (
-        f"sensitivity {f['sensitivity']} of {f['episodes']} episodes | median lead "
-        f"{f['median_lead_min']} min | {f['alerts']} alerts, "
-        f"{f['false_alerts_per_patient_day']} false per patient-day"
+def score_cohort(
+    patients: Sequence[Patient], rule: Rule, metric: str, q: QualitySettings, seed: int
+) -> dict[str, Tally]:
+    devices = {p.samples[0].device_id: Device(p.patient_id, _kind(metric), _cadence(metric))
+               for p in patients if p.samples}  # fmt: skip
+    settings = ReplaySettings(seed=seed, answers=q.answers, operator=q.operator, policy=q.policy)
+    episodes = replay(_readings(patients), settings, devices)
+    truths = [p.true_per_min for p in patients]
+    tallies = {"vigil": score(rule, truths, vigil_alerting(patients, episodes, metric))}
+    for name, detect in _REFERENCES[metric].items():
+        tallies[name] = score(rule, truths, reference_alerting(patients, detect))
+    return tallies
+
+
+_Detect = Callable[[list[float], list[float]], list[float]]
+# metric -> reference detectors (AR2 is a glucose forecast: none for SpO2)
+_REFERENCES: dict[str, dict[str, _Detect]] = {
+    "glucose": {
+        "single_reading": lambda t, v: below(t, v, 70.0) + below(t, v, 54.0),
+        "ar2": lambda t, v: ar2_forecast(t, v, 70.0) + ar2_forecast(t, v, 54.0),
+    },
+    "spo2": {"single_reading": lambda t, v: below(t, v, 92.0, inclusive=True)},
+}
+
+
+def _kind(metric: str) -> str:
+    return "cgm" if metric == "glucose" else "wearable"
+
+
+def _cadence(metric: str) -> float:
+    return 300.0 if metric == "glucose" else 60.0
+
+
+# --- the runs ------------------------------------------------------------------------------------
+
+Key = tuple[str, str, str, int]  # family, error model (or "-"), physiology (or "-"), seed
+
+
+def run(
+    q: QualitySettings, progress: Callable[[str], None] | None = None
+) -> dict[Key, dict[str, Tally]]:
+    """Tallies per (family, error model, physiology, seed) and detector."""
+    out: dict[Key, dict[str, Tally]] = {}
+    for seed in q.seeds:
+        for phys in q.physiologies:
+            truths = [true_glucose(phys, i, q.days, seed) for i in range(q.patients)]
+            for model in q.models:
+                t0 = time.perf_counter()
+                patients = [cgm_from_truth(g, lag, phys, model, i, seed)
+                            for i, (g, lag) in enumerate(truths)]  # fmt: skip
+                out[("low_glucose", model.value, phys.value, seed)] = score_cohort(
+                    patients, GLUCOSE, "glucose", q, seed
+                )
+                _say(progress, f"low_glucose {model.value}/{phys.value} seed {seed}", t0)
+        if q.spo2:
+            t0 = time.perf_counter()
+            patients = spo2_cohort(q.patients, q.days, seed)
+            out[("spo2_low", "-", "-", seed)] = score_cohort(patients, SPO2, "spo2", q, seed)
+            _say(progress, f"spo2_low seed {seed}", t0)
+    return out
+
+
+def _say(progress: Callable[[str], None] | None, what: str, t0: float) -> None:
+    if progress is not None:
+        progress(f"  ran {what} in {time.perf_counter() - t0:.1f} s")
+
+
+def pooled(results: dict[Key, dict[str, Tally]]) -> dict[tuple[str, str, int], dict[str, Tally]]:
+    """Per (family, error model, seed): the physiologies pooled."""
+    out: dict[tuple[str, str, int], dict[str, Tally]] = {}
+    for (family, model, _phys, seed), tallies in results.items():
+        into = out.setdefault((family, model, seed), {})
+        for name, t in tallies.items():
+            into.setdefault(name, Tally()).add(t)
+    return out
+
+
+def medians(results: dict[Key, dict[str, Tally]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per "family/error model" and detector: the median over seeds of each figure."""
+    by: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for (family, model, _seed), tallies in sorted(pooled(results).items()):
+        for name, t in tallies.items():
+            by.setdefault(f"{family}/{model}", {}).setdefault(name, []).append(t.figures())
+    return {
+        group: {name: _median_figures(rows) for name, rows in detectors.items()}
+        for group, detectors in by.items()
+    }
+
+
+def _median_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = round(statistics.median(values), 3) if values else None
+    return out
+
+
+def false_by_rule(results: dict[Key, dict[str, Tally]]) -> dict[str, dict[str, int]]:
+    """Per "family/error model": Vigil's false prompts and pages per rule, over all seeds (what
+    to look at when tuning)."""
+    out: dict[str, dict[str, int]] = {}
+    for (family, model, _seed), tallies in sorted(pooled(results).items()):
+        into = out.setdefault(f"{family}/{model}", {})
+        for key, n in tallies["vigil"].false_by_rule.items():
+            into[key] = into.get(key, 0) + n
+    return {g: dict(sorted(c.items(), key=lambda kv: -kv[1])) for g, c in out.items()}
+
+
+def targets(group: str, figures: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
+    """Issue 12's targets for Vigil in one group (None: not measurable, e.g. no episodes)."""
+    v = figures["vigil"]
+
+    def at_least(x: Any, limit: float) -> bool | None:
+        return None if x is None else bool(x >= limit)
+
+    def at_most(x: Any, limit: float | None) -> bool | None:
+        return None if x is None or limit is None else bool(x <= limit)
+
+    if group.startswith("spo2"):
+        return {"sensitivity>=0.95": at_least(v["sensitivity"], 0.95),
+                "false_pages<=0.2": at_most(v["false_pages_per_pt_day"], 0.2)}  # fmt: skip
+    ar2 = figures.get("ar2", {}).get("false_prompts_per_pt_day")
+    return {
+        "level1_sensitivity>=0.95": at_least(v["sensitivity"], 0.95),
+        "level2_sensitivity>=0.95": at_least(v["level2_sensitivity"], 0.95),
+        "median_lead>=15min": at_least(v["median_lead_min"], 15.0),
+        "false_pages<=0.10": at_most(v["false_pages_per_pt_day"], 0.10),
+        "false_prompts<=1.0": at_most(v["false_prompts_per_pt_day"], 1.0),
+        "false_prompts<=ar2": at_most(v["false_prompts_per_pt_day"], ar2),
+    }
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+_COLUMNS = ("sensitivity", "level2_sensitivity", "median_lead_min", "prompts_per_pt_day",
+            "false_prompts_per_pt_day", "pages_per_pt_day", "false_pages_per_pt_day")  # fmt: skip
+_HEAD = (
+    "L1/desat sens | L2 sens | lead min | prompts/pd | false | pages/pd | false | episodes L1/L2"
+)
+
+
+def _row(label: str, name: str, f: dict[str, Any]) -> str:
+    cells = " | ".join(f"{'-' if f[c] is None else f[c]:>8}" for c in _COLUMNS)
+    return f"{label:34} {name:15} {cells} | {f['episodes']}/{f['level2_episodes']}"
+
+
+def quality_figures(q: QualitySettings, out: Callable[[str], None] = print) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    a = q.answers
+    lo_min, hi_min = a.delay_s[0] / 60, a.delay_s[1] / 60
+    out(f"patients {q.patients} per cohort, {q.days} days, seeds {list(q.seeds)}; {a.share:.0%}"
+        f" of patients answer tier-1 glucose prompts with a meter re-check after {lo_min:.0f}-"
+        f"{hi_min:.0f} min (ISO 15197: +-{a.iso_limit_mg_dl:.0f} mg/dL below"
+        f" {a.iso_split_mg_dl:.0f}, +-{a.iso_limit_share:.0%} above), the others never; staff"
+        " acknowledge pages after 10 min")  # fmt: skip
+    results = run(q, out)
+    out(f"{'':34} {'detector':15} {_HEAD}")
+    for (family, model, phys, seed), tallies in sorted(results.items()):
+        for name, t in tallies.items():
+            out(_row(f"{family} {model}/{phys} seed {seed}", name, t.figures()))
+    out("pooled over physiologies, per seed:")
+    for (family, model, seed), tallies in sorted(pooled(results).items()):
+        for name, t in tallies.items():
+            out(_row(f"{family} {model} seed {seed}", name, t.figures()))
+    med = medians(results)
+    out("medians over seeds:")
+    for group, detectors in med.items():
+        for name, f in detectors.items():
+            out(_row(group, name, f))
+        out(f"{'':34} targets: {targets(group, detectors)}")
+    for group, counts in false_by_rule(results).items():
+        out(f"Vigil's false prompts and pages by rule, all seeds, {group}: {counts}")
+    out(f"seconds: {time.perf_counter() - t0:.0f}")
+    return {
+        "settings": {"patients": q.patients, "days": q.days, "seeds": list(q.seeds),
+                     "answer_share": a.share, "answer_delay_s": list(a.delay_s)},
+        "medians": med,
+        "targets": {group: targets(group, d) for group, d in med.items()},
+        "per_seed": {f"{family}/{model}/{seed}": {n: t.figures() for n, t in tallies.items()}
+                     for (family, model, seed), tallies in sorted(pooled(results).items())},
+    }  # fmt: skip
+
+
+# --- trade-off curves ----------------------------------------------------------------------------
+
+
+def _forecast_horizon(minutes: float) -> OperatorFactory:
+    forecasts = tuple(
+        replace(f, horizon_s=minutes * 60.0) if f.id == "glucose.predicted_low" else f
+        for f in DEFAULT_RULES.forecasts
     )
+    rules = replace(DEFAULT_RULES, forecasts=forecasts, _by_metric={})
+    return lambda: StreamOperator(rules)
+
+
+# parameter name -> (value -> operator factory). Detector work adds its own knobs here.
+SWEEPS: dict[str, Callable[[float], OperatorFactory]] = {
+    "forecast_horizon_min": _forecast_horizon,
+}
+
+
+def sweep(
+    factory: Callable[[float], OperatorFactory],
+    values: Sequence[float],
+    q: QualitySettings,
+    out: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """The glucose medians per error model for each parameter value (a trade-off curve)."""
+    q = replace(q, spo2=False)
+    curve = []
+    for value in values:
+        med = medians(run(replace(q, operator=factory(value))))
+        groups = {g: d["vigil"] for g, d in med.items()}
+        curve.append({"value": value, "groups": groups})
+        for group, f in groups.items():
+            out(_row(f"{value:g} {group}", "vigil", f))
+    return curve

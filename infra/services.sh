@@ -12,9 +12,15 @@
 # collide with system instances (override with VIGIL_MQTT_PORT, VIGIL_PG_PORT, VIGIL_KAFKA_PORT,
 # VIGIL_KAFKA_CONTROLLER_PORT).
 #
-# `up` is idempotent: a running service is left alone. It installs missing Debian packages when
-# it can (root or password-less sudo) and otherwise prints the exact apt-get command. Kafka's
-# jars come from Maven Central through infra/kafka/pom.xml (cached in ~/.m2).
+# PostgreSQL is locked down for a shared host: SCRAM passwords on every connection (socket and
+# TCP; pg_hba.conf is rendered on every start), a socket directory only the cluster owner can
+# enter, the application role `vigil` without administrative rights, and a server log without
+# error text or statements (they quote PHI). The superuser's password is only in the state dir.
+#
+# `up` is idempotent: a running service is left alone (PostgreSQL re-reads its rendered
+# configuration). It installs missing Debian packages when it can (root or password-less sudo)
+# and otherwise prints the exact apt-get command. Kafka's jars come from Maven Central through
+# infra/kafka/pom.xml (cached in ~/.m2).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,22 +38,8 @@ die() { say "error: $*"; exit 1; }
 
 # --- packages -------------------------------------------------------------------------------
 
-privileged() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
-  else return 1
-  fi
-}
-
-apt_install() {
-  say "installing Debian packages: $*"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null; then
-    privileged apt-get update -q >/dev/null || true
-    privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
-      die "could not install packages; run: sudo apt-get install $*"
-  fi
-}
+# shellcheck source=infra/lib.sh
+. "$here/lib.sh"  # privileged, apt_install
 
 pg_bindir() {
   local d
@@ -252,13 +244,35 @@ pg_conf() {
 # Rendered by infra/services.sh on every start.
 listen_addresses = '127.0.0.1'
 port = $pg_port
+# The socket and its directory belong to the cluster owner alone (other OS users of a shared
+# host cannot even reach it); every connection, socket or TCP, authenticates by password
+# (pg_hba.conf, also rendered by infra/services.sh).
 unix_socket_directories = '$state/pg/run'
+unix_socket_permissions = 0700
+password_encryption = scram-sha-256
 max_connections = 200
 shared_buffers = 256MB
 shared_preload_libraries = '$preload'
 timescaledb.telemetry_level = off
-log_min_messages = warning
-log_min_error_statement = error
+# No PHI in the server log. An error's text and DETAIL quote row values (a duplicate key names
+# the device and the measurement time: the readings sink provokes those on purpose, see
+# stream/sink.py), and the statement that failed carries them too. Errors and warnings go to the
+# client that caused them, whose log records their class and SQLSTATE only (ingest.retry); the
+# server log keeps its own events (LOG: start, stop, checkpoints; FATAL: refused logins; PANIC).
+log_min_messages = log
+log_min_error_statement = panic
+log_error_verbosity = terse
+EOF
+}
+
+pg_hba() {
+  cat <<EOF
+# Rendered by infra/services.sh on every start: a password (SCRAM) for every connection, on the
+# socket as on loopback TCP. No 'trust' and no 'peer': the OS user proves nothing here.
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
 EOF
 }
 
@@ -270,43 +284,63 @@ postgres_up() {
   mkdir -p "$dir/run"
   reachable_by postgres
   chown "$owner" "$dir" "$dir/run" 2>/dev/null || true
+  chmod 700 "$dir" "$dir/run"  # the log, the socket, the bootstrap's passfile: owner only
   if [ ! -f "$data/PG_VERSION" ]; then
     local pw=$dir/.pwfile
     (umask 077; echo "$pg_admin_password" > "$pw"); chown "$owner" "$pw" 2>/dev/null || true
-    pg_run "$bin/initdb" -D "$data" -U postgres --pwfile="$pw" --auth-local=trust \
+    pg_run "$bin/initdb" -D "$data" -U postgres --pwfile="$pw" --auth-local=scram-sha-256 \
       --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pw"
     echo "include 'vigil.conf'" >> "$data/postgresql.conf"
   fi
+  # Both files are rendered on every start, so a cluster made by an older script (trust on the
+  # socket) is locked down too.
   pg_conf "$bin" > "$dir/vigil.conf.new"
-  chown "$owner" "$dir/vigil.conf.new" 2>/dev/null || true
+  pg_hba > "$dir/pg_hba.conf.new"
+  chown "$owner" "$dir/vigil.conf.new" "$dir/pg_hba.conf.new" 2>/dev/null || true
+  chmod 600 "$dir/pg_hba.conf.new"
   mv "$dir/vigil.conf.new" "$data/vigil.conf"
+  mv "$dir/pg_hba.conf.new" "$data/pg_hba.conf"
   if pg_run "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    say "postgres already running on $pg_port"
+    pg_run "$bin/pg_ctl" -D "$data" reload >/dev/null
+    # (unix_socket_permissions waits for a restart; the socket's 0700 directory does not.)
+    say "postgres already running on $pg_port (configuration reloaded)"
   else
     port_open "$pg_port" && die "port $pg_port is taken by another process (set VIGIL_PG_PORT)"
     pg_run "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null 9>&-
     say "postgres up on 127.0.0.1:$pg_port"
   fi
-  pg_bootstrap "$bin"
+  pg_bootstrap "$bin" "$owner"
 }
 
-pg_bootstrap() {  # the application role and database; TimescaleDB in it when available
-  local psql=(env PGOPTIONS="-c client_min_messages=warning" "$1/psql" -X -q -h "$state/pg/run" -p "$pg_port" -U postgres -v ON_ERROR_STOP=1)
-  pg_run "${psql[@]}" -d postgres -v pw="$pg_vigil_password" <<'SQL'
+pg_bootstrap() {  # bindir owner: the application role and database; TimescaleDB when available
+  # The superuser's password reaches psql through a passfile only the cluster owner can read
+  # (never on a command line or in the environment), removed afterwards.
+  local pass=$state/pg/.pgpass
+  (umask 077; echo "*:*:*:postgres:$pg_admin_password" > "$pass")
+  chown "$2" "$pass" 2>/dev/null || true
+  local psql=(env PGPASSFILE="$pass" PGOPTIONS="-c client_min_messages=warning" "$1/psql" -X -q
+              -h "$state/pg/run" -p "$pg_port" -U postgres -v ON_ERROR_STOP=1)
+  # The application role owns its database (it runs the migrations) and nothing more: no
+  # superuser, no new roles or databases, no replication, no row-security bypass. Enforced on
+  # every start, also on a role an older script or a person changed.
+  pg_run "${psql[@]}" -d postgres -v pw="$pg_vigil_password" <<'SQL' ||
 SELECT 'CREATE ROLE vigil LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil')
 \gexec
-ALTER ROLE vigil PASSWORD :'pw';
+ALTER ROLE vigil LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'pw';
 SELECT 'CREATE DATABASE vigil OWNER vigil' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'vigil')
 \gexec
 SQL
+    { rm -f "$pass"; die "could not create the application role and database"; }
   # Extensions that are not "trusted" need the superuser; migrations then find them present.
-  pg_run "${psql[@]}" -d vigil <<'SQL'
+  pg_run "${psql[@]}" -d vigil <<'SQL' ||
 SELECT 'CREATE EXTENSION IF NOT EXISTS timescaledb'
  WHERE current_setting('shared_preload_libraries') LIKE '%timescaledb%'
    AND EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb')
 \gexec
 SQL
+    { rm -f "$pass"; die "could not create the timescaledb extension"; }
+  rm -f "$pass"
 }
 
 # --- kafka ----------------------------------------------------------------------------------

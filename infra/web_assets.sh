@@ -16,22 +16,8 @@ web=$repo/api/web
 say() { printf 'web_assets: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-privileged() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
-  else return 1
-  fi
-}
-
-apt_install() {
-  say "installing Debian packages: $*"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null; then
-    privileged apt-get update -q >/dev/null || true
-    privileged apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
-      die "could not install packages; run: sudo apt-get install $*"
-  fi
-}
+# shellcheck source=infra/lib.sh
+. "$repo/infra/lib.sh"  # privileged, apt_install
 
 npm_assets() {
   command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm

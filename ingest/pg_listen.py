@@ -58,7 +58,7 @@ async def listen(
     timeout_s: Callable[[], float],
     coalesce_s: float | None = None,
     retry_s: float = 0.5,
-    max_retry_s: float = 30.0,
+    max_retry_s: float = 5.0,
 ) -> NoReturn:
     """Follow `channels` until cancelled (see the module docstring).
 

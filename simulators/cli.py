@@ -31,6 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-inflight", type=int, default=20, help="unacknowledged publishes per device"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress line")  # fmt: skip
+    p.add_argument(
+        "--adherence",
+        action="store_true",
+        help="measurements by hand follow each patient's persona (some drift, some stop)",
+    )
+    p.add_argument(
+        "--history-days", type=float, default=0.0, help="first send this many days of backlog"
+    )
 
 
 def simulate(
@@ -49,6 +57,8 @@ def simulate(
         episodes=tuple(SCENARIOS[name]() for name in args.scenario),
         seq_file=seq_file,
         progress=not args.no_progress,
+        adherence=args.adherence,
+        history_days=args.history_days,
     )
     patients = cohort(args.patients, args.seed, prefix=args.prefix)
     return asyncio.run(Simulation(patients, config).run())

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from simulators import payloads
+from simulators.adherence import BY_HAND, takes
 from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimDevice, SimPatient, device_password
 from simulators.inbox import PatientMessage, remeasure_of
@@ -56,12 +57,18 @@ class RunConfig:
     drain_s: float = 5.0
     record: bool = False  # keep (device_id, seq, metrics) of every message sent, for tests
     remeasure_after_s: float = 5.0  # simulated seconds from a re-measure prompt to the measurement
+    # Measurements by hand follow each patient's persona (simulators.adherence): some drift
+    # away, some stop for days. `history_days` of them are sent first, as a device's backlog.
+    adherence: bool = False
+    history_days: float = 0.0
 
     def __post_init__(self) -> None:
         if self.accel < 1.0:
             raise ValueError("accel must be >= 1")
         if self.accel > 1.0 and self.duration_s is None:
             raise ValueError("accel > 1 needs a duration (simulated time must end at now)")
+        if not 0.0 <= self.history_days < 7.0:
+            raise ValueError("history_days must lie within the ingest's 7-day backlog")
 
 
 @dataclass(slots=True)
@@ -114,6 +121,8 @@ class Simulation:
         clock = SimClock(real_start, datetime.now(UTC) - timedelta(seconds=span), c.accel)
         progress = asyncio.create_task(self._progress(clock)) if c.progress else None
         try:
+            if c.history_days:
+                self._send_history(clock)
             if c.rate:
                 await self._run_load(clock)
             else:
@@ -172,7 +181,8 @@ class Simulation:
             if delay > 0 and await self._prompt_within(delay):
                 continue  # a prompt may come before the next measurement
             heapq.heappop(heap)
-            self._emit(due.device, due.at, clock)
+            if due.extra or self._takes(due.device, due.at, clock):
+                self._emit(due.device, due.at, clock)
             if due.prompted:
                 self.stats.remeasured += 1
             if not due.extra:
@@ -180,6 +190,29 @@ class Simulation:
                 jitter = self._rng.uniform(-p.jitter_s, p.jitter_s)
                 due.at = due.at + timedelta(seconds=p.cadence_s + jitter)
                 heapq.heappush(heap, due)
+
+    def _takes(self, d: SimDevice, at: datetime, clock: SimClock) -> bool:
+        """Whether the patient takes this planned measurement (always, without adherence)."""
+        if not self.config.adherence:
+            return True
+        day = (at - clock.sim_start).total_seconds() / 86_400
+        return takes(self._index[d.patient_id], d.device_id, d.profile.kind, day)
+
+    def _send_history(self, clock: SimClock) -> None:
+        """The last `history_days` of measurements by hand, oldest first, as a backlog; only
+        from devices that never sent anything (a device that ran before delivered its own)."""
+        first = clock.sim_start - timedelta(days=self.config.history_days)
+        due: list[tuple[datetime, int, SimDevice]] = []
+        for i, d in enumerate(self._devices):
+            if d.profile.kind not in BY_HAND or self._seq.get(d.device_id, 0) > 0:
+                continue
+            at = first + timedelta(seconds=self._rng.uniform(0, d.profile.cadence_s))
+            while at < clock.sim_start:
+                due.append((at, i, d))
+                at += timedelta(seconds=d.profile.cadence_s)
+        for at, _, d in sorted(due, key=lambda x: (x[0], x[1])):
+            if self._takes(d, at, clock):
+                self._emit(d, at, clock)
 
     def _on_patient_message(self, d: SimDevice, message: PatientMessage) -> None:
         """Called from the device's MQTT callback: only note the request and wake the loop."""

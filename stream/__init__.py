@@ -7,7 +7,8 @@ Pure modules (no I/O library, no clock: `now` comes from the runner):
   anomalies, NEWS2, silence) and rule_sources.py (the guidelines cited);
 - overrides.py: per-patient, versioned threshold overrides (`OverrideIndex`);
 - window.py: ring-buffer windows and the personal baseline; state.py: per-patient operator
-  state and its serialisation; forecast.py: the CGM glucose forecast; news2.py: NEWS2 scoring;
+  state and its serialisation; kalman.py: the CGM Kalman filter and its forecast; news2.py:
+  NEWS2 scoring;
 - evaluate.py: one evaluator per rule kind; operator.py: `StreamOperator`, event-time
   processing of readings into detections; core.py: `StreamCore`, the operator with its states;
 - pipeline.py: `StreamPipeline`, one batch through detect-then-store (stores via protocols);

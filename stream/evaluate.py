@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream import kalman
 from stream.detections import Detail, Kind
-from stream.forecast import F32, F64, Forecast, forecast
+from stream.kalman import FilterSettings
 from stream.rules import (
     CLEARED,
     COMPARE,
     AnomalyRule,
+    DesaturationRule,
     GlucoseForecastRule,
     ThresholdRule,
     Timing,
@@ -155,21 +157,20 @@ def _drift(rule: TrendRule, s: StreamState, r: Reading) -> tuple[float | None, t
 
 
 def glucose_forecast(
-    rules: Sequence[GlucoseForecastRule], s: StreamState, r: Reading
+    rules: Sequence[GlucoseForecastRule], s: StreamState, r: Reading, f: FilterSettings
 ) -> list[Finding]:
-    """All forecast rules of a CGM stream at one reading, from one forecast."""
-    times, values = s.window.since(r.t - 3600.0)
-    fc = forecast(times, values)
-    if fc is None:
-        return []
+    """All forecast rules of a CGM stream at one reading, from its Kalman filter, which this
+    reading updates first (readings come in event-time order)."""
+    kf = s.kf = kalman.update(s.kf, r.t, r.value, f)
     found = []
     for rule in rules:
         if rule.mode == "predicted_low":
-            firing, clear, details = _predicted_low(rule, s, fc, times, values)
+            firing, clear, details = _predicted_low(rule, s, kf, f)
         else:
-            firing = fc.slope_mg_dl_min <= rule.rate_mg_dl_min
-            clear = fc.slope_mg_dl_min > rule.rate_mg_dl_min / 2
-            details = (("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),)
+            rate = kalman.rate(kf)
+            firing = rate <= rule.rate_mg_dl_min
+            clear = rate > rule.rate_mg_dl_min / 2
+            details = (("rate_mg_dl_min", round(rate, 2)),)
         if firing:
             s.rule(rule.id).active = True
             found.append(Finding(rule.id, Kind.FIRED, r, details))
@@ -180,41 +181,66 @@ def glucose_forecast(
 
 
 def _predicted_low(
-    rule: GlucoseForecastRule, s: StreamState, fc: Forecast, times: F64, values: F32
+    rule: GlucoseForecastRule, s: StreamState, kf: list[float], f: FilterSettings
 ) -> tuple[bool, bool, tuple[Detail, ...]]:
-    """(firing, clear, details). A level alert open on the stream already pages the low; while
-    it is, a prediction adds nothing. The persistence check recomputes the forecasts at the
-    previous readings (stateless; only when this reading predicts a low on its own)."""
-    predicted = fc.at(rule.horizon_s)
+    """(firing, clear, details). The prediction must hold at `persistence_n` readings in a row
+    (counted in the rule's state). A level alert open on the stream already pages the low;
+    while it is, a prediction adds nothing."""
+    level, rate = kalman.level(kf), kalman.rate(kf)
+    candidate = level >= rule.below_mg_dl and rate <= -rule.min_fall_mg_dl_min
+    # The probability costs a dozen Gaussian tails: only when it can change anything (the hot
+    # path: most readings are not falling, and no alert is open).
+    needed = candidate or _active(s, rule.id)
+    p = kalman.crossing_probability(kf, rule.below_mg_dl, rule.horizon_s, f) if needed else 0.0
+    predicts = candidate and p >= rule.probability
+    state = s.rule(rule.id) if predicts else s.rules.get(rule.id)
+    if state is not None:
+        state.streak = state.streak + 1 if predicts else 0
     firing = (
-        _predicts_low(rule, fc)
+        state is not None
+        and state.streak >= rule.persistence_n
         and not any(_active(s, other) for other in rule.quiet_while)
-        and _held(rule, times, values)
     )
     details: tuple[Detail, ...] = (
-        ("predicted_mg_dl", round(predicted, 1)),
+        ("probability", round(p, 3)),
         ("horizon_s", rule.horizon_s),
-        ("slope_mg_dl_min", round(fc.slope_mg_dl_min, 2)),
+        ("level_mg_dl", round(level, 1)),
+        ("rate_mg_dl_min", round(rate, 2)),
     )
-    return firing, predicted >= rule.below_mg_dl + rule.clear_margin_mg_dl, details
+    # Cleared: the low has become unlikely, or glucose is at or above the limit and not falling
+    # (what resolves a tier-1 prompt: alerts.routing).
+    recovered = level >= rule.below_mg_dl and rate >= 0.0
+    return firing, p < rule.clear_probability or recovered, details
 
 
-def _predicts_low(rule: GlucoseForecastRule, fc: Forecast) -> bool:
-    return (
-        fc.level_mg_dl >= rule.below_mg_dl
-        and fc.at(rule.horizon_s) < rule.below_mg_dl
-        and fc.slope_mg_dl_min <= -rule.min_fall_mg_dl_min
-    )
-
-
-def _held(rule: GlucoseForecastRule, times: F64, values: F32) -> bool:
-    """The prediction also held at each of the `persistence_n - 1` readings before this one."""
-    n = len(times)
-    for back in range(1, rule.persistence_n):
-        earlier = forecast(times[: n - back], values[: n - back]) if n > back else None
-        if earlier is None or not _predicts_low(rule, earlier):
-            return False
-    return True
+def desaturation(rule: DesaturationRule, s: StreamState, r: Reading) -> list[Finding]:
+    """The desaturation area at one reading (see `DesaturationRule`)."""
+    state = s.rules.get(rule.id)
+    if r.value >= rule.reset_at:
+        if state is None:
+            return []  # the common case: in range, nothing before
+        state.area, state.streak = 0.0, 0
+        if state.active:
+            state.clear_count += 1
+            if state.clear_count >= rule.clear_n:
+                state.active, state.clear_count = False, 0
+                return [Finding(rule.id, Kind.CLEARED, r)]
+        return []
+    state = s.rule(rule.id)
+    state.clear_count = 0
+    times, values = s.window.last(2)
+    before = float(values[0]) if len(times) == 2 else rule.reset_at
+    if len(times) == 2 and r.t - times[0] > rule.max_gap_s:
+        state.area, state.streak = 0.0, 0
+    below = r.value < rule.limit
+    state.streak = state.streak + 1 if below else 0
+    if before < rule.limit and below and 0 < r.t - times[0] <= rule.max_gap_s:
+        deficit = rule.limit - 0.5 * (before + r.value)
+        state.area += deficit * (r.t - float(times[0]))
+    if state.area >= rule.area and (state.active or state.streak >= rule.min_readings):
+        state.active = True
+        return [Finding(rule.id, Kind.FIRED, r, (("area_pct_s", round(state.area, 1)),))]
+    return []
 
 
 def anomaly(rule: AnomalyRule, s: StreamState, r: Reading) -> list[Finding]:

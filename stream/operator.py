@@ -81,6 +81,9 @@ class StreamOperator:
         }
         self._trends = {m: tuple(r for r in rules.trends if r.metric == m) for m in METRICS}
         self._anomalies = {m: tuple(r for r in rules.anomalies if r.metric == m) for m in METRICS}
+        self._desaturations = {
+            m: tuple(r for r in rules.desaturations if r.metric == m) for m in METRICS
+        }
         self._confirmed = {r.id: r for r in rules.thresholds if r.timing is Timing.CONFIRMED}
         self._specs = _specs(rules)
         self._plans: dict[tuple[str, str], list[_Planned]] = {}
@@ -174,7 +177,12 @@ class StreamOperator:
         if s.metric == "glucose":
             forecasts = [fc for fc in self.rules.forecasts if s.device_kind in fc.device_kinds]
             if forecasts:
-                found.extend((f, "default") for f in evaluate.glucose_forecast(forecasts, s, r))
+                found.extend(
+                    (f, "default")
+                    for f in evaluate.glucose_forecast(forecasts, s, r, self.rules.glucose_filter)
+                )
+        for desat in self._desaturations[s.metric]:
+            found.extend((f, "default") for f in evaluate.desaturation(desat, s, r))
         for anomaly in self._anomalies[s.metric]:
             found.extend((f, "default") for f in evaluate.anomaly(anomaly, s, r))
         return found
@@ -389,6 +397,8 @@ def _specs(rules: RuleSet) -> dict[str, tuple[str, Severity, Worse, bool]]:
         specs[r.id] = (r.title, r.severity, r.worse, r.dangerous)
     for f in rules.forecasts:
         specs[f.id] = (f.title, f.severity, Worse.LOWER, f.dangerous)
+    for d in rules.desaturations:
+        specs[d.id] = (d.title, d.severity, Worse.LOWER, d.dangerous)
     for a in rules.anomalies:
         specs[a.id] = (a.title, a.severity, a.direction or Worse.HIGHER, a.dangerous)
     for trend in rules.trends:

@@ -1,6 +1,6 @@
-"""The pattern rule tables: trends over days, CGM forecasts, personal anomalies, NEWS2 and device
-silence (DESIGN 4). None of them fires on a single value dangerous on its own. Pure data: the
-spec types are in `rule_specs.py`.
+"""The pattern rule tables: trends over days, CGM forecasts, SpO2 desaturation areas, personal
+anomalies, NEWS2 and device silence (DESIGN 4). None of them fires on a single value dangerous
+on its own. Pure data: the spec types are in `rule_specs.py`.
 """
 
 from __future__ import annotations
@@ -8,8 +8,15 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from stream.detections import Severity, Worse
-from stream.rule_sources import ESC_HF, ESH_HOME, RCP
-from stream.rule_specs import AnomalyRule, GlucoseForecastRule, News2Rule, SilenceRule, TrendRule
+from stream.rule_sources import DEXCOM_ULS, ESC_HF, ESH_HOME, KALMAN, NELLCOR, NHS_OXI, RCP
+from stream.rule_specs import (
+    AnomalyRule,
+    DesaturationRule,
+    GlucoseForecastRule,
+    News2Rule,
+    SilenceRule,
+    TrendRule,
+)
 
 TREND_RULES: tuple[TrendRule, ...] = (
     TrendRule(
@@ -39,14 +46,30 @@ TREND_RULES: tuple[TrendRule, ...] = (
 FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
     GlucoseForecastRule(
         "glucose.predicted_low",
-        "Glucose predicted below 70 mg/dL within 45 min",
+        "Glucose likely below 70 mg/dL within 40 min",
         "predicted_low",
         Severity.HIGH,
-        "Dexcom 'urgent low soon' and Medtronic predictive alerts; model in stream/forecast.py",
-        horizon_s=45 * 60.0,
-        min_fall_mg_dl_min=0.4,
+        f"Dexcom and Medtronic predictive low alerts; {KALMAN}",
+        horizon_s=40 * 60.0,
+        probability=0.5,
+        clear_probability=0.2,
+        min_fall_mg_dl_min=0.6,
         persistence_n=2,
         quiet_while=("glucose.level2_low", "glucose.level1_low"),
+    ),
+    GlucoseForecastRule(
+        "glucose.urgent_low_soon",
+        "Glucose likely below 54 mg/dL within 20 min (urgent low soon)",
+        "predicted_low",
+        Severity.HIGH,
+        f"{DEXCOM_ULS}; {KALMAN}",
+        below_mg_dl=54.0,
+        horizon_s=20 * 60.0,
+        probability=0.5,
+        clear_probability=0.2,
+        min_fall_mg_dl_min=0.6,
+        persistence_n=2,
+        quiet_while=("glucose.level2_low",),
     ),
     GlucoseForecastRule(
         "glucose.falling_fast",
@@ -54,6 +77,20 @@ FORECAST_RULES: tuple[GlucoseForecastRule, ...] = (
         "falling_fast",
         Severity.MODERATE,
         "CGM trend arrows (>= 3 mg/dL/min: rapidly falling), Battelino et al. 2019",
+    ),
+)
+
+DESATURATION_RULES: tuple[DesaturationRule, ...] = (
+    DesaturationRule(
+        "spo2.desaturation",
+        "SpO2 desaturation: 4 minutes below 94 %, deep enough (area)",
+        "spo2",
+        limit=94.0,
+        area=450.0,
+        reset_at=95.0,
+        min_readings=4,
+        severity=Severity.HIGH,
+        source=f"{NELLCOR}; {NHS_OXI}",
     ),
 )
 

@@ -73,8 +73,13 @@ class ThresholdRule:
     clear_thresholds: tuple[float, ...] = ()  # hysteresis band; () = the thresholds themselves
     clear_n: int = 1
     device_kinds: frozenset[str] = frozenset()  # empty: any device
+    # A PERSISTENT rule whose sustained values are dangerous on their own (SpO2 <= 88 % on two
+    # readings in a row): it fires at finalisation, and its alerts are never silenced or snoozed.
+    sustained_dangerous: bool = False
 
     def __post_init__(self) -> None:
+        if self.sustained_dangerous and self.timing is not Timing.PERSISTENT:
+            raise ValueError(f"{self.id}: only a persistent rule is dangerous when sustained")
         if any(m not in METRICS for m in self.metrics) or len(self.thresholds) != len(self.metrics):
             raise ValueError(f"{self.id}: one known metric per threshold")
         if self.clear_thresholds and len(self.clear_thresholds) != len(self.metrics):
@@ -92,8 +97,9 @@ class ThresholdRule:
     @property
     def dangerous(self) -> bool:
         """A value beyond the threshold is dangerous on its own: it fires at once, on arrival,
-        and its alert is never silenced or snoozed (ADA level 2 low, SpO2 <= 92 %, BP > 180/120)."""
-        return self.timing is Timing.IMMEDIATE
+        and its alert is never silenced or snoozed (ADA level 2 low, BP > 180/120); or, for
+        `sustained_dangerous`, once it persists (SpO2 <= 88 % on two readings in a row)."""
+        return self.timing is Timing.IMMEDIATE or self.sustained_dangerous
 
     def applies(self, metric: str, device_kind: str) -> bool:
         return metric in self.metrics and (
@@ -124,14 +130,16 @@ class TrendRule:
 
 @dataclass(frozen=True, slots=True)
 class GlucoseForecastRule:
-    """CGM glucose falling: predicted below `below_mg_dl` within `horizon_s` (see forecast.py),
-    or falling faster than `rate_mg_dl_min` for the whole fit window.
+    """CGM glucose from the stream's Kalman filter (stream/kalman.py).
 
-    `predicted_low` fires only while the smoothed level is still at or above `below_mg_dl`, the
-    fitted fall is at least `min_fall_mg_dl_min`, the prediction held at the last
-    `persistence_n` readings in a row, and no alert of `quiet_while` is open on the same stream
-    (the low itself is already paged). It clears once the prediction is `clear_margin_mg_dl`
-    above `below_mg_dl`, so noise around the line does not re-open it."""
+    `predicted_low` (and `urgent_low_soon`, the same test at its own limit and horizon): the
+    probability that true glucose is below `below_mg_dl` within `horizon_s` is at least
+    `probability`, while the filtered level is still at or above `below_mg_dl` (below it the
+    level rules speak) and the filtered rate is a fall of at least `min_fall_mg_dl_min`, at
+    `persistence_n` readings in a row, and no alert of `quiet_while` is open on the stream. It
+    clears once the probability is below `clear_probability`, or the filtered level is at or
+    above `below_mg_dl` and no longer falling. `falling_fast`: the filtered rate
+    at or below `rate_mg_dl_min`."""
 
     dangerous: ClassVar[bool] = False  # never a single value dangerous on its own
 
@@ -142,16 +150,49 @@ class GlucoseForecastRule:
     source: str
     below_mg_dl: float = 70.0
     horizon_s: float = 1800.0
+    probability: float = 0.5
+    clear_probability: float = 0.2
     rate_mg_dl_min: float = -3.0
     min_fall_mg_dl_min: float = 0.0
     persistence_n: int = 1
-    clear_margin_mg_dl: float = 20.0
     quiet_while: tuple[str, ...] = ()
     device_kinds: frozenset[str] = frozenset({"cgm"})
 
     def __post_init__(self) -> None:
-        if self.persistence_n < 1 or self.min_fall_mg_dl_min < 0 or self.clear_margin_mg_dl < 0:
-            raise ValueError(f"{self.id}: persistence >= 1, fall and clear margin >= 0")
+        if not 0 < self.clear_probability <= self.probability < 1 or self.min_fall_mg_dl_min < 0:
+            raise ValueError(f"{self.id}: 0 < clear_probability <= probability < 1, fall >= 0")
+        if self.persistence_n < 1:
+            raise ValueError(f"{self.id}: persistence_n >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class DesaturationRule:
+    """SpO2 desaturation by its area, in the spirit of Nellcor SatSeconds: the area between
+    `limit` and the readings below it (%-seconds: a trapezoid between each two consecutive
+    readings that are both below the limit) fires the rule once it reaches `area`; a reading at
+    or above `reset_at`, or a gap longer than `max_gap_s`, starts the area afresh. A single
+    reading below the limit has no duration, so a lone motion artefact adds nothing; and the
+    rule waits for `min_readings` readings in a row below the limit, longer than a wrist
+    oximeter's motion artefacts last. Clears after `clear_n` readings in a row at or above
+    `reset_at`."""
+
+    dangerous: ClassVar[bool] = False  # the sustained severe level is its own rule
+
+    id: str
+    title: str
+    metric: str
+    limit: float
+    area: float
+    reset_at: float
+    severity: Severity
+    source: str
+    max_gap_s: float = 300.0
+    clear_n: int = 2
+    min_readings: int = 1
+
+    def __post_init__(self) -> None:
+        if self.reset_at < self.limit or self.area <= 0 or min(self.clear_n, self.min_readings) < 1:
+            raise ValueError(f"{self.id}: reset_at >= limit, area > 0, clear_n >= 1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
 """The threshold rule table (DESIGN 4 and 10): limits in canonical units, each citing its source.
 
-The IMMEDIATE rules are the values dangerous on their own (level 2 hypoglycaemia, SpO2 at or
-below 92 %, a blood pressure in the crisis range): they fire on arrival and their detections
-carry `dangerous=True`. The others wait for persistence or confirmation. Pure data: the spec
-types are in `rule_specs.py`; a patient's override replaces a rule's limits (`overrides.py`).
+The IMMEDIATE rules are the values dangerous on their own (level 2 hypoglycaemia, a blood
+pressure in the crisis range): they fire on arrival and their detections carry
+`dangerous=True`. SpO2 at or below 88 % is dangerous once sustained (4 readings, 3 minutes, at a
+wearable's 1-minute cadence: a wrist oximeter's motion artefacts last 1-3 readings; on two
+readings in a row they paged ~2.6 times per patient-day in `vigil bench quality`, issue 12);
+a shallower desaturation pages by its area (`rule_patterns.DESATURATION_RULES`). The others
+wait for persistence or confirmation. Pure data: the spec types are in `rule_specs.py`; a
+patient's override replaces a rule's limits (`overrides.py`).
 """
 
 from __future__ import annotations
 
 from stream.detections import Severity
-from stream.rule_sources import ACC_AHA, ADA, BATTELINO, NHS_OXI, RCP
+from stream.rule_sources import ACC_AHA, ADA, BATTELINO, BTS_O2, NHS_OXI, RCP
 from stream.rule_specs import Comparison, ThresholdRule, Timing
 
 THRESHOLD_RULES: tuple[ThresholdRule, ...] = (
@@ -67,27 +71,32 @@ THRESHOLD_RULES: tuple[ThresholdRule, ...] = (
         clear_n=2,
     ),
     ThresholdRule(
-        "spo2.urgent",
-        "SpO2 at or below 92 %",
+        "spo2.severe",
+        "SpO2 at or below 88 % for 3 minutes (4 readings)",
         ("spo2",),
         Comparison.AT_MOST,
-        (92.0,),
+        (88.0,),
         Severity.HIGH,
-        Timing.IMMEDIATE,
-        NHS_OXI,
+        Timing.PERSISTENT,
+        BTS_O2,
+        persistence_n=4,
+        within_s=210.0,
+        clear_thresholds=(92.0,),
+        clear_n=2,
+        sustained_dangerous=True,
     ),
     ThresholdRule(
         "spo2.review",
-        "SpO2 93-94 % persisting",
+        "SpO2 93-94 % persisting (10 of 15 minutes)",
         ("spo2",),
         Comparison.AT_MOST,
         (94.0,),
         Severity.MODERATE,
         Timing.PERSISTENT,
         NHS_OXI,
-        persistence_n=3,
+        persistence_n=10,
         within_s=900,
-        clear_thresholds=(96.0,),
+        clear_thresholds=(94.0,),
         clear_n=3,
     ),
     ThresholdRule(

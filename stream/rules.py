@@ -4,9 +4,10 @@ This module assembles the tables into a `RuleSet` (`DEFAULT_RULES`) and is where
 code imports rules from. The pieces, all pure:
 
 - `rule_specs.py`: the spec types (`ThresholdRule`, `TrendRule`, `GlucoseForecastRule`,
-  `AnomalyRule`, `News2Rule`, `SilenceRule`) and the comparison maps;
-- `rule_thresholds.py`: `THRESHOLD_RULES`; `rule_patterns.py`: the trend, forecast, anomaly,
-  NEWS2 and silence tables; `rule_sources.py`: the guidelines they cite.
+  `DesaturationRule`, `AnomalyRule`, `News2Rule`, `SilenceRule`) and the comparison maps;
+- `rule_thresholds.py`: `THRESHOLD_RULES`; `rule_patterns.py`: the trend, forecast,
+  desaturation, anomaly, NEWS2 and silence tables; `rule_sources.py`: the guidelines they cite;
+- `kalman.py`: the CGM filter the forecast rules read (`RuleSet.glucose_filter`: its settings).
 
 Threshold rules and when they are evaluated (see `operator.py`):
 
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stream.kalman import DEFAULT_FILTER, FilterSettings
 from stream.rule_patterns import (
     ANOMALY_RULES,
+    DESATURATION_RULES,
     FORECAST_RULES,
     NEWS2_RULES,
     SILENCE_RULES,
@@ -41,6 +44,7 @@ from stream.rule_specs import (
     WORSE,
     AnomalyRule,
     Comparison,
+    DesaturationRule,
     GlucoseForecastRule,
     News2Rule,
     SilenceRule,
@@ -55,6 +59,7 @@ __all__ = [
     "CLEARED",
     "COMPARE",
     "DEFAULT_RULES",
+    "DESATURATION_RULES",
     "FORECAST_RULES",
     "NEWS2_RULES",
     "SILENCE_RULES",
@@ -63,6 +68,7 @@ __all__ = [
     "WORSE",
     "AnomalyRule",
     "Comparison",
+    "DesaturationRule",
     "GlucoseForecastRule",
     "News2Rule",
     "RuleSet",
@@ -78,9 +84,11 @@ class RuleSet:
     thresholds: tuple[ThresholdRule, ...] = THRESHOLD_RULES
     trends: tuple[TrendRule, ...] = TREND_RULES
     forecasts: tuple[GlucoseForecastRule, ...] = FORECAST_RULES
+    desaturations: tuple[DesaturationRule, ...] = DESATURATION_RULES
     anomalies: tuple[AnomalyRule, ...] = ANOMALY_RULES
     news2: tuple[News2Rule, ...] = NEWS2_RULES
     silence: tuple[SilenceRule, ...] = SILENCE_RULES
+    glucose_filter: FilterSettings = DEFAULT_FILTER  # the CGM filter of the forecast rules
     _by_metric: dict[str, tuple[ThresholdRule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +98,7 @@ class RuleSet:
                 self.thresholds,
                 self.trends,
                 self.forecasts,
+                self.desaturations,
                 self.anomalies,
                 self.news2,
                 self.silence,

@@ -38,14 +38,19 @@ class RuleState:
     active: bool = False
     clear_count: int = 0
     pending: Reading | None = None  # CONFIRMED rules: the reading awaiting a re-measure
+    area: float = 0.0  # desaturation rules: the area below the limit so far (%-seconds)
+    streak: int = 0  # forecast rules: readings in a row at which the prediction held
 
     def to_json(self) -> list[Any]:
-        return [self.active, self.clear_count, list(self.pending) if self.pending else None]
+        pending = list(self.pending) if self.pending else None
+        return [self.active, self.clear_count, pending, self.area, self.streak]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> RuleState:
         pending = Reading(*raw[2]) if raw[2] is not None else None
-        return cls(bool(raw[0]), int(raw[1]), pending)
+        area = float(raw[3]) if len(raw) > 3 else 0.0  # (states stored before issue 12)
+        streak = int(raw[4]) if len(raw) > 4 else 0
+        return cls(bool(raw[0]), int(raw[1]), pending, area, streak)
 
 
 class StreamState:
@@ -55,6 +60,7 @@ class StreamState:
         "dedupe_memory",
         "device_id",
         "device_kind",
+        "kf",
         "last_seen",
         "max_t",
         "metric",
@@ -89,6 +95,7 @@ class StreamState:
         self.dedupe_memory = dedupe_memory
         self.rules: dict[str, RuleState] = {}
         self.silent = False
+        self.kf: list[float] | None = None  # CGM streams: the Kalman filter (stream/kalman.py)
 
     def seen(self, seq: int) -> bool:
         if seq in self.recent:
@@ -136,6 +143,7 @@ class StreamState:
                 "r": list(self.recent),
                 "s": self.silent,
                 "u": {k: v.to_json() for k, v in self.rules.items()},
+                "f": self.kf,
             }
         )
         return _frame(meta, self.window.to_bytes(), self.baseline.to_bytes())
@@ -159,6 +167,8 @@ class StreamState:
         s.recent = array.array("q", [int(x) for x in meta["r"]][-dedupe_memory:])
         s.silent = meta["s"]
         s.rules = {k: RuleState.from_json(v) for k, v in meta["u"].items()}
+        kf = meta.get("f")
+        s.kf = None if kf is None else [float(x) for x in kf]
         return s
 
 

@@ -143,6 +143,34 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
     return run_tests(settings, list(args.pytest_args))
 
 
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Readings (JSONL) through the detectors and the escalation in simulated time: one JSON
+    line per alert episode, to stdout or --out. No services needed."""
+    import json
+    from pathlib import Path
+
+    from replay import ReplayInputError, ReplaySettings, read_devices, read_jsonl, replay, to_jsonl
+
+    try:
+        with Path(args.file).open(encoding="utf-8") as f:
+            readings = read_jsonl(f)
+        devices = read_devices(json.loads(Path(args.devices).read_text())) if args.devices else {}
+    except (OSError, ReplayInputError, json.JSONDecodeError) as exc:
+        print(f"vigil replay: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    from vigil.streaming import build_core
+
+    # the operator as the runners build it from the settings (the same detectors and config)
+    settings_ = ReplaySettings(seed=args.seed, operator=lambda: build_core(settings).operator)
+    episodes = replay(readings, settings_, devices)
+    lines = to_jsonl(episodes)
+    if args.out:
+        Path(args.out).write_text(lines, encoding="utf-8")
+    else:
+        sys.stdout.write(lines)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     # The benchmarks are not part of the shipped product: they live in bench/ at the top of a
     # source checkout, outside the packages pyproject.toml installs, so neither a wheel nor the
@@ -216,10 +244,23 @@ def _parser() -> argparse.ArgumentParser:
         cmd_test,
         "lint, type checks and all tests on real services (further arguments go to pytest)",
     )
+    sp = add("replay", cmd_replay, "replay recorded readings (JSONL) through the detectors and"
+             " the escalation in simulated time; one JSON line per alert episode")  # fmt: skip
+    sp.add_argument("file", help="JSONL: device_id, ts, metric, value, unit[, true_value]")
+    sp.add_argument("--devices", help="JSON: device_id -> {patient_id, kind, cadence_s}")
+    sp.add_argument("--seed", type=int, default=0, help="the simulated patients' answers")
+    sp.add_argument("--out", help="write the episodes here instead of stdout")
     help_ = "run a benchmark and print figures (source checkout only; `vigil bench --help`)"
     bench = sub.add_parser("bench", help=help_, description=help_, add_help=False)
     bench.set_defaults(handler=cmd_bench)  # its arguments go to bench/ (see cmd_bench)
     return p
+
+
+# Every connection needs the generated password (issue 14: no trust, even on the socket).
+DATABASE_HINT = (
+    "could not reach or sign in to PostgreSQL: is it up (bin/vigil services up postgres), and "
+    "does VIGIL_DB__DSN hold the generated password (written to %s by infra/services.sh)?"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the exception's text: Python's own report would print it, and a database error's text
         # can quote row values (PHI). Class, SQLSTATE and frames say what and where.
         log.critical("vigil %s stopped (%s)\n%s", args.command, describe(exc), frames(exc))
+        import psycopg  # (imported lazily, as by the commands)
+
+        if isinstance(exc, psycopg.OperationalError):
+            log.critical(DATABASE_HINT, settings.state_dir / "services.env")
         return 1
 
 

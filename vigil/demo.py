@@ -2,11 +2,16 @@
 
 `enrol_demo` is idempotent: two care teams, a nurse on each and a charge nurse on both, the
 simulated cohort's patients and devices (bound from eight days ago, so offline backlogs within
-the accepted age attribute correctly), their MQTT credentials, and a fresh API token for the
-charge nurse (for programs: `vigil watch`). `demo_logins` gives the charge nurse, the on-call
-doctor and a demo admin sign-in names and fresh generated passwords. `up` is the README's first
-command: services, migrations, enrolment, the pipeline processes, the simulator; it prints the
-sign-ins and where to look, and stops everything on Ctrl-C.
+the accepted age attribute correctly), their care program (conditions, medications, plans and
+follow-up calls from their kit: `program_enrolment`, program.enrolment), their MQTT credentials,
+and a fresh API token for the charge nurse (for programs: `vigil watch`). `demo_logins` gives
+the charge nurse, the on-call doctor and a demo admin sign-in names and fresh generated
+passwords. The simulator follows the plan with each patient's adherence persona
+(simulators.adherence), sending 6.5 days of backlog first, so reminders, "stopped measuring",
+risk tiers and callback tasks show at once.
+
+`up` is the README's first command: services, migrations, enrolment, the pipeline processes,
+the simulator; it prints the sign-ins and where to look, and stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from alerts.roster_store import replace_roster
 from api import device_credentials, registry
 from api.auth import Principal, issue_token
 from api.staff_accounts import add_staff
-from simulators.fleet import cohort, device_password
+from program.enrolment import Enrolment, enrol
+from simulators.fleet import SimPatient, cohort, device_password
 from vigil.migrate import migrate
 from vigil.paths import SERVICES_SCRIPT
 from vigil.runtime import build_broker_accounts, utc_now
@@ -48,6 +54,7 @@ DEMO_LOGINS = (
     ("doctor.wang", ONCALL_DOCTOR, "Wang Wei", "doctor", "en"),
     ("admin.zhao", DEMO_ADMIN, "Zhao Min", "admin", "zh-CN"),
 )
+HISTORY_DAYS = 6.5  # the simulator's backlog at start: adherence and risk have data at once
 
 
 def demo_roster(team: str) -> TeamRoster:
@@ -65,9 +72,17 @@ def demo_roster(team: str) -> TeamRoster:
 
 
 async def enrol_demo(
-    settings: Settings, *, patients: int, seed: int, prefix: str = "sim", dsn: str | None = None
+    settings: Settings,
+    *,
+    patients: int,
+    seed: int,
+    prefix: str = "sim",
+    dsn: str | None = None,
+    program: bool = True,
 ) -> str:
-    """Enrol the cohort (in `dsn`, default the configured database); return a charge-nurse token."""
+    """Enrol the cohort (in `dsn`, default the configured database); return a charge-nurse token.
+    `program=False` leaves out the care program (conditions, plans, calls): tests of the pipeline
+    alone, whose patients would otherwise get plan reminders and "stopped measuring" alerts."""
     dsn = dsn or settings.db.dsn.get_secret_value()
     people = cohort(patients, seed, prefix=prefix)
     teams = sorted({p.team_id for p in people})
@@ -82,6 +97,7 @@ async def enrol_demo(
         await registry.upsert_staff(conn, ONCALL_DOCTOR, "On-call doctor", "doctor", teams)
         for team in teams:
             await replace_roster(conn, demo_roster(team))
+        now = utc_now()
         for p in people:
             await registry.upsert_patient(conn, p.patient_id, p.team_id, f"Patient {p.index + 1}")
             for d in p.devices:
@@ -96,6 +112,8 @@ async def enrol_demo(
                     reason="demo enrolment",
                     changed_by="vigil enrol-demo",
                 )
+            if program:
+                await enrol(conn, program_enrolment(p), "vigil enrol-demo", now)
         await conn.commit()
     await provision_devices(settings, dsn, [d.device_id for p in people for d in p.devices])
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
@@ -114,6 +132,19 @@ async def demo_logins(dsn: str, teams: list[str]) -> list[tuple[str, str, str]]:
                             staff_id=staff_id)  # fmt: skip
             out.append((login, role, password))
     return out
+
+
+def program_enrolment(p: SimPatient) -> Enrolment:
+    """The care program of a simulated patient: conditions, medications and plans from the kit
+    (program.enrolment.KITS); every fourth patient discharged from hospital ten days ago."""
+    return Enrolment(
+        p.patient_id,
+        kinds=[d.profile.kind.value for d in p.devices],
+        tz="UTC",
+        enrolled_days_ago=30,
+        discharged_days_ago=10 if p.index % 4 == 1 else None,
+        nurse=f"nurse-{p.team_id}",
+    )
 
 
 async def provision_devices(settings: Settings, dsn: str, device_ids: list[str]) -> None:
@@ -214,7 +245,8 @@ def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[byte
         procs.append(_spawn("vigil-run", _vigil("run"), logs))
     api = f"http://{settings.api.host}:{settings.api.port}"
     _wait_healthy(f"{api}/health", 60, procs)
-    sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis"]
+    sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis",
+           "--adherence", "--history-days", str(HISTORY_DAYS)]  # fmt: skip
     procs.append(_spawn("simulator", _vigil(*sim, "--no-progress"), logs))
     _print_where_to_look(api, token, logins, bus, logs, patients)
 

@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.delivery import Backoff
 from alerts.outbox import OutboxSender
+from alerts.repository import PgAlertStore
 from alerts.response import PgResponse
 from alerts.timers import DeadlineTimers
 from api.app import create_app
@@ -47,6 +48,8 @@ from ingest.ports import ReadingHandoff
 from ingest.repository import PgRejectionStore, PgTechnicalAlarms
 from ingest.service import IngestService
 from ingest.startup import start_ingest
+from program.recompute import risk_loop
+from program.scheduler import ProgramScheduler
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -74,11 +77,15 @@ def report_mode(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    # Every connection is checked as it leaves the pool (one empty round trip): after the
+    # database restarted or ended sessions, a dead connection is replaced at once instead of
+    # failing the request, the rejection or the ack that drew it (issue 14).
     pool = AsyncConnectionPool(
         settings.db.dsn.get_secret_value(),
         min_size=settings.db.pool_min,
         max_size=settings.db.pool_max,
         open=False,
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=30)
     try:
@@ -154,9 +161,13 @@ def build_api_server(
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
     # the fan-out itself (see `vigil bench ws`).
+    # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
+    # inbound messages are small JSON requests. No `server` header: strangers are not told the
+    # software that answers.
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                            log_level="warning", lifespan="on",
-                            ws_per_message_deflate=False)  # fmt: skip
+                            log_level="warning", lifespan="on", ws_per_message_deflate=False,
+                            ws_max_size=settings.api.ws_max_message_bytes,
+                            server_header=False)  # fmt: skip
     return uvicorn.Server(config)
 
 
@@ -216,6 +227,8 @@ async def run_embedded(settings: Settings) -> None:
             health_monitor(pipeline, health, PgTechnicalAlarms(pool), lag, "embedded runner"),
             escalation_timers(settings, pool),
             outbox_sender(settings, pool),
+            *risk_tasks(settings, pool),
+            *program_tasks(settings, pool),
             *ingest_tasks,
         ]
         log.info(
@@ -256,12 +269,33 @@ async def run_api(settings: Settings) -> None:
         server = build_api_server(settings, pool, mode, None)
         # The API process keeps the escalation timers in the distributed deployment (the
         # Faust workers write alerts; their deadlines reach this process by NOTIFY).
-        await _until_stopped([escalation_timers(settings, pool)], server)
+        await _until_stopped(
+            [escalation_timers(settings, pool), *program_tasks(settings, pool),
+             *risk_tasks(settings, pool)],
+            server,
+        )  # fmt: skip
+
+
+def program_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Coroutine[Any, Any, None]]:
+    """The care program's scheduler (reminders, advice, stopped measuring), where the escalation
+    timers run: the embedded runner, or the API process in the distributed deployment."""
+    p = settings.program
+    if not p.enabled:
+        return []
+    scheduler = ProgramScheduler(pool, PgAlertStore(pool, utc_now), utc_now, tick_s=p.tick_s,
+                                 catch_up_s=p.catch_up_s, retriable=RETRIABLE)  # fmt: skip
+    return [scheduler.run()]
 
 
 async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> None:
     response = PgResponse(pool, utc_now)
     await DeadlineTimers(response, settings.db.dsn.get_secret_value(), utc_now).run()
+
+
+def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
+    """The care program's risk passes (program.recompute), unless disabled."""
+    r = settings.risk
+    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE)] if r.enabled else []
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:

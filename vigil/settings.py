@@ -99,6 +99,9 @@ class ApiSettings(BaseModel):
     port: int = Field(8700, ge=1, le=65535)
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8700"])
     ws_queue_max: int = Field(1_000, ge=1)
+    # The largest websocket message a client may send (an ack is ~150 bytes): a bigger one
+    # closes the socket with 1009 before it is buffered (uvicorn's default was 16 MiB).
+    ws_max_message_bytes: int = Field(65_536, ge=1_024, le=1_048_576)
     # Staff sessions (api.session_policy): ended after this long unused, and this long after
     # sign-in whatever happens. `tls_terminated`: a proxy in front serves https, so the session
     # cookie is always marked Secure even though this process sees plain http.
@@ -135,6 +138,24 @@ class OutboxSettings(BaseModel):
         return self
 
 
+class RiskSettings(BaseModel):
+    """The care program's risk passes (program.recompute): incremental every `interval_s` over
+    patients with new readings or alert events, full every `full_every_s`."""
+
+    enabled: bool = True
+    interval_s: float = Field(30.0, gt=0)
+    full_every_s: float = Field(3600.0, gt=0)
+
+
+class ProgramSettings(BaseModel):
+    """The care program's scheduler (program.scheduler): tier-1 reminders, advice and the
+    "stopped measuring" rule, every `tick_s`, over messages due in the last `catch_up_s`."""
+
+    enabled: bool = True
+    tick_s: float = Field(60.0, gt=0)
+    catch_up_s: float = Field(3600.0, gt=0)
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -155,7 +176,9 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     api: ApiSettings = ApiSettings()
     outbox: OutboxSettings = OutboxSettings()
+    program: ProgramSettings = ProgramSettings()
     sim: SimulatorSettings = SimulatorSettings()
+    risk: RiskSettings = RiskSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

@@ -39,7 +39,13 @@ def make_app(settings: Settings) -> faust.App:
     background: set[asyncio.Task[None]] = set()
 
     async def pipeline(core: StreamCore) -> StreamPipeline:
-        pool = AsyncConnectionPool(dsn, min_size=1, max_size=settings.db.pool_max, open=False)
+        pool = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=settings.db.pool_max,
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+        )  # dead connections replaced on checkout, as vigil.runtime.open_pool
         await pool.open(wait=True, timeout=30)
         built, _ = build_pipeline(settings, pool, core, RETRIABLE)
         loop = asyncio.get_running_loop()

@@ -1,5 +1,6 @@
 """The caseload: a care team's patients with their last reading, latest value per metric, open
-alerts and the worst open severity; searchable by name or id, sortable, in pages.
+alerts, the worst open severity and the care program's risk tier and tags; searchable by name
+or id, sortable, in pages.
 
 The latest value of each metric is one index probe per (patient, metric) on
 `readings_patient_metric_time`, so the cost grows with the teams' patients, not their readings.
@@ -23,15 +24,22 @@ SORTS = {
     "last_reading": "last_reading_at {dir} NULLS LAST, id",
     "open_alerts": "open_alerts {dir}, worst_rank NULLS LAST, id",
     "severity": "worst_rank {dir} NULLS LAST, open_alerts DESC, id",
+    # high first; within a tier, the longest at it first (the care program's ranking)
+    "risk": "risk_rank {dir}, risk_since ASC NULLS LAST, worst_rank NULLS LAST, id",
 }
 # what ascending means for each sort: the most urgent or most recent first by default
 DEFAULT_DIRECTION = {"name": "asc", "id": "asc", "last_reading": "desc",
-                     "open_alerts": "desc", "severity": "asc"}  # fmt: skip
+                     "open_alerts": "desc", "severity": "asc", "risk": "asc"}  # fmt: skip
 
 _CASELOAD = """
     WITH mine AS (
-        SELECT p.id, p.display_name, p.team_id, p.tz, p.responsible_doctor
+        SELECT p.id, p.display_name, p.team_id, p.tz, p.responsible_doctor,
+               r.tier AS risk_tier, COALESCE(r.tags, '{{}}') AS risk_tags,
+               r.tier_since AS risk_since,
+               CASE r.tier WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2
+                           ELSE 3 END AS risk_rank
           FROM patients p
+          LEFT JOIN patient_risk r ON r.patient_id = p.id
          WHERE p.team_id = ANY(%(teams)s)
            AND (%(q)s::text IS NULL OR position(%(q)s IN lower(p.display_name)) > 0
                 OR position(%(q)s IN lower(p.id)) > 0)

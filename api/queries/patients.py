@@ -23,14 +23,38 @@ async def get(conn: AsyncConnection[Any], patient_id: str) -> dict[str, Any] | N
     return await cur.fetchone()
 
 
+_RISK_JOIN = " LEFT JOIN patient_risk r ON r.patient_id = p.id"
+_LISTED = (
+    "p.id, p.team_id, p.display_name, p.tz, p.lang, p.responsible_doctor, p.created_at,"
+    " r.tier AS risk_tier, COALESCE(r.tags, '{}') AS risk_tags"
+)
+# sort=risk: high first, then by how long the patient has been at that tier (longest first).
+_ORDER = {
+    "id": "p.id",
+    "risk": "CASE r.tier WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END,"
+    " r.tier_since, p.id",
+}
+
+
 async def in_teams(
-    conn: AsyncConnection[Any], team_ids: list[str], after: str | None, limit: int
+    conn: AsyncConnection[Any],
+    team_ids: list[str],
+    after: str | None,
+    limit: int,
+    tier: str | None = None,
+    tag: str | None = None,
+    sort: str = "id",
 ) -> list[dict[str, Any]]:
+    """Patients of the teams with their risk (care program), filtered by tier and tag; `after`
+    pages by id (sort=id only)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {_COLUMNS} FROM patients WHERE team_id = ANY(%s)"
-        " AND (%s::text IS NULL OR id > %s) ORDER BY id LIMIT %s",
-        (team_ids, after, after, limit),
+        f"SELECT {_LISTED} FROM patients p{_RISK_JOIN} WHERE p.team_id = ANY(%(teams)s)"
+        " AND (%(after)s::text IS NULL OR p.id > %(after)s)"
+        " AND (%(tier)s::text IS NULL OR r.tier = %(tier)s)"
+        " AND (%(tag)s::text IS NULL OR r.tags @> ARRAY[%(tag)s::text])"
+        f" ORDER BY {_ORDER[sort]} LIMIT %(limit)s",
+        {"teams": team_ids, "after": after, "tier": tier, "tag": tag, "limit": limit},
     )
     return await cur.fetchall()
 

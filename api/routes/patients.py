@@ -3,13 +3,13 @@ and edit patients of their teams. Every read of a record is audited."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from api.access import ADMIN, PHI_READERS, STAFF, Caller, Pool, allow, check_team
 from api.bodies import PatientIn, PatientPatch
-from api.errors import ConflictError, NotFoundError
+from api.errors import ConflictError, InvalidRequestError, NotFoundError
 from api.queries import audit
 from api.queries import patients as q
 from api.routes._common import check_doctor, now, visible_patient
@@ -34,13 +34,18 @@ async def list_patients(
     team_id: str | None = None,
     after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    tier: Annotated[Literal["high", "medium", "low"] | None, Query()] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="a risk tag")] = None,
+    sort: Annotated[Literal["id", "risk"], Query(description="risk: high tier first")] = "id",
 ) -> list[Patient]:
     allow(caller, STAFF)
+    if sort == "risk" and after is not None:
+        raise InvalidRequestError("`after` pages the list sorted by id only")
     if team_id is not None:
         check_team(caller, team_id)
     teams = [team_id] if team_id is not None else sorted(caller.team_ids)
     async with pool.connection() as conn, conn.transaction():
-        rows = await q.in_teams(conn, teams, after, limit)
+        rows = await q.in_teams(conn, teams, after, limit, tier, tag, sort)
         await audit.record(conn, caller, now(request), "list", "patients",
                            (r["id"] for r in rows))  # fmt: skip
     return [Patient.model_validate(r) for r in rows]

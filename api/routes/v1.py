@@ -11,9 +11,12 @@ from api.routes import (
     audit_log,
     devices,
     patients,
+    program_plans,
+    program_records,
     readings,
     rosters,
     silences,
+    tasks,
     thresholds,
     workspace,
 )
@@ -23,6 +26,7 @@ from api.schemas import ERROR_RESPONSES
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
-                   rosters, audit_log, workspace):  # fmt: skip
+                   rosters, audit_log, workspace, program_records, program_plans,
+                   tasks):  # fmt: skip
         router.include_router(module.router)
     return router

@@ -54,7 +54,7 @@ async def get_caseload(
     pool: Pool,
     team_id: str | None = None,
     q: Annotated[str | None, Query(max_length=100, description="part of a name or id")] = None,
-    sort: Literal["name", "id", "last_reading", "open_alerts", "severity"] = "severity",
+    sort: Literal["name", "id", "last_reading", "open_alerts", "severity", "risk"] = "severity",
     order: Literal["asc", "desc"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,

@@ -33,13 +33,13 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 100
 Range = Literal["24h", "7d", "30d", "90d"]
-Sort = Literal["severity", "last_reading", "open_alerts", "name"]
+Sort = Literal["risk", "severity", "last_reading", "open_alerts", "name"]
 
 
 @router.get("/patients", response_class=HTMLResponse)
 async def patients_page(
     request: Request,
-    sort: Sort = "severity",
+    sort: Sort = "risk",
     page_no: Annotated[int, Query(alias="page", ge=1, le=1000)] = 1,
 ) -> Response:
     return await _list(request, None, sort, page_no)
@@ -54,8 +54,8 @@ async def search_patients(request: Request) -> Response:
     await check_csrf(request, view)
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     q = (form.get("q") or [""])[0].strip()[:100] or None
-    sort = (form.get("sort") or ["severity"])[0]
-    return await _list(request, q, sort if sort in pv.SORTS else "severity", 1)
+    sort = (form.get("sort") or ["risk"])[0]
+    return await _list(request, q, sort if sort in pv.SORTS else "risk", 1)
 
 
 async def _list(request: Request, q: str | None, sort: str, page_no: int) -> Response:

@@ -30,7 +30,7 @@ from api.workspace.models import (
 
 CHART_ORDER = ("blood_pressure", "glucose", "weight", "spo2", "heart_rate")
 RANGES = ("24h", "7d", "30d", "90d")
-SORTS = ("severity", "last_reading", "open_alerts", "name")
+SORTS = ("risk", "severity", "last_reading", "open_alerts", "name")
 # the list's vital columns: (catalog key, metrics shown together)
 VITALS = (
     ("metric.blood_pressure", ("systolic_bp", "diastolic_bp")),
@@ -54,6 +54,8 @@ class ListRow:
     severity_label: str
     severity_icon: str
     risk_tier: str | None
+    risk_label: str  # the tier in words ("" before the care program has computed one)
+    risk_reasons: list[str]  # the tags in words: why the patient is at that tier
 
 
 def vital(row: CaseloadRow, metrics: tuple[str, ...]) -> str:
@@ -81,6 +83,8 @@ def list_row(row: CaseloadRow, t: Catalog, tz: str, now: datetime) -> ListRow:
         severity_label=t(f"severity.{sev}") if sev else "",
         severity_icon=SEVERITY_ICON.get(sev or "", ""),
         risk_tier=row.risk_tier,
+        risk_label=t(f"risk.tier.{row.risk_tier}") if row.risk_tier else "",
+        risk_reasons=[t(f"risk.tag.{tag}") for tag in row.risk_tags],
     )  # fmt: skip
 
 

@@ -49,6 +49,15 @@ class Row:
     mine: bool
 
 
+# metrics whose value alone does not say which one it is: "DBP 123 mmHg", not "123 mmHg"
+NAMED = ("systolic_bp", "diastolic_bp")
+
+
+def _value(r: dict[str, Any], t: Catalog) -> str:
+    shown = fmt.value(r["metric"], r["unit"], r["last_value"])
+    return f"{t('metric.short.' + r['metric'])} {shown}" if r["metric"] in NAMED else shown
+
+
 def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
     patient = r["patient"]
     deadline: datetime | None = r["deadline"]
@@ -59,7 +68,7 @@ def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
         alert_id=str(r["id"]),
         patient_name=patient["display_name"],
         title=t.title(r["rule_id"], r["title"]),
-        value=fmt.value(r["metric"], r["unit"], r["last_value"]),
+        value=_value(r, t),
         severity=r["severity"],
         severity_label=t(f"severity.{r['severity']}"),
         severity_icon=SEVERITY_ICON.get(r["severity"], "●"),

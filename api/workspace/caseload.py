@@ -2,7 +2,7 @@
 value per metric, open alerts and the worst open severity; searchable by name or id, sortable.
 Every patient listed is a PHI read, audited.
 
-`risk_tier` stays empty until the care program computes one (DESIGN 11); nothing here guesses it.
+`risk_tier` and `risk_tags` are the care program's (program.risk); nothing here computes them.
 Must not: hold SQL (api.queries.caseload) or render.
 """
 

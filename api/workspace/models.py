@@ -71,7 +71,8 @@ class CaseloadRow(Record):
     latest: dict[str, LatestValue]  # metric -> its latest reading
     open_alerts: int
     worst_open_severity: str | None
-    risk_tier: str | None = None  # filled once the care program computes one (DESIGN 11)
+    risk_tier: str | None  # the care program's tier (program.risk); null until first computed
+    risk_tags: list[str]  # why: the risk rules that put the patient at that tier
 
 
 class Caseload(BaseModel):

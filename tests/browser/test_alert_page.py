@@ -128,7 +128,7 @@ async def test_the_worklist_resumes_after_the_app_comes_back(
     await live(page)
     await expect(page.locator(ROWS)).to_have_count(len(same_team), timeout=20_000)
     if len(same_team) == 1:
-        await expect(page.locator(ROWS).first.locator(".value")).to_have_text("207 mmHg")
+        await expect(page.locator(ROWS).first.locator(".value")).to_have_text("SBP 207 mmHg")
     ids = await page.locator(ROWS).evaluate_all("rows => rows.map(r => r.id)")
     assert len(ids) == len(set(ids))
     assert nurse.errors == []

@@ -43,8 +43,10 @@ async def close_all() -> None:
 async def enrol(
     settings: Settings, dsn: str, tag: str, patients: int = 3
 ) -> tuple[list[SimPatient], str]:
-    """Enrol `patients` simulated patients prefixed with `tag`; return them and a nurse token."""
-    token = await enrol_demo(settings, patients=patients, seed=1, prefix=tag, dsn=dsn)
+    """Enrol `patients` simulated patients prefixed with `tag` (without the care program: these
+    tests are about the pipeline); return them and a nurse token."""
+    token = await enrol_demo(settings, patients=patients, seed=1, prefix=tag, dsn=dsn,
+                             program=False)  # fmt: skip
     return cohort(patients, 1, prefix=tag), token
 
 

@@ -58,8 +58,9 @@ def scenario(patients: list[SimPatient], end: datetime) -> list[list[Sent]]:
          _message(_device(p2, "bp_cuff"), 1, end - timedelta(minutes=25), {"systolic_bp": 148, "diastolic_bp": 88, "heart_rate": 69})],
         [_message(_device(p3, "wearable"), i, end - timedelta(minutes=6 - i), {"heart_rate": 135, "spo2": 91}) for i in range(5)],
         [_message(_device(p3, "bp_cuff"), 0, end - timedelta(minutes=4.5), {"systolic_bp": 95, "diastolic_bp": 60, "heart_rate": 134})],
-        [_message(_device(p4, "wearable"), i, end - timedelta(minutes=10 - 2 * i), {"heart_rate": 80, "spo2": v})
-         for i, v in enumerate([95, 94, 94, 93, 94])],
+        # 93-94 % for 10 of 15 minutes (spo2.review), one reading a minute
+        [_message(_device(p4, "wearable"), i, end - timedelta(minutes=12 - i), {"heart_rate": 80, "spo2": v})
+         for i, v in enumerate([95, 94, 94, 93, 94, 94, 93, 94, 94, 94, 93, 94])],
         [_message(_device(p5, "wearable"), i, end - timedelta(minutes=8 - i), {"heart_rate": 70, "spo2": 97}) for i in range(3)],
     ]  # fmt: skip
     return out

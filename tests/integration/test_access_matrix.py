@@ -4,6 +4,7 @@ answer carries another team's patients (their display names and ids never appear
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,15 @@ def cases(w: World, own: int, other: int) -> list[Case]:
         Case("GET", f"/api/v1/patients/{px}/silences", staff(MISSING)),
         Case("POST", f"/api/v1/patients/{po}/silences", staff(CREATED), silence),
         Case("POST", f"/api/v1/patients/{px}/silences", staff(MISSING), silence),
+        Case("GET", f"/api/v1/teams/{o.id}/tasks", staff(OK)),
+        Case("GET", f"/api/v1/teams/{x.id}/tasks", staff(MISSING)),
+        Case("GET", f"/api/v1/patients/{po}/follow-ups", staff(OK)),
+        Case("GET", f"/api/v1/patients/{px}/follow-ups", staff(MISSING)),
+        Case("GET", f"/api/v1/patients/{po}/risk-history", staff(OK)),
+        Case("GET", f"/api/v1/patients/{px}/risk-history", staff(MISSING)),
+        Case(
+            "POST", f"/api/v1/tasks/{uuid.uuid4()}/complete", staff(MISSING), {"outcome": "reached"}
+        ),
     ]
 
 

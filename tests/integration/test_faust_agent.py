@@ -65,6 +65,9 @@ async def test_the_agent_writes_readings_detections_and_state(
             row = await cur.fetchone()
             return row == (3,) and ("glucose.level2_low",) in await detections.fetchall()
 
+        async def state_kept() -> bool:  # the state goes to the changelogged table after the commit
+            return table.get(patient.encode()) is not None  # (faust_app: persist after process)
+
         assert await eventually(stored, timeout_s=30)
-        assert table.get(patient.encode()) is not None  # the state went to the changelogged table
+        assert await eventually(state_kept, timeout_s=30)
     await app.producer.stop()

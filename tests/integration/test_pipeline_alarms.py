@@ -1,18 +1,22 @@
-"""The pipeline's own alarm when the database refuses writes: raised while it lasts (on /health
-and in the log, since the database cannot take it), stored and cleared once writes come back,
-and the reading that waited meanwhile is stored, not lost."""
+"""The pipeline's own alarm when the database refuses writes: raised while it lasts (on the
+admins' /health/detail and in the log, since the database cannot take it), stored and cleared
+once writes come back, and the reading that waited meanwhile is stored, not lost."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
+from api import registry
+from api.auth import issue_subject_token
 from tests.integration.conftest import eventually
 from tests.integration.devices import bp_device, bp_payload, connect, enrol
 from tests.integration.stack import running_stack
@@ -21,9 +25,19 @@ from vigil.settings import Settings
 pytestmark = pytest.mark.asyncio
 
 
-def health(api_url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{api_url}/health", timeout=2) as r:
+def health(api_url: str, token: str) -> dict[str, Any]:
+    ask = urllib.request.Request(f"{api_url}/health/detail",
+                                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    with urllib.request.urlopen(ask, timeout=5) as r:
         return dict(json.loads(r.read()))
+
+
+async def admin_token(dsn: str, tag: str) -> str:
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            await registry.upsert_staff(conn, f"{tag}-admin", "Admin", "admin", [])
+        return await issue_subject_token(pool, datetime.now(UTC), timedelta(hours=1),
+                                         staff_id=f"{tag}-admin")  # fmt: skip
 
 
 def set_read_only(settings: Settings, dsn: str, on: bool) -> None:
@@ -46,6 +60,7 @@ async def test_a_database_refusing_writes_raises_and_clears_an_alarm(
     settings: Settings, dsn: str, tag: str, tmp_path: Path
 ) -> None:
     patients, _ = await enrol(settings, dsn, tag, patients=1)
+    token = await admin_token(dsn, tag)
     cuff = bp_device(patients)
     async with running_stack(settings, dsn, tag, "embedded", tmp_path,
                              VIGIL_STREAM__ALARM_DB_REFUSING_S="2") as stack:  # fmt: skip
@@ -57,7 +72,7 @@ async def test_a_database_refusing_writes_raises_and_clears_an_alarm(
         assert not reason.is_failure  # the broker has it; the ingest holds its own PUBACK
 
         async def alarmed() -> bool:
-            alarms = (await asyncio.to_thread(health, stack.api_url))["pipeline"]["alarms"]
+            alarms = (await asyncio.to_thread(health, stack.api_url, token))["pipeline"]["alarms"]
             return "database_refusing_writes" in alarms
 
         assert await eventually(alarmed, timeout_s=30), stack.tail()
@@ -87,7 +102,7 @@ async def test_a_database_refusing_writes_raises_and_clears_an_alarm(
         assert await eventually(cleared, timeout_s=30), stack.tail()
         # raised once and cleared once, each stamped when it happened, not when it was stored
         assert await stored() == [("resolved", True)]
-        assert (await asyncio.to_thread(health, stack.api_url))["status"] == "ok"
+        assert (await asyncio.to_thread(health, stack.api_url, token))["status"] == "ok"
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             cur = await conn.execute("SELECT count(*) FROM readings WHERE device_id = %s", (cuff,))
             assert await cur.fetchone() == (3,)

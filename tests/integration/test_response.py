@@ -58,8 +58,9 @@ class FakeClock:
 
 RULES = {  # rule id -> (severity, metric, unit, worse)
     "bp.crisis": (Severity.CRITICAL, "systolic_bp", "mm[Hg]", Worse.HIGHER),
-    "spo2.urgent": (Severity.HIGH, "spo2", "%", Worse.LOWER),
+    "spo2.severe": (Severity.HIGH, "spo2", "%", Worse.LOWER),
     "glucose.high": (Severity.HIGH, "glucose", "mg/dL", Worse.HIGHER),
+    "glucose.level1_low": (Severity.HIGH, "glucose", "mg/dL", Worse.LOWER),
     "bp.uncontrolled": (Severity.MODERATE, "systolic_bp", "mm[Hg]", Worse.HIGHER),
 }
 # As the operator sets it: the rule table says which values are dangerous on their own.
@@ -344,7 +345,7 @@ async def test_refused_actions_change_nothing(
 async def test_a_dangerous_value_cannot_be_snoozed(world: World) -> None:
     async with await with_conn(world) as conn:
         await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
-    spo2 = det("spo2.urgent", 1, 88.0)
+    spo2 = det("spo2.severe", 1, 88.0)
     await world.record(spo2)
     alert = await world.alert()
     with pytest.raises(ActionRefusedError):
@@ -381,7 +382,7 @@ async def test_deadlines_are_announced_only_when_the_transaction_commits(world: 
         ("glucose.high", "glucose.high", []),  # quiet until the silence ends
         ("glucose.high", None, []),  # a silence of every rule of the patient
         ("glucose.high", "bp.crisis", [(2, "n1", False)]),  # another rule's silence
-        ("spo2.urgent", None, [(2, "n1", False)]),  # a dangerous value is never silenced
+        ("spo2.severe", None, [(2, "n1", False)]),  # a dangerous value is never silenced
     ],
 )
 async def test_silences(
@@ -404,3 +405,32 @@ async def test_silences(
     assert await world.response.fire_due(ends) == 1  # the silence ends: the nurse hears of it
     assert await world.pages() == [(2, "n1", False)]
     assert (await world.alert())["tier"] == 2
+
+
+@pytest.mark.parametrize(
+    ("second_after_s", "tier"),
+    [
+        (3 * 3600, 2),  # a second level-1 episode within 24 h: lows recur, the nurse at once
+        (30 * 60, 1),  # within 2 h: the same low seen again, not a recurrence
+        (25 * 3600, 1),  # a day later: not a recurrence either
+    ],
+)
+async def test_a_level1_low_goes_to_the_patient_first_unless_lows_recur(
+    world: World, second_after_s: int, tier: int
+) -> None:
+    """alerts.routing through PostgreSQL: the earlier episodes are counted under the row lock
+    (alerts._locked), and the tier-1 message is the check-treat-re-check advice."""
+    async with await with_conn(world) as conn:
+        await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
+    await world.record(det("glucose.level1_low", 1, 65.0))
+    first = await world.alert("glucose.level1_low")
+    assert (first["tier"], first["due"]) == (1, "remeasure")
+    assert first["deadline"] == world.clock.now + timedelta(minutes=30)  # two "rule of 15" cycles
+    [msg] = await world.rows("SELECT template, body FROM patient_messages")
+    assert msg["template"] == "glucose_low" and "15 g" in msg["body"]
+    await world.record(det("glucose.level1_low", 2, 85.0, kind=Kind.CLEARED))
+    assert (await world.alert("glucose.level1_low"))["status"] == "resolved"
+    await world.record(det("glucose.level1_low", second_after_s, 62.0))
+    again = await world.alert("glucose.level1_low")
+    assert again["id"] != first["id"] and again["tier"] == tier
+    assert await world.pages() == ([(2, "n1", False)] if tier == 2 else [])

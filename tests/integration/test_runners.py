@@ -110,7 +110,7 @@ async def test_embedded_and_faust_give_identical_detections(
     rules = {row[1] for row in embedded}
     assert {"glucose.predicted_low", "glucose.level1_low", "glucose.level2_low", "weight.gain_3d",
             "bp.crisis", "bp.crisis_suspected", "glucose.level1_low_meter", "news2.high",
-            "spo2.review", "spo2.urgent"} <= rules  # fmt: skip
+            "spo2.review", "spo2.desaturation"} <= rules  # fmt: skip
     assert embedded == faust
 
 

@@ -1,7 +1,7 @@
 """The workspace's data endpoints on real PostgreSQL (issue 10): the worklist (scope, tiers,
 order, the feed's seq), chart data (the point cap, every bucket's minimum and maximum kept, CGM
 vs meter, thresholds with the patient's override, targets, a window around an alert), the
-caseload (scope, search, sort, latest values) and the patient page's overview (another team's
+caseload (scope, search, sort, latest values, the care program's risk) and the patient page's overview (another team's
 patient is 404, alert outcomes, tier-1 messages with their delivery state)."""
 
 from __future__ import annotations
@@ -274,6 +274,31 @@ async def test_caseload_searches_sorts_and_shows_latest_values(dsn: str, tag: st
     assert [p["display_name"] for p in by_name["items"]] == sorted(t.names, reverse=True)
     assert [p["id"] for p in found["items"]] == [t.patients[1]]
     assert [p["id"] for p in by_id["items"]] == [t.patients[0]]
+
+
+def set_risk(dsn: str, rows: list[tuple[str, str, list[str], datetime]]) -> None:
+    """What the care program's risk pass stores (program.risk), written directly."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for patient, tier, tags, since in rows:
+            conn.execute(
+                "INSERT INTO patient_risk (patient_id, tier, tags, tier_since, computed_at)"
+                " VALUES (%s, %s, %s, %s, now())",
+                (patient, tier, tags, since),
+            )
+
+
+async def test_caseload_ranks_by_the_care_programs_risk(dsn: str, tag: str) -> None:
+    w = await seed(dsn, tag)
+    await more_alerts(dsn, w)
+    t = w.teams[0]
+    set_risk(dsn, [(t.patients[0], "high", ["not_measuring", "level2_hypo"], utc_now()),
+                   (t.patients[1], "medium", ["uncontrolled_bp"], utc_now() - HOUR)])  # fmt: skip
+    async with api_client(dsn) as c:
+        by_risk = (await c.get(f"{V1}/caseload?sort=risk", headers=w.bearer(0, "nurse"))).json()
+    assert [(p["id"], p["risk_tier"], p["risk_tags"]) for p in by_risk["items"]] == [
+        (t.patients[0], "high", ["not_measuring", "level2_hypo"]),
+        (t.patients[1], "medium", ["uncontrolled_bp"]),
+    ]  # the high tier first, although the other patient has the critical alert
 
 
 async def test_overview_has_header_history_messages_and_silences(dsn: str, tag: str) -> None:

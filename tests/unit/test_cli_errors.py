@@ -31,3 +31,15 @@ def test_an_error_that_stops_a_command_is_logged_without_its_text(
     out, err = capsys.readouterr()
     for text in (caplog.text, out, err):
         assert "Jane Doe" not in text
+
+
+def test_a_database_that_refuses_the_connection_gets_a_hint(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(args: argparse.Namespace, settings: Settings) -> int:
+        raise psycopg.OperationalError("fe_sendauth: no password supplied")
+
+    monkeypatch.setattr(cli, "cmd_check_config", refused)
+    with caplog.at_level(logging.CRITICAL, logger="vigil"):
+        assert cli.main(["check-config"]) == 1
+    assert "services.env" in caplog.text and "bin/vigil services up postgres" in caplog.text

@@ -1,9 +1,11 @@
 """Values dangerous on their own (DESIGN 4, 5): the rule table says which they are, the operator
 stamps it on every detection (`Detection.dangerous`), and alerts never silence or snooze them.
 
-The clinical set is pinned here: level 2 hypoglycaemia (< 54 mg/dL, ADA), SpO2 at or below 92 %
-(NHS home oximetry) and a blood pressure in the crisis range (> 180/120, ACC/AHA), each firing on
-arrival. Everything else waits for persistence, confirmation or a pattern, and is not.
+The clinical set is pinned here: level 2 hypoglycaemia (< 54 mg/dL, ADA) and a blood pressure in
+the crisis range (> 180/120, ACC/AHA), each firing on arrival, and SpO2 at or below 88 % on four
+readings in a row, 3 minutes (BTS; a wrist oximeter's motion artefacts last 1-3 readings,
+issue 12).
+Everything else waits for persistence, confirmation or a pattern, and is not.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from stream.detections import Detection, Kind, Severity, Worse, detection_id
 from stream.rules import DEFAULT_RULES
 from tests.unit.scenarios import At, bp, run, series
 
-DANGEROUS_ON_THEIR_OWN = frozenset({"glucose.level2_low", "spo2.urgent", "bp.crisis_suspected"})
+DANGEROUS_ON_THEIR_OWN = frozenset({"glucose.level2_low", "spo2.severe", "bp.crisis_suspected"})
 
 FALLING_CGM = [110, 100, 90, 80, 68, 62, 58, 52, 50, 48, 60, 85, 95, 105, 110, 115]
 SCENARIOS: dict[str, list[At]] = {  # rule id -> readings that make it fire (and mostly clear)
@@ -25,8 +27,8 @@ SCENARIOS: dict[str, list[At]] = {  # rule id -> readings that make it fire (and
     "glucose.level1_low": series("cgm", "cgm", "glucose", FALLING_CGM, 5),
     "glucose.level1_low_meter": series("meter", "glucometer", "glucose", [65, 110, 115], 360),
     "glucose.high": series("cgm", "cgm", "glucose", [200, 260, 270, 280, 200, 190, 180], 5),
-    "spo2.urgent": series("ox", "wearable", "spo2", [97, 91, 97, 98, 98], 1),
-    "spo2.review": series("ox", "wearable", "spo2", [94, 94, 94, 94, 97, 97, 97, 97], 1),
+    "spo2.severe": series("ox", "wearable", "spo2", [97, 88, 87, 86, 88, 97, 98, 98], 1),
+    "spo2.review": series("ox", "wearable", "spo2", [94] * 11 + [97, 97, 97, 97], 1),
     "bp.crisis_suspected": [bp(0, 0, 196, 124), bp(1, 5, 192, 118), bp(2, 10, 130, 80)],
     "bp.crisis": [bp(0, 0, 196, 124), bp(1, 5, 192, 118), bp(2, 10, 130, 80)],
     "hr.high": series("hr", "wearable", "heart_rate", [135] * 4 + [100] * 4, 1),
@@ -37,7 +39,8 @@ SCENARIOS: dict[str, list[At]] = {  # rule id -> readings that make it fire (and
 def test_the_table_marks_exactly_the_values_dangerous_on_their_own() -> None:
     marked = {r.id for r in DEFAULT_RULES.thresholds if r.dangerous}
     assert marked == DANGEROUS_ON_THEIR_OWN
-    patterns = (*DEFAULT_RULES.trends, *DEFAULT_RULES.forecasts, *DEFAULT_RULES.anomalies,
+    patterns = (*DEFAULT_RULES.trends, *DEFAULT_RULES.forecasts, *DEFAULT_RULES.desaturations,
+                *DEFAULT_RULES.anomalies,
                 *DEFAULT_RULES.news2, *DEFAULT_RULES.silence)  # fmt: skip
     assert not any(r.dangerous for r in patterns)
 
@@ -71,7 +74,7 @@ def test_a_detection_must_say_whether_its_value_is_dangerous() -> None:
     assert fields["dangerous"].default is dataclasses.MISSING
     with pytest.raises(TypeError, match="dangerous"):
         Detection(  # type: ignore[call-arg]  # the point: the flag is missing
-            id=detection_id("spo2.urgent", "p1", "ox", 1, "spo2"), rule_id="spo2.urgent",
+            id=detection_id("spo2.severe", "p1", "ox", 1, "spo2"), rule_id="spo2.severe",
             title="SpO2 urgent", severity=Severity.CRITICAL, worse=Worse.LOWER, patient_id="p1",
             device_id="ox", seq=1, metric="spo2", value=88.0, unit="%",
             measured_at=datetime(2025, 1, 1, tzinfo=UTC),

@@ -13,7 +13,8 @@ import pytest
 from api.web import format as fmt
 from api.web import views
 from api.web.i18n import LOCALES, catalogs, locale_of
-from api.web.security import policy
+from api.web.security import HSTS, NO_STORE, extra_headers, policy
+from program.stopped import RULE_ID as STOPPED_MEASURING
 from stream.rules import DEFAULT_RULES
 from tests.conftest import REPO
 
@@ -115,9 +116,26 @@ def test_row_status_deadline_and_mine(
     assert r.severity_label == "高" and r.severity_icon == "▲"
 
 
+@pytest.mark.parametrize(
+    ("metric", "loc", "shown"),
+    [
+        ("systolic_bp", "en", "SBP 207 mmHg"),
+        ("diastolic_bp", "en", "DBP 123 mmHg"),
+        ("diastolic_bp", "zh", "舒张压 123 mmHg"),
+        ("glucose", "en", "47 mg/dL"),
+    ],
+)
+def test_a_blood_pressure_row_says_which_pressure(metric: str, loc: str, shown: str) -> None:
+    amount = {"systolic_bp": 207.0, "diastolic_bp": 123.0, "glucose": 46.84}[metric]
+    unit = "mg/dL" if metric == "glucose" else "mm[Hg]"
+    raw = _alert(id="a", metric=metric, unit=unit, last_value=amount)
+    assert views.row(raw, catalogs()[loc], "UTC", "me", T0).value == shown
+
+
 def test_every_rule_title_has_both_languages() -> None:
     rule_ids = {r.id for group in ("anomalies", "forecasts", "news2", "silence", "thresholds",
                                    "trends") for r in getattr(DEFAULT_RULES, group)}  # fmt: skip
+    rule_ids.add(STOPPED_MEASURING)  # raised by the care program's scheduler, not the stream
     assert len(rule_ids) >= 20
     for loc, catalog in catalogs().items():
         missing = {rid for rid in rule_ids if f"rule.{rid}" not in catalog.messages}
@@ -165,6 +183,22 @@ def test_the_policy_allows_our_scripts_only_and_no_framing() -> None:
     assert "frame-ancestors 'none'" in csp
     assert "ws://127.0.0.1:8720" in csp
     assert "ws://" not in policy("evil' host") and "ws://" not in policy(None)
+
+
+@pytest.mark.parametrize(
+    ("path", "over_tls", "present", "added"),
+    [
+        ("/api/v1/patients", False, [], [NO_STORE]),  # PHI: never kept by a browser or proxy
+        ("/patients/p1", True, [], [NO_STORE, HSTS]),  # over TLS (or api.tls_terminated)
+        ("/signin", False, [(b"Cache-Control", b"no-store")], []),  # the route's own choice
+        ("/static/js/common.js", False, [], []),  # our assets, no PHI: cacheable
+        ("/static/css/app.css", True, [], [HSTS]),
+    ],
+)
+def test_no_store_everywhere_but_static_assets_and_hsts_only_over_tls(
+    path: str, over_tls: bool, present: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
+) -> None:
+    assert extra_headers(path, over_tls, present) == added
 
 
 def test_chart_threshold_lines_one_per_value_named_after_the_alerts_rule() -> None:

@@ -13,7 +13,7 @@ import pytest
 from api.schemas import OnCallTier, Roster, RosterOverride, Shift
 from api.web import patient_views as pv
 from api.web import roster_views as rv
-from api.web.i18n import catalogs
+from api.web.i18n import Catalog, catalogs
 from api.workspace.models import (
     CaseloadRow,
     Chart,
@@ -34,7 +34,8 @@ def caseload_row(**latest: tuple[float, str]) -> CaseloadRow:
         id="p1", display_name="Wang Fang", team_id="t1", tz="Asia/Shanghai",
         responsible_doctor=None, last_reading_at=NOW - timedelta(hours=3, minutes=5),
         latest={m: LatestValue(value=v, unit=u, at=NOW) for m, (v, u) in latest.items()},
-        open_alerts=2, worst_open_severity="critical",
+        open_alerts=2, worst_open_severity="critical", risk_tier="high",
+        risk_tags=["not_measuring"],
     )  # fmt: skip
 
 
@@ -57,6 +58,15 @@ def test_list_rows_show_latest_vitals_at_clinical_precision(
     assert (row.severity_icon, row.severity_label, row.last_reading_age) == (
         "◆", "Critical", "3 h 05 min ago")  # fmt: skip
     assert row.last_reading == "2026-12-03 08:55 CST"
+
+
+@pytest.mark.parametrize(("catalog", "words"), [(EN, ("High", ["Stopped measuring"])),
+                                               (ZH, ("高", ["已停止测量"]))])  # fmt: skip
+def test_list_rows_say_the_risk_tier_and_why_in_the_viewers_language(
+    catalog: Catalog, words: tuple[str, list[str]]
+) -> None:
+    row = pv.list_row(caseload_row(), catalog, "Asia/Shanghai", NOW)
+    assert (row.risk_label, row.risk_reasons) == words
 
 
 def line(rule: str, value: float, severity: str, comparison: str = ">") -> ChartThreshold:
