@@ -171,7 +171,13 @@ mosquitto_up() {
   fi
   setsid nohup mosquitto -c "$dir/mosquitto.conf" > "$dir/stdout.log" 2>&1 9>&- &
   echo $! > "$pidf"
-  wait_port "$mqtt_port" 20 mosquitto
+  local i
+  for ((i = 0; i < 200; i++)); do
+    port_open "$mqtt_port" && port_open "$mqtt_cert_port" && break
+    alive "$pidf" || die "mosquitto exited: $(tail -n 3 "$dir/stdout.log" "$dir/mosquitto.log" 2>/dev/null)"
+    sleep 0.1
+  done
+  wait_port "$mqtt_port" 1 mosquitto
   say "mosquitto up on 127.0.0.1:$mqtt_port"
 }
 
