@@ -26,6 +26,7 @@ from api.feed import AlertFeed
 from api.routes import session
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
+from ingest.dynsec import BrokerAccounts
 from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_app(
     stats: Callable[[], dict[str, Any]] | None = None,
     response: PgResponse | None = None,
     sessions: SessionPolicy | None = None,
+    broker: BrokerAccounts | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +72,7 @@ def create_app(
     app.state.allowed_origins = frozenset(allowed_origins)
     app.state.response = response  # None: alert actions answer 503 (e.g. a read-only API)
     app.state.sessions = sessions or SessionPolicy()  # staff sign-in, cookie and lockout rules
+    app.state.broker = broker  # device credentials; None: those endpoints answer 503
     app.state.storage_mode = storage_mode
     app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
     error_handlers.install(app)

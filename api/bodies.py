@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from alerts.escalation import Outcome
+from ingest.dynsec import reserved_id
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -32,8 +33,8 @@ def _no_nul(text: str) -> str:
 
 
 def _not_service(device_id: str) -> str:
-    if device_id.startswith("svc-"):
-        raise ValueError("svc- names service accounts, never a device")
+    if reserved_id(device_id):
+        raise ValueError("svc- and vigil- name service accounts and clients, never a device")
     return device_id
 
 

@@ -65,6 +65,22 @@ class Device(Record):
     patient_id: str | None  # the binding in force now
 
 
+class DeviceCredential(BaseModel):
+    """A device's MQTT login, shown once: username and client id are the device id."""
+
+    username: str
+    client_id: str
+    password: str
+
+    @classmethod
+    def of(cls, device_id: str, password: str) -> DeviceCredential:
+        return cls(username=device_id, client_id=device_id, password=password)
+
+
+class RegisteredDevice(Device):
+    credential: DeviceCredential
+
+
 class Binding(Record):
     device_id: str
     patient_id: str

@@ -87,7 +87,7 @@ async def _queued(run: _Run, cid: str, traffic: Traffic) -> None:
 
 
 async def _embedded_drain(run: _Run, traffic: Traffic, readings: int) -> float:
-    cid = "bench-embedded"
+    cid = "vigil-bench-embedded"
     await _queued(run, cid, traffic)
     procs = run.processes(VIGIL_MQTT__CLIENT_ID=cid)
     procs.start("run")
@@ -100,7 +100,7 @@ async def _embedded_drain(run: _Run, traffic: Traffic, readings: int) -> float:
 
 async def _embedded_live(run: _Run, live_s: float) -> dict[str, float]:
     await reset(run.bench.dsn)
-    cid = "bench-embedded-live"
+    cid = "vigil-bench-embedded-live"
     procs = run.processes(VIGIL_MQTT__CLIENT_ID=cid)
     procs.start("run")
     try:
@@ -115,7 +115,7 @@ async def _embedded_live(run: _Run, live_s: float) -> dict[str, float]:
 def _kafka_env(name: str) -> dict[str, str]:
     stamp = time.time_ns()
     return {
-        "VIGIL_MQTT__CLIENT_ID": name,
+        "VIGIL_MQTT__CLIENT_ID": f"vigil-{name}",
         "VIGIL_KAFKA__READINGS_TOPIC": f"bench.{name}.{stamp}",
         "VIGIL_KAFKA__APP_ID": f"{name}-{stamp}",
     }

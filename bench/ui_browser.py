@@ -84,7 +84,7 @@ async def browser_figures(settings: Settings, trials: int) -> dict[str, Any]:
     logs = bench.settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT),
-           "VIGIL_MQTT__CLIENT_ID": "bench-ui-browser"}  # fmt: skip
+           "VIGIL_MQTT__CLIENT_ID": "vigil-bench-ui-browser"}  # fmt: skip
     procs = Processes(bench.settings, env, logs)
     procs.start("run")
     try:

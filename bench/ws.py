@@ -172,7 +172,7 @@ async def ws_figures(
     logs: Path = bench.settings.state_dir / "logs"
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
     env = {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT),
-           "VIGIL_MQTT__CLIENT_ID": "bench-ws"}  # fmt: skip
+           "VIGIL_MQTT__CLIENT_ID": "vigil-bench-ws"}  # fmt: skip
     async with AsyncConnectionPool(bench.dsn, min_size=1, max_size=1, open=False) as pool:
         charge = await issue_token(pool, CHARGE_NURSE, datetime.now(UTC), timedelta(hours=1))
         procs = Processes(bench.settings, env, logs)
@@ -214,7 +214,7 @@ async def _push(
 ) -> dict[str, Any]:
     """Detection -> websocket receipt under live load on `vigil run`, for one client (the charge
     nurse); with the publish -> detection figures of the same load."""
-    cid = "bench-ws-live"
+    cid = "vigil-bench-ws-live"
     procs = Processes(bench.settings, {**env, "VIGIL_MQTT__CLIENT_ID": cid}, logs)
     procs.start("run")
     try:

@@ -27,6 +27,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 state=${VIGIL_STATE_DIR:-$repo/.vigil}
 mqtt_port=${VIGIL_MQTT_PORT:-18830}
+mqtts_port=${VIGIL_MQTTS_PORT:-$((mqtt_port + 1))}          # TLS, device passwords
+mqtt_cert_port=${VIGIL_MQTT_CERT_PORT:-$((mqtt_port + 2))}  # TLS, device certificates
 pg_port=${VIGIL_PG_PORT:-15432}
 kafka_port=${VIGIL_KAFKA_PORT:-19092}
 controller_port=${VIGIL_KAFKA_CONTROLLER_PORT:-19093}
@@ -62,8 +64,7 @@ ensure_packages() {
   local missing=() name
   for name in "$@"; do
     case $name in
-      mosquitto) command -v mosquitto >/dev/null && command -v mosquitto_passwd >/dev/null ||
-                   missing+=(mosquitto) ;;
+      mosquitto) command -v mosquitto >/dev/null || missing+=(mosquitto) ;;
       postgres) pg_bindir >/dev/null || missing+=(postgresql) ;;
       kafka) java_ok || missing+=("$(java_package)")
              command -v mvn >/dev/null || missing+=(maven) ;;
@@ -86,7 +87,10 @@ wait_port() {  # port seconds what
   die "$3 did not open port $1 within $2 s"
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() {  # a killed service not yet reaped (a zombie) answers kill -0 but is gone
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null &&
+    ! grep -qs '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status"
+}
 
 stop_pid() {  # pidfile name
   alive "$1" || { rm -f "$1"; return 0; }
@@ -97,6 +101,10 @@ stop_pid() {  # pidfile name
   if kill -0 "$pid" 2>/dev/null; then say "$2 did not stop in 30 s; killing"; kill -9 "$pid" || true; fi
   rm -f "$1"
   say "$2 stopped"
+}
+
+add_secret() {  # file name: a secret added after the file was first written (upgrades)
+  grep -q "^$2=" "$1" || (umask 077; echo "$2=$(random_secret)" >> "$1")
 }
 
 random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | cut -c 1-24; }
@@ -110,6 +118,7 @@ secrets() {  # created once; later runs reuse them so data and credentials stay 
        echo "mqtt_ingest_password=$(random_secret)"
        echo "sim_secret=$(random_secret)"; } > "$f")
   fi
+  add_secret "$f" mqtt_admin_password
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -122,6 +131,11 @@ VIGIL_MQTT__HOST=127.0.0.1
 VIGIL_MQTT__PORT=$mqtt_port
 VIGIL_MQTT__USERNAME=svc-ingest
 VIGIL_MQTT__PASSWORD=$mqtt_ingest_password
+VIGIL_MQTT__ADMIN_USERNAME=svc-provision
+VIGIL_MQTT__ADMIN_PASSWORD=$mqtt_admin_password
+VIGIL_MQTT__TLS_PORT=$mqtts_port
+VIGIL_MQTT__CERT_PORT=$mqtt_cert_port
+VIGIL_MQTT__CA_FILE=$state/mosquitto/tls/ca.crt
 VIGIL_DB__DSN=postgresql://vigil:$pg_vigil_password@127.0.0.1:$pg_port/vigil
 VIGIL_DB__ADMIN_DSN=postgresql://postgres:$pg_admin_password@127.0.0.1:$pg_port/postgres
 VIGIL_KAFKA__BOOTSTRAP=127.0.0.1:$kafka_port
@@ -137,22 +151,75 @@ mosquitto_up() {
   if alive "$pidf"; then say "mosquitto already running on $mqtt_port"; return 0; fi
   port_open "$mqtt_port" && die "port $mqtt_port is taken by another process (set VIGIL_MQTT_PORT)"
   mkdir -p "$dir/data"
+  port_open "$mqtts_port" && die "port $mqtts_port is taken (set VIGIL_MQTTS_PORT)"
+  port_open "$mqtt_cert_port" && die "port $mqtt_cert_port is taken (set VIGIL_MQTT_CERT_PORT)"
+  mosquitto_tls "$dir/tls"
   sed -e "s#@STATE@#$state#g" -e "s#@MQTT_PORT@#$mqtt_port#g" \
+    -e "s#@MQTTS_PORT@#$mqtts_port#g" -e "s#@MQTT_CERT_PORT@#$mqtt_cert_port#g" \
+    -e "s#@DYNSEC@#$(dynsec_plugin)#g" \
     "$here/mosquitto/mosquitto.conf.in" > "$dir/mosquitto.conf"
   cp "$here/mosquitto/acl" "$dir/acl"
-  # Device entries are appended by `vigil` (ingest.provisioning); only service accounts here.
-  [ -f "$dir/passwd" ] || (umask 077; : > "$dir/passwd")
-  mosquitto_passwd -b "$dir/passwd" svc-ingest "$mqtt_ingest_password"
-  chmod 600 "$dir/passwd"
-  # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory.
+  # Accounts live in the dynamic-security plugin's file: service accounts (re)written here,
+  # devices added by the API (POST /devices) through the broker's control topic.
+  printf 'svc-ingest=%s\nsvc-provision=%s\n' "$mqtt_ingest_password" "$mqtt_admin_password" |
+    python3 "$here/mosquitto/dynsec_seed.py" "$dir/dynamic-security.json"
+  # Started as root, mosquitto drops to the 'mosquitto' user: give it its own directory (the
+  # plugin rewrites its file there on every change).
   if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
     chown -R mosquitto: "$dir"
     reachable_by mosquitto
   fi
   setsid nohup mosquitto -c "$dir/mosquitto.conf" > "$dir/stdout.log" 2>&1 9>&- &
   echo $! > "$pidf"
-  wait_port "$mqtt_port" 20 mosquitto
+  local i
+  for ((i = 0; i < 200; i++)); do
+    port_open "$mqtt_port" && port_open "$mqtt_cert_port" && break
+    alive "$pidf" || die "mosquitto exited: $(tail -n 3 "$dir/stdout.log" "$dir/mosquitto.log" 2>/dev/null)"
+    sleep 0.1
+  done
+  wait_port "$mqtt_port" 1 mosquitto
   say "mosquitto up on 127.0.0.1:$mqtt_port"
+}
+
+mosquitto_tls() {  # a private CA and the broker's certificate, for local runs only (once)
+  local tls=$1
+  [ -f "$tls/server.crt" ] && return 0
+  mkdir -p "$tls"
+  (umask 077
+   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Vigil local CA" \
+     -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+     -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext"
+   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+     -CAcreateserial -days 825 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null) ||
+    die "openssl could not make the local broker certificates"
+  chmod 644 "$tls/ca.crt" "$tls/server.crt"
+  say "made a private CA and broker certificate in $tls (local runs only)"
+}
+
+device_cert() {  # device-cert ID: a client certificate (CN = device id) from the local CA
+  local id=${1:?device id} tls=$state/mosquitto/tls out
+  [ -f "$tls/ca.key" ] || die "no local CA yet (run: services.sh up mosquitto)"
+  out=$tls/devices
+  mkdir -p "$out"
+  (umask 077
+   openssl req -newkey rsa:2048 -nodes -subj "/CN=$id" -keyout "$out/$id.key" \
+     -out "$out/$id.csr" 2>/dev/null
+   printf 'extendedKeyUsage=clientAuth\n' > "$out/client.ext"
+   openssl x509 -req -in "$out/$id.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+     -CAcreateserial -days 825 -extfile "$out/client.ext" -out "$out/$id.crt" 2>/dev/null) ||
+    die "openssl could not make the certificate"
+  rm -f "$out/$id.csr"
+  echo "$out/$id.crt"
+}
+
+dynsec_plugin() {  # the Debian package's dynamic-security plugin
+  local f
+  for f in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so; do
+    [ -f "$f" ] && { echo "$f"; return 0; }
+  done
+  die "mosquitto_dynamic_security.so not found (Debian package mosquitto >= 2.0)"
 }
 
 # --- postgres -------------------------------------------------------------------------------
@@ -378,7 +445,9 @@ main() {
       flock -w 300 9 || die "another services.sh holds $state/.lock"
       "$cmd" "$@" ;;
     status) status ;;
-    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status" >&2; exit 2 ;;
+    device-cert) device_cert "$@" ;;
+    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status | device-cert ID" >&2
+       exit 2 ;;
   esac
 }
 

@@ -8,8 +8,8 @@ Public surface:
   the messages that fail, and their `rejected_readings` records (issue 14);
 - adapters: `MqttReceiver` (mqtt.py, paho), `KafkaHandoff` (kafka.py, aiokafka),
   PostgreSQL repositories (repository.py: bindings, rejections and their retention, technical
-  alarms, `PgHandledSeqs` the database's truth for device acks), Mosquitto credentials
-  (credentials.py);
+  alarms, `PgHandledSeqs` the database's truth for device acks), device credentials in the
+  broker (dynsec.py);
 - `start_ingest` (startup.py): the start-up order (bindings, acks read back, receiver, loop).
 
 Errors: the contract never raises (it returns rejections). Adapters raise

@@ -9,6 +9,11 @@
   readings wait in the device's buffer, as on a device that is offline or throttled.
 - Keeps every reading until the ingest acknowledges it end to end on the device's ack topic
   (highest contiguous seq stored), and publishes it again if no ack came within `resend_after_s`.
+  A PUBACK is not that ack: a broker acknowledges on receipt and can lose what it acknowledged
+  when it crashes (docs/device-contract.md).
+- Reconnects by itself when the connection drops (broker restart or crash, network), with
+  backoff, keeps its buffer meanwhile, and on every reconnection publishes again everything
+  not yet acknowledged end to end (the broker may have lost it).
 - Receives the patient's tier-1 messages on its `messages` topic, shows each once (they come at
   least once; simulators.inbox deduplicates) and hands a new one to `on_message` (the runner
   schedules a re-measurement when prompted).
@@ -36,6 +41,8 @@ from ingest.paho_asyncio import AsyncioPaho
 from simulators.inbox import Inbox, PatientMessage, parse
 
 log = logging.getLogger(__name__)
+
+MAX_RECONNECT_DELAY_S = 30.0
 
 
 @dataclass(slots=True)
@@ -84,6 +91,11 @@ class DeviceConnection:
         self._connected: asyncio.Future[ReasonCode] | None = None
         self._subscribed: asyncio.Future[None] | None = None
         self._puback_waiters: dict[int, asyncio.Future[ReasonCode]] = {}
+        self._online = False  # paho's is_connected() stays True after a broker DISCONNECT
+        self._closing = False
+        self._offline = asyncio.Event()
+        self._reconnector: asyncio.Task[None] | None = None
+        self.reconnects = 0
         self.inbox = Inbox()
         self.on_message: Callable[[PatientMessage], None] | None = None
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
@@ -92,6 +104,7 @@ class DeviceConnection:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         client.max_inflight_messages_set(max(max_inflight, 1))
         self._client = client
         self._io: AsyncioPaho | None = None
@@ -113,22 +126,51 @@ class DeviceConnection:
             await self.close()
             raise DeviceError(f"{self.device_id}: broker refused the connection: {reason}")
         self._subscribed = loop.create_future()
-        self._client.subscribe(
-            [(ack_topic(self.device_id), 1), (messages_topic(self.device_id), 1)]
-        )
+        self._subscribe()
         try:
             await asyncio.wait_for(self._subscribed, timeout_s)
         except TimeoutError as exc:
             raise DeviceError(f"{self.device_id}: no SUBACK within {timeout_s} s") from exc
+        self._reconnector = loop.create_task(self._stay_connected(), name=f"{self.device_id}-up")
 
     def disconnect(self) -> None:
         """Start disconnecting; the socket closes once the loop has sent the DISCONNECT."""
+        self._stop_reconnecting()
         self._client.disconnect()
 
     async def close(self) -> None:
         """Disconnect and wait until the socket is closed (nothing left for the collector)."""
+        self._stop_reconnecting()
         if self._io is not None:
             await self._io.disconnect()
+
+    def _stop_reconnecting(self) -> None:
+        self._closing = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+
+    def _subscribe(self) -> None:
+        self._client.subscribe(
+            [(ack_topic(self.device_id), 1), (messages_topic(self.device_id), 1)]
+        )
+
+    async def _stay_connected(self) -> None:
+        """Reconnect after the connection dropped, with exponential backoff; a refusal (e.g. a
+        revoked credential) is retried like an outage, as a device in the field would."""
+        delay = 0.5
+        while not self._closing:
+            await self._offline.wait()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
+            self._offline.clear()
+            try:
+                self._client.reconnect()
+            except OSError:
+                self._offline.set()
+                continue
+            self.reconnects += 1
+            if self._online:
+                delay = 0.5
 
     # --- readings ---------------------------------------------------------------------------
 
@@ -150,7 +192,7 @@ class DeviceConnection:
 
     @property
     def connected(self) -> bool:
-        return self._client.is_connected()
+        return self._online
 
     @property
     def unacked(self) -> int:
@@ -162,7 +204,7 @@ class DeviceConnection:
         return self._acked_seq
 
     def _pump(self) -> None:
-        while self._waiting and len(self._inflight) < self._max_inflight:
+        while self._online and self._waiting and len(self._inflight) < self._max_inflight:
             seq = self._waiting[0]
             entry = self._unacked.get(seq)
             if entry is None:  # acknowledged meanwhile
@@ -193,10 +235,28 @@ class DeviceConnection:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
+        self._online = not reason.is_failure
         if self._connected is not None and not self._connected.done():
             self._connected.set_result(reason)
-        elif not reason.is_failure:
+        elif self._online:
+            self._subscribe()  # the broker may have lost the session with its subscriptions
+            self._resend_unacked()
             self._pump()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self._online = False
+        self._inflight.clear()  # their seqs stay in the buffer and go again on reconnection
+        if not self._closing:
+            self._offline.set()
+
+    def _resend_unacked(self) -> None:
+        """After a reconnection everything not acknowledged end to end goes again, in order."""
+        waiting = set(self._waiting)
+        again = [seq for seq in sorted(self._unacked) if seq not in waiting]
+        self._waiting.extend(again)
+        self._stats.resent += len(again)
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any

@@ -33,15 +33,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.roster import Role, Shift, TeamRoster
 from alerts.roster_store import replace_roster
-from api import registry
-from api.auth import issue_token
+from api import device_credentials, registry
+from api.auth import Principal, issue_token
 from api.staff_accounts import add_staff
-from ingest.credentials import reload_broker, upsert_passwords, wait_until_accepted
 from program.enrolment import Enrolment, enrol
 from simulators.fleet import SimPatient, cohort, device_password
 from vigil.migrate import migrate
 from vigil.paths import SERVICES_SCRIPT
-from vigil.runtime import utc_now
+from vigil.runtime import build_broker_accounts, utc_now
 from vigil.settings import Settings
 
 CHARGE_NURSE = "nurse-charge"
@@ -116,7 +115,7 @@ async def enrol_demo(
             if program:
                 await enrol(conn, program_enrolment(p), "vigil enrol-demo", now)
         await conn.commit()
-    provision_devices(settings, [d.device_id for p in people for d in p.devices])
+    await provision_devices(settings, dsn, [d.device_id for p in people for d in p.devices])
     async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
         return await issue_token(pool, CHARGE_NURSE, utc_now(), TOKEN_TTL)
 
@@ -148,17 +147,17 @@ def program_enrolment(p: SimPatient) -> Enrolment:
     )
 
 
-def provision_devices(settings: Settings, device_ids: list[str]) -> None:
-    """Give simulated devices their MQTT credentials and make the broker re-read them."""
+async def provision_devices(settings: Settings, dsn: str, device_ids: list[str]) -> None:
+    """Give registered simulated devices their MQTT credentials, derived from the simulator's
+    secret, by the path the API uses (api.device_credentials: audited, through the broker's
+    dynamic-security plugin, effective at once)."""
     secret = settings.sim.secret.get_secret_value()
-    mosquitto = settings.state_dir / "mosquitto"
     passwords = {d: device_password(secret, d) for d in device_ids}
-    changed = upsert_passwords(mosquitto / "passwd", passwords)
-    if changed:
-        reload_broker(mosquitto / "mosquitto.pid")
-        wait_until_accepted(
-            settings.mqtt.host, settings.mqtt.port, changed[-1], passwords[changed[-1]]
-        )
+    at = utc_now()
+    actor = Principal("vigil enrol-demo", "admin", frozenset(), at)
+    async with await psycopg.AsyncConnection.connect(dsn) as conn, conn.transaction():
+        await device_credentials.provision(conn, build_broker_accounts(settings), actor, at,
+                                           passwords)  # fmt: skip
 
 
 def _vigil(*args: str) -> list[str]:

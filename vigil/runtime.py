@@ -39,6 +39,7 @@ from api.feed import AlertFeed
 from api.session_policy import SessionPolicy
 from ingest.contract import Limits
 from ingest.downlink import MqttPublisher
+from ingest.dynsec import BrokerAccounts
 from ingest.kafka import KafkaHandoff, ensure_topic
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
@@ -128,6 +129,13 @@ def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttR
     )
 
 
+def build_broker_accounts(settings: Settings) -> BrokerAccounts:
+    """The broker-admin account's client that issues, rotates and revokes device credentials."""
+    m = settings.mqtt
+    return BrokerAccounts(host=m.host, port=m.port, username=m.admin_username,
+                          password=m.admin_password.get_secret_value())  # fmt: skip
+
+
 def session_policy(settings: Settings) -> SessionPolicy:
     a = settings.api
     return SessionPolicy(
@@ -155,6 +163,7 @@ def build_api_server(
         stats=stats,
         response=PgResponse(pool, utc_now),
         sessions=session_policy(settings),
+        broker=build_broker_accounts(settings),
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than

@@ -21,8 +21,18 @@ class MqttSettings(BaseModel):
     port: int = Field(18830, ge=1, le=65535)
     username: str = "svc-ingest"
     password: SecretStr = SecretStr("")
-    client_id: str = "vigil-ingest"
+    # Service client ids live in the reserved `vigil-` space: no device can connect with one
+    # (the broker pins each device's client id to its device id; see ingest.dynsec).
+    client_id: str = Field("vigil-ingest", pattern=r"^vigil-[A-Za-z0-9_.-]{1,80}$")
     keepalive_s: int = Field(30, ge=5)
+    # The broker-admin account (dynamic-security plugin) the API provisions devices with.
+    admin_username: str = "svc-provision"
+    admin_password: SecretStr = SecretStr("")
+    # The broker's TLS listeners (devices: password or client certificate) and the CA that
+    # signed its certificate; services.sh makes a private one for local runs.
+    tls_port: int | None = Field(None, ge=1, le=65535)
+    cert_port: int | None = Field(None, ge=1, le=65535)
+    ca_file: Path | None = None
     # (How many unacknowledged messages the broker sends the ingest, and how long it keeps a
     # stopped ingest's queue, are broker settings: see infra/mosquitto/mosquitto.conf.in.)
 

@@ -21,6 +21,8 @@ from api.app import create_app
 from api.auth import issue_subject_token
 from api.feed import AlertFeed
 from stream.detections import Detection, Severity, Worse, detection_id
+from vigil.runtime import build_broker_accounts
+from vigil.settings import load_settings
 
 TEAMS = 3
 ROLES = ("nurse", "doctor", "admin", "patient", "device", "none", "expired")
@@ -144,6 +146,7 @@ async def api_client(dsn: str, *, actions: bool = True) -> AsyncIterator[httpx.A
             allowed_origins=[],
             storage_mode="plain",
             response=PgResponse(pool, utc_now) if actions else None,
+            broker=build_broker_accounts(load_settings()),
         )
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as client:

@@ -98,7 +98,7 @@ def stack_env(settings: Settings, dsn: str, tag: str, api_port: int) -> dict[str
     return {
         **os.environ,
         "VIGIL_DB__DSN": dsn,
-        "VIGIL_MQTT__CLIENT_ID": f"ingest-{tag}",
+        "VIGIL_MQTT__CLIENT_ID": f"vigil-ingest-{tag}",
         "VIGIL_API__PORT": str(api_port),
         "VIGIL_KAFKA__READINGS_TOPIC": f"vigil.readings.{tag}",
         "VIGIL_KAFKA__APP_ID": f"vigil-stream-{tag}",
@@ -135,4 +135,4 @@ async def running_stack(
     finally:
         stack.stop_all()
         # the test ingest's persistent session would otherwise queue everyone's readings for days
-        await asyncio.to_thread(close_session, settings, f"ingest-{tag}")
+        await asyncio.to_thread(close_session, settings, f"vigil-ingest-{tag}")

@@ -37,7 +37,7 @@ async def test_bad_payloads_are_rejected_with_reasons_and_valid_ones_all_stored(
     # A registered device with credentials but no binding: its readings go to quarantine.
     loose = f"{tag}-loose-bp"
     await registry.upsert_device(aconn, loose, "bp_cuff", 43200)
-    provision_devices(settings, [loose])
+    await provision_devices(settings, dsn, [loose])
 
     def spo2(seq: int, ts: str, **reading: object) -> bytes:
         values = {"metric": "spo2", "value": 97, "unit": "%", **reading}

@@ -88,6 +88,10 @@ async def test_vigil_up_shows_the_crisis_and_stops_cleanly(
         **os.environ,
         "VIGIL_STATE_DIR": str(state),
         "VIGIL_MQTT_PORT": str(free_port()),
+        # the TLS listeners too: the defaults (MQTT port + 1, + 2) may be a connection's
+        # ephemeral port when the MQTT port itself is an ephemeral one
+        "VIGIL_MQTTS_PORT": str(free_port()),
+        "VIGIL_MQTT_CERT_PORT": str(free_port()),
         "VIGIL_PG_PORT": str(free_port()),
         "VIGIL_API__PORT": str(api_port),
         "VIGIL_API__ALLOWED_ORIGINS": f'["http://127.0.0.1:{api_port}"]',

@@ -80,7 +80,7 @@ def lean(
 
 
 async def publish_all(settings: Settings, device: str, messages: list[tuple[bytes, int]]) -> None:
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
     pub.username_pw_set(device, device_password(settings.sim.secret.get_secret_value(), device))
     pub.max_inflight_messages_set(1000)
     close_at_end(AsyncioPaho(pub, asyncio.get_running_loop()).disconnect)

@@ -24,6 +24,8 @@ from alerts.response import PgResponse
 from api.app import create_app
 from api.feed import AlertFeed
 from tests.integration.rest_world import World, seed, utc_now
+from vigil.runtime import build_broker_accounts
+from vigil.settings import load_settings
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -46,7 +48,8 @@ def base_url(dsn: str) -> Iterator[str]:
         async with AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False) as pool:
             app = create_app(pool=pool, feed=AlertFeed(pool, dsn), clock=utc_now,
                              allowed_origins=[], storage_mode="plain",
-                             response=PgResponse(pool, utc_now))  # fmt: skip
+                             response=PgResponse(pool, utc_now),
+                             broker=build_broker_accounts(load_settings()))  # fmt: skip
             config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             servers.append(uvicorn.Server(config))
             started.set()

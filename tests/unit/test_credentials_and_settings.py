@@ -1,31 +1,12 @@
-"""Mosquitto password entries and the settings object."""
+"""Device passwords of the simulated cohort and the settings object."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from ingest.credentials import hash_password, upsert_passwords, verify_password
 from simulators.fleet import cohort, device_password
 from vigil.settings import Settings
-
-
-def test_password_hashes_verify_and_salt_differs() -> None:
-    a, b = hash_password("s3cret"), hash_password("s3cret")
-    assert a != b and a.startswith("$7$101$")
-    assert verify_password("s3cret", a) and not verify_password("other", a)
-
-
-def test_upsert_keeps_other_entries_and_only_rewrites_changes(tmp_path: Path) -> None:
-    f = tmp_path / "passwd"
-    f.write_text(f"svc-ingest:{hash_password('x')}\n")
-    assert upsert_passwords(f, {"dev-1": "p1", "dev-2": "p2"}) == ["dev-1", "dev-2"]
-    assert upsert_passwords(f, {"dev-1": "p1"}) == []
-    assert upsert_passwords(f, {"dev-1": "changed"}) == ["dev-1"]
-    users = [line.split(":")[0] for line in f.read_text().splitlines()]
-    assert users == ["svc-ingest", "dev-1", "dev-2"]
 
 
 def test_device_passwords_are_derived_per_device() -> None:
