@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,31 +52,49 @@ class _Run:
         return Processes(self.bench.settings, {**self.env, **env}, self.logs)
 
 
+PHASES = ("state", "embedded-drain", "embedded-live", "faust-drain", "faust-live")
+
+
 async def stream_figures(
-    settings: Settings, count: int, live_s: float, state_patients: int
+    settings: Settings,
+    count: int,
+    live_s: float,
+    state_patients: int,
+    phases: tuple[str, ...] = PHASES,
 ) -> dict[str, Any]:
-    log.info("state size: %d patients x 4 streams", state_patients)
-    figures: dict[str, Any] = dict(state_bytes(state_patients))
+    """The figures of `phases` (all by default; `--only` picks some to keep a run short)."""
+    figures: dict[str, Any] = conditions()
+    if "state" in phases:
+        log.info("state size: %d patients x 4 streams", state_patients)
+        figures.update(state_bytes(state_patients))
     bench = await enrolled(settings)
     traffic, readings = recent_traffic(bench.patients, count)
     logs = bench.settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     run = _Run(bench, {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT)}, logs)
-
-    figures["embedded_rps"] = round(await _embedded_drain(run, traffic, readings))
-    live = await _embedded_live(run, live_s)
-    figures.update(embedded_p99_ms=live["p99_ms"], embedded_p50_ms=live["p50_ms"],
-                   embedded_live=live)  # fmt: skip
-    faust_rps, topic = await _faust_drain(run, traffic, readings)
-    figures["faust_rps"] = round(faust_rps)
-    figures["bare_consumer_rps"] = round(
-        await bare_consumer_rps(bench.settings.kafka.bootstrap, topic, len(traffic))
-    )
-    live = await _faust_live(run, live_s)
-    figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live)
+    if "embedded-drain" in phases:
+        figures["embedded_rps"] = round(await _embedded_drain(run, traffic, readings))
+    if "embedded-live" in phases:
+        live = await _embedded_live(run, live_s)
+        figures.update(embedded_p99_ms=live["p99_ms"], embedded_p50_ms=live["p50_ms"],
+                       embedded_live=live)  # fmt: skip
+    if "faust-drain" in phases:
+        faust_rps, topic = await _faust_drain(run, traffic, readings)
+        figures["faust_rps"] = round(faust_rps)
+        figures["bare_consumer_rps"] = round(
+            await bare_consumer_rps(bench.settings.kafka.bootstrap, topic, len(traffic))
+        )
+    if "faust-live" in phases:
+        live = await _faust_live(run, live_s)
+        figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live)
     figures.update(readings_per_message=round(readings / count, 2), messages=count,
                    storage_mode=bench.storage_mode)  # fmt: skip
     return figures
+
+
+def conditions() -> dict[str, Any]:
+    """The machine's state at the start: figures are comparable only with it."""
+    return {"cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 async def _queued(run: _Run, cid: str, traffic: Traffic) -> None:
