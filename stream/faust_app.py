@@ -39,6 +39,7 @@ from ingest import bound
 from ingest.bound import BoundMessage, WireFormatError
 from ingest.retry import describe, retrying
 from stream.core import StreamCore
+from stream.faust_fetch import DEFAULT_FETCH_MAX_WAIT_MS, VigilFaustApp
 from stream.offsets import STALL_S, Admit, OffsetGuard, rewind, start_positions
 from stream.pipeline import StreamPipeline
 from stream.state import PatientState
@@ -99,8 +100,10 @@ def build_app(
     batch_max: int = 2_000,
     batch_within_s: float = 0.01,
     tick_s: float = 5.0,
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS,
 ) -> faust.App:
     app = _faust_app(app_id, bootstrap, partitions, datadir)
+    app.fetch_max_wait_ms = fetch_max_wait_ms  # stream/faust_fetch.py: why
     readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
     table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
                       value_type=bytes, use_partitioner=True)  # fmt: skip
@@ -123,8 +126,8 @@ def build_app(
     return app
 
 
-def _faust_app(app_id: str, bootstrap: str, partitions: int, datadir: Path) -> faust.App:
-    return faust.App(
+def _faust_app(app_id: str, bootstrap: str, partitions: int, datadir: Path) -> VigilFaustApp:
+    return VigilFaustApp(
         app_id,
         broker=f"kafka://{bootstrap}",
         datadir=str(datadir),
