@@ -19,6 +19,7 @@ code; the runners are measured as the processes a deployment starts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -86,10 +87,18 @@ async def stream_figures(
         )
     if "faust-live" in phases:
         live = await _faust_live(run, live_s)
-        figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live)
+        figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live,
+                       faust_stages=last_stages(logs / "bench-worker.log"))  # fmt: skip
     figures.update(readings_per_message=round(readings / count, 2), messages=count,
                    storage_mode=bench.storage_mode)  # fmt: skip
     return figures
+
+
+def last_stages(worker_log: Path) -> dict[str, Any]:
+    """The worker's last per-stage latency summary (stream/stage_times.py), {} if none."""
+    marker = "stage latency: "
+    lines = [ln for ln in worker_log.read_text(errors="replace").splitlines() if marker in ln]
+    return dict(json.loads(lines[-1].split(marker, 1)[1])) if lines else {}
 
 
 def conditions() -> dict[str, Any]:
