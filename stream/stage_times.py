@@ -4,10 +4,11 @@ Each processed record contributes one sample per stage (epoch seconds, one clock
 
 - `measured_to_ingest`: measurement time -> MQTT receipt at the ingest (device and broker; in
   `vigil bench stream` devices publish at measurement time, so this is the MQTT hop);
-- `ingest_to_kafka`: MQTT receipt -> the record's Kafka timestamp (the ingest's decode batch,
-  its hand-off to the producer);
-- `kafka_to_faust`: Kafka timestamp -> the worker's consumer received the record (producer
-  linger, broker append, the consumer's fetch);
+- `ingest_to_kafka`: MQTT receipt -> the record's Kafka timestamp: the broker's append time on
+  a topic created by `ingest.kafka.ensure_topic` (the ingest's decode batch, producer linger,
+  the produce request); the producer's send time on an older topic (CreateTime);
+- `kafka_to_faust`: Kafka timestamp -> Faust's consumer handed the record to the stream (the
+  consumer's fetch, Faust's fetch loop on the worker's event loop);
 - `faust_to_batch`: consumer receipt -> the batch holding it starts (Faust's stream buffer and
   `take(within=)`);
 - `batch_to_commit`: batch start -> its database transaction committed (decode, operator,
