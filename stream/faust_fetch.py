@@ -15,6 +15,7 @@ Must not: change anything else about the consumer (offsets, commits, assignment 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiokafka
@@ -22,6 +23,7 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 
 DEFAULT_FETCH_MAX_WAIT_MS = 20
+log = logging.getLogger(__name__)
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
@@ -30,6 +32,7 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         # aiokafka's constructor stores the argument here and hands it to its fetcher at start();
         # faust passes its constant, so the setting replaces it before the consumer starts.
         consumer._fetch_max_wait_ms = fetch_max_wait_ms(self.app)
+        log.info("worker consumer: fetch_max_wait_ms=%d", consumer._fetch_max_wait_ms)
         return consumer
 
 
