@@ -9,7 +9,10 @@
   under a live load of 1,000 readings/s (bench.live): device publish time to the detection row's
   insert time (same clock). Stateful detections wait, by design, for the allowed lateness or the
   idle flush, and are not measured here.
+- `faust_stages`: where the Faust worker's readings waited, per stage (the worker's last
+  `stage latency:` log line, stream/stage_times.py).
 - `bare_consumer_rps`: a bare aiokafka consumer reading the same topic in the same run.
+- `cores`, `load_average`: the machine at the start (figures compare only with them).
 - `state_bytes_per_patient`: the operator's state per patient (bench.state).
 
 The phases run in a fixed order, each on an emptied database. Must not: import the runners'
