@@ -32,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (median reported)")
     p.add_argument("--live-s", type=float, default=30.0, help="stream: seconds of live load")
     p.add_argument(
+        "--only",
+        default="",
+        help="stream: comma-separated phases to run (state, embedded-drain, embedded-live,"
+        " faust-drain, faust-live; default: all)",
+    )
+    p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
     )
     p.add_argument("--patients", type=int, default=30, help="quality: patients per cohort")
@@ -87,10 +93,15 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
         )
     else:
-        from bench.stream import stream_figures
+        from bench.stream import PHASES, stream_figures
 
+        phases = tuple(p for p in args.only.split(",") if p) or PHASES
+        if unknown := set(phases) - set(PHASES):
+            raise SystemExit(f"vigil bench stream --only: unknown phases {sorted(unknown)}")
         figures = asyncio.run(
-            stream_figures(settings, args.messages or 20_000, args.live_s, args.patients_state)
+            stream_figures(
+                settings, args.messages or 20_000, args.live_s, args.patients_state, phases
+            )
         )
     for key, value in figures.items():
         if key != "rounds_detail":

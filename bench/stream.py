@@ -9,7 +9,10 @@
   under a live load of 1,000 readings/s (bench.live): device publish time to the detection row's
   insert time (same clock). Stateful detections wait, by design, for the allowed lateness or the
   idle flush, and are not measured here.
+- `faust_stages`: where the Faust worker's readings waited, per stage (the worker's last
+  `stage latency:` log line, stream/stage_times.py).
 - `bare_consumer_rps`: a bare aiokafka consumer reading the same topic in the same run.
+- `cores`, `load_average`: the machine at the start (figures compare only with them).
 - `state_bytes_per_patient`: the operator's state per patient (bench.state).
 
 The phases run in a fixed order, each on an emptied database. Must not: import the runners'
@@ -19,7 +22,9 @@ code; the runners are measured as the processes a deployment starts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,31 +56,57 @@ class _Run:
         return Processes(self.bench.settings, {**self.env, **env}, self.logs)
 
 
+PHASES = ("state", "embedded-drain", "embedded-live", "faust-drain", "faust-live")
+
+
 async def stream_figures(
-    settings: Settings, count: int, live_s: float, state_patients: int
+    settings: Settings,
+    count: int,
+    live_s: float,
+    state_patients: int,
+    phases: tuple[str, ...] = PHASES,
 ) -> dict[str, Any]:
-    log.info("state size: %d patients x 4 streams", state_patients)
-    figures: dict[str, Any] = dict(state_bytes(state_patients))
+    """The figures of `phases` (all by default; `--only` picks some to keep a run short)."""
+    figures: dict[str, Any] = conditions()
+    if "state" in phases:
+        log.info("state size: %d patients x 4 streams", state_patients)
+        figures.update(state_bytes(state_patients))
     bench = await enrolled(settings)
     traffic, readings = recent_traffic(bench.patients, count)
     logs = bench.settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     run = _Run(bench, {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT)}, logs)
-
-    figures["embedded_rps"] = round(await _embedded_drain(run, traffic, readings))
-    live = await _embedded_live(run, live_s)
-    figures.update(embedded_p99_ms=live["p99_ms"], embedded_p50_ms=live["p50_ms"],
-                   embedded_live=live)  # fmt: skip
-    faust_rps, topic = await _faust_drain(run, traffic, readings)
-    figures["faust_rps"] = round(faust_rps)
-    figures["bare_consumer_rps"] = round(
-        await bare_consumer_rps(bench.settings.kafka.bootstrap, topic, len(traffic))
-    )
-    live = await _faust_live(run, live_s)
-    figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live)
+    if "embedded-drain" in phases:
+        figures["embedded_rps"] = round(await _embedded_drain(run, traffic, readings))
+    if "embedded-live" in phases:
+        live = await _embedded_live(run, live_s)
+        figures.update(embedded_p99_ms=live["p99_ms"], embedded_p50_ms=live["p50_ms"],
+                       embedded_live=live)  # fmt: skip
+    if "faust-drain" in phases:
+        faust_rps, topic = await _faust_drain(run, traffic, readings)
+        figures["faust_rps"] = round(faust_rps)
+        figures["bare_consumer_rps"] = round(
+            await bare_consumer_rps(bench.settings.kafka.bootstrap, topic, len(traffic))
+        )
+    if "faust-live" in phases:
+        live = await _faust_live(run, live_s)
+        figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live,
+                       faust_stages=last_stages(logs / "bench-worker.log"))  # fmt: skip
     figures.update(readings_per_message=round(readings / count, 2), messages=count,
                    storage_mode=bench.storage_mode)  # fmt: skip
     return figures
+
+
+def last_stages(worker_log: Path) -> dict[str, Any]:
+    """The worker's last per-stage latency summary (stream/stage_times.py), {} if none."""
+    marker = "stage latency: "
+    lines = [ln for ln in worker_log.read_text(errors="replace").splitlines() if marker in ln]
+    return dict(json.loads(lines[-1].split(marker, 1)[1])) if lines else {}
+
+
+def conditions() -> dict[str, Any]:
+    """The machine's state at the start: figures are comparable only with it."""
+    return {"cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 async def _queued(run: _Run, cid: str, traffic: Traffic) -> None:

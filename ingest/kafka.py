@@ -58,15 +58,24 @@ class KafkaHandoff:
         }
 
 
+# A record's timestamp is when the broker appended it: the worker's stage latencies
+# (stream/stage_times.py) then split the ingest's hand-off from the consumer's fetch. Nothing
+# else reads it (readings carry their measurement and receipt times).
+TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+
+
 async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int = 1) -> None:
     """Create the readings topic if it does not exist (idempotent; producers and workers call it
-    at start so neither depends on broker auto-creation or on who starts first)."""
+    at start so neither depends on broker auto-creation or on who starts first). An existing
+    topic keeps its configuration."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         if topic in await admin.list_topics():
             return
         with contextlib.suppress(TopicAlreadyExistsError):  # another process was quicker
-            await admin.create_topics([NewTopic(topic, partitions, replication)])
+            await admin.create_topics(
+                [NewTopic(topic, partitions, replication, topic_configs=TOPIC_CONFIG)]
+            )
     finally:
         await admin.close()

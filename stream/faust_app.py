@@ -27,6 +27,7 @@ share one `_Worker` (offset guard, lock, busy flag); `build_app` only registers 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -39,8 +40,10 @@ from ingest import bound
 from ingest.bound import BoundMessage, WireFormatError
 from ingest.retry import describe, retrying
 from stream.core import StreamCore
+from stream.faust_fetch import DEFAULT_FETCH_MAX_WAIT_MS, VigilFaustApp
 from stream.offsets import STALL_S, Admit, OffsetGuard, rewind, start_positions
 from stream.pipeline import StreamPipeline
+from stream.stage_times import StageTimes
 from stream.state import PatientState
 
 log = logging.getLogger(__name__)
@@ -99,8 +102,10 @@ def build_app(
     batch_max: int = 2_000,
     batch_within_s: float = 0.01,
     tick_s: float = 5.0,
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS,
 ) -> faust.App:
     app = _faust_app(app_id, bootstrap, partitions, datadir)
+    app.fetch_max_wait_ms = fetch_max_wait_ms  # stream/faust_fetch.py: why
     readings_topic = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
     table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes,
                       value_type=bytes, use_partitioner=True)  # fmt: skip
@@ -123,8 +128,8 @@ def build_app(
     return app
 
 
-def _faust_app(app_id: str, bootstrap: str, partitions: int, datadir: Path) -> faust.App:
-    return faust.App(
+def _faust_app(app_id: str, bootstrap: str, partitions: int, datadir: Path) -> VigilFaustApp:
+    return VigilFaustApp(
         app_id,
         broker=f"kafka://{bootstrap}",
         datadir=str(datadir),
@@ -162,17 +167,19 @@ class _Worker:
         self.guard = OffsetGuard()  # every record processed, in order (stream/offsets.py)
         self.busy = False  # the agent is inside a batch: no progress to expect meanwhile
         self.lock = asyncio.Lock()  # batches and ticks take turns: each is compute, write, persist
+        self.stages = StageTimes()  # where readings waited (stream/stage_times.py), logged by tick
 
     async def consume(self, stream: Any, batch_max: int, within_s: float) -> None:
         """The agent: each batch admitted, processed, then acknowledged (module docstring)."""
         guard = self.guard
         async for batch in stream.noack_take(batch_max, within=within_s):
             self.busy = True
+            started = (time.time(), time.monotonic())
             before = guard.positions({e.message.tp for e in batch})
             try:
                 events, redelivered = await self._admit(batch)
                 del batch  # drop the refused events: faust forgets unacked ones once collected
-                await self._process(events)
+                await self._process(events, started)
                 for event in (*events, *redelivered):
                     await stream.ack(event)
                 guard.touch({e.message.tp for e in events}, time.monotonic())
@@ -182,13 +189,16 @@ class _Worker:
             finally:
                 self.busy = False
 
-    async def _process(self, events: Sequence[Any]) -> None:
+    async def _process(self, events: Sequence[Any], started: tuple[float, float]) -> None:
         messages = decode_batch([e.value for e in events])
         try:
             pipeline = await retrying(self.holder.get, None, retriable=self.retriable,
                                       what="opening the database", log=log)  # fmt: skip
             async with self.lock:
                 await pipeline.process(messages, time.time())
+                if len(messages) == len(events):  # else a record was skipped: no pairing
+                    self.stages.record(stage_records(events, messages, started), started[0],
+                                       time.time())  # fmt: skip
                 await changelog_known(self.store.table)
                 self.store.persist(self.core.take_changed())
         except Exception as exc:  # not retriable: stop before anything is acknowledged
@@ -227,6 +237,8 @@ class _Worker:
         for tp in self.guard.stalled(highwaters, now, STALL_S):
             if self.guard.rewind_due(tp, now):
                 await rewind(consumer, self.guard, tp, "no progress although the topic has more")
+        if self.stages.recorded:
+            log.info("stage latency: %s", json.dumps(self.stages.summary()))
         pipeline = await self.holder.get(None)
         async with self.lock:
             await pipeline.tick(time.time())
@@ -262,6 +274,20 @@ async def changelog_known(table: Any) -> None:
     """
     producer = table.app.producer._ensure_producer()  # faust has no public accessor
     await producer.partitions_for(table.changelog_topic.get_topic_name())
+
+
+def stage_records(
+    events: Sequence[Any], messages: Sequence[BoundMessage], started: tuple[float, float]
+) -> Iterator[tuple[float, float, float, float | None]]:
+    """Per record: measured, MQTT receipt, Kafka timestamp, consumer receipt (epoch seconds;
+    Faust stamps the receipt on the monotonic clock, brought to the epoch via `started`)."""
+    wall, mono = started
+    for event, bound_message in zip(events, messages, strict=True):
+        m = bound_message.message
+        time_in = getattr(event.message, "time_in", None)
+        fetched = None if time_in is None else wall - (mono - time_in)
+        yield (m.measured_at.timestamp(), m.received_at.timestamp(), event.message.timestamp,
+               fetched)  # fmt: skip
 
 
 def decode_batch(values: Sequence[bytes]) -> list[BoundMessage]:

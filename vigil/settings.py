@@ -51,6 +51,9 @@ class KafkaSettings(BaseModel):
     readings_topic: str = "vigil.readings"
     partitions: int = Field(4, ge=1)
     app_id: str = "vigil-stream"
+    # The Faust worker's longest fetch wait at the broker; faust's own 1,500 ms held readings
+    # up to 1.5 s behind a fetch of quiet partitions (stream/faust_fetch.py).
+    fetch_max_wait_ms: int = Field(20, ge=1, le=1_500)
 
 
 class IngestSettings(BaseModel):

@@ -77,6 +77,7 @@ def make_app(settings: Settings) -> faust.App:
         batch_max=s.sink_batch_max,
         batch_within_s=s.sink_linger_ms / 1000,
         tick_s=s.tick_s,
+        fetch_max_wait_ms=k.fetch_max_wait_ms,
     )
     apps.append(app)
 

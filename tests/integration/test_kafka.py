@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -41,6 +42,7 @@ async def test_the_producer_runs_with_acks_all_and_idempotence(
             )
             for i in range(9)
         ]
+        handed_at = time.time()
         await handoff.hand_off(sent)
     finally:
         await handoff.stop()
@@ -49,14 +51,17 @@ async def test_the_producer_runs_with_acks_all_and_idempotence(
                                 group_id=f"test-{tag}", enable_auto_commit=False)  # fmt: skip
     await consumer.start()
     try:
-        received = []
+        received, stamps = [], []
         while len(received) < len(sent):
             batch = await consumer.getmany(timeout_ms=5000)
             assert batch, "nothing arrived"
             for records in batch.values():
                 received += [(r.key, bound.decode(r.value), r.partition) for r in records]
+                stamps += [(r.timestamp_type, r.timestamp / 1000) for r in records]
     finally:
         await consumer.stop()
+    # stamped by the broker at append (LogAppendTime = 1), for the worker's stage latencies
+    assert all(kind == 1 and handed_at - 1 <= at <= time.time() for kind, at in stamps)
     assert sorted((m for _, m, _ in received), key=lambda b: b.message.seq) == sent
     # keyed by patient: one patient's readings always land on one partition
     partitions: dict[bytes, set[int]] = {}
