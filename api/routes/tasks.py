@@ -7,14 +7,18 @@ task or patient is "not found"; every read and change is audited.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from alerts.response import PgResponse
 from api.access import STAFF, Caller, Pool, actor, allow, check_team
+from api.auth import Principal
 from api.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
 from api.queries import audit
 from api.routes._common import now, visible_patient
@@ -136,11 +140,10 @@ async def follow_ups(
     pool: Pool,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FollowUpRecord]:
-    allow(caller, STAFF)
-    async with pool.connection() as conn, conn.transaction():
-        await visible_patient(conn, caller, patient_id)
-        rows = await task_store.records(conn, patient_id, limit)
-        await audit.record(conn, caller, now(request), "read", "follow_ups", [patient_id])
+    def read(conn: AsyncConnection[Any]) -> Awaitable[list[dict[str, Any]]]:
+        return task_store.records(conn, patient_id, limit)
+
+    rows = await _patient_rows(request, caller, pool, patient_id, "follow_ups", read)
     return [FollowUpRecord.model_validate(r) for r in rows]
 
 
@@ -152,9 +155,21 @@ async def risk_history(
     pool: Pool,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RiskChange]:
+    def read(conn: AsyncConnection[Any]) -> Awaitable[list[dict[str, Any]]]:
+        return risk_store.history(conn, patient_id, limit)
+
+    rows = await _patient_rows(request, caller, pool, patient_id, "risk_history", read)
+    return [RiskChange.model_validate(r) for r in rows]
+
+
+async def _patient_rows(
+    request: Request, caller: Principal, pool: AsyncConnectionPool, patient_id: str,
+    resource: str, read: Callable[[AsyncConnection[Any]], Awaitable[list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One patient's rows for staff of the patient's team (else 404), the read audited."""
     allow(caller, STAFF)
     async with pool.connection() as conn, conn.transaction():
         await visible_patient(conn, caller, patient_id)
-        rows = await risk_store.history(conn, patient_id, limit)
-        await audit.record(conn, caller, now(request), "read", "risk_history", [patient_id])
-    return [RiskChange.model_validate(r) for r in rows]
+        rows = await read(conn)
+        await audit.record(conn, caller, now(request), "read", resource, [patient_id])
+    return rows
