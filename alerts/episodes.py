@@ -108,10 +108,16 @@ def open_or_update(current: Alert | None, d: Detection) -> tuple[Alert, AlertEve
         if (current.patient_id, current.rule_id) != (d.patient_id, d.rule_id):
             raise ValueError("a detection only updates the alert of its own patient and rule")
         latest = d.measured_at >= current.last_seen_at
+        # A rule over several metrics (BP crisis: systolic or diastolic) keeps the values of the
+        # metric the alert opened on; the others are in their events, never mixed into its row
+        # (a "systolic 127 mmHg" that was the diastolic reached worklists and patients).
+        same = d.metric == current.metric
         alert = replace(
             current,
-            last_value=d.value if latest else current.last_value,
-            worst_value=_worst(current.worse, current.worst_value, d.value),
+            last_value=d.value if latest and same else current.last_value,
+            worst_value=_worst(current.worse, current.worst_value, d.value)
+            if same
+            else current.worst_value,
             count=current.count + 1,
             last_seen_at=max(current.last_seen_at, d.measured_at),
         )
@@ -136,8 +142,8 @@ def _event(alert: Alert, d: Detection, kind: EventKind) -> AlertEvent:
         "title": alert.title,
         "severity": alert.severity.value,
         "status": alert.status.value,
-        "metric": alert.metric,
-        "unit": alert.unit,
+        "metric": d.metric,  # what this detection measured: `value` is in its metric and unit
+        "unit": d.unit,
         "value": d.value,
         "worst_value": alert.worst_value,
         "count": alert.count,

@@ -13,11 +13,11 @@ T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def crisis(seq: int, value: float, minutes: float = 0, patient: str = "p1", *, kind: Kind = Kind.FIRED,
-           late: bool = False) -> Detection:  # fmt: skip
+           late: bool = False, metric: str = "systolic_bp") -> Detection:  # fmt: skip
     return Detection(
-        id=detection_id("bp.crisis", patient, "cuff-1", seq, "systolic_bp", kind),
+        id=detection_id("bp.crisis", patient, "cuff-1", seq, metric, kind),
         rule_id="bp.crisis", title="Hypertensive crisis", severity=Severity.CRITICAL, worse=Worse.HIGHER,
-        patient_id=patient, device_id="cuff-1", seq=seq, metric="systolic_bp", value=value,
+        patient_id=patient, device_id="cuff-1", seq=seq, metric=metric, value=value,
         unit="mm[Hg]", measured_at=T0 + timedelta(minutes=minutes), kind=kind, late=late,
         dangerous=False,  # bp.crisis waits for confirmation (stream/rule_thresholds.py)
     )  # fmt: skip
@@ -49,6 +49,17 @@ def test_an_episode_opens_once_and_repeats_update_it() -> None:
     assert e2.kind == e3.kind == EventKind.UPDATED
     assert len({e1.event_id, e2.event_id, e3.event_id}) == 3
     assert e3.payload["count"] == 3 and e3.payload["alert_id"] == str(alert.id)
+
+
+def test_a_bp_alert_keeps_the_values_of_the_metric_it_opened_on() -> None:
+    # one cuff reading 212/127, then 215/127: the crisis rule fires on both pressures
+    alert, _ = open_or_update(None, crisis(11, 212.0, 0))
+    for d in (crisis(11, 127.0, 0, metric="diastolic_bp"), crisis(12, 215.0, 5),
+              crisis(12, 127.0, 5, metric="diastolic_bp")):  # fmt: skip
+        alert, event = open_or_update(alert, d)
+        assert (event.payload["metric"], event.payload["value"]) == (d.metric, d.value)
+    assert (alert.metric, alert.first_value, alert.last_value, alert.worst_value, alert.count) == (
+        "systolic_bp", 212.0, 215.0, 215.0, 4)  # fmt: skip
 
 
 def test_a_late_reading_counts_but_does_not_become_the_latest_value() -> None:
