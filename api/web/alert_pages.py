@@ -37,7 +37,7 @@ async def alert_page(request: Request, alert_id: uuid.UUID) -> Response:
     a, patient = found.alert, found.patient
     assignee = found.names.get(a["assigned_to"] or "")
     row = views.row({**a, "patient": patient, "assignee_name": assignee},
-                    t, viewer.tz, viewer.staff_id, now)  # fmt: skip
+                    t, viewer.tz, viewer.staff_id, now, role=viewer.role)  # fmt: skip
     return page(
         request, "alert.html", viewer.locale, viewer, active_nav="nav.worklist",
         a=a, r=row, patient=patient,

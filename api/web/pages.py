@@ -87,7 +87,8 @@ async def worklist(request: Request, f: Filters) -> Response:
     seq, raw = await source.load(request.app.state.pool, viewer, f, now)
     t = catalog(request, viewer.locale)
     return page(request, "worklist.html", viewer.locale, viewer, active_nav="nav.worklist",
-                rows=views.rows(raw, t, viewer.tz, viewer.staff_id, now), seq=seq, filters=f,
+                rows=views.rows(raw, t, viewer.tz, viewer.staff_id, now, role=viewer.role),
+                seq=seq, filters=f,
                 teams=await source.team_names(request.app.state.pool, viewer),
                 tiers=_tiers(viewer), severities=list(views.SEVERITY_RANK))  # fmt: skip
 
@@ -108,6 +109,6 @@ async def worklist_row(request: Request, alert_id: uuid.UUID, f: Filters) -> Res
     if raw is None:
         return Response(status_code=204, headers={"cache-control": "no-store"})
     t = catalog(request, viewer.locale)
-    html = fragment(request, "worklist_row.html", viewer.locale, viewer,
-                    r=views.row(raw, t, viewer.tz, viewer.staff_id, now))  # fmt: skip
+    r = views.row(raw, t, viewer.tz, viewer.staff_id, now, role=viewer.role)
+    html = fragment(request, "worklist_row.html", viewer.locale, viewer, r=r)
     return HTMLResponse(html, headers={"cache-control": "no-store"})

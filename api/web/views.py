@@ -47,6 +47,7 @@ class Row:
     overdue: bool
     deadline_ms: int
     mine: bool
+    ackable: bool  # the viewer may acknowledge it now (the worklist's button)
 
 
 # metrics whose value alone does not say which one it is: "DBP 123 mmHg", not "123 mmHg"
@@ -58,7 +59,12 @@ def _value(r: dict[str, Any], t: Catalog) -> str:
     return f"{t('metric.short.' + r['metric'])} {shown}" if r["metric"] in NAMED else shown
 
 
-def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
+def may_acknowledge(alert: dict[str, Any], role: str) -> bool:
+    """An open alert, and at tier 3 only a doctor or admin (as alerts.response decides)."""
+    return alert["status"] == "open" and (alert["tier"] < 3 or role in ("doctor", "admin"))
+
+
+def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime, *, role: str) -> Row:
     patient = r["patient"]
     deadline: datetime | None = r["deadline"]
     snoozed = r["snoozed_until"] is not None and r["snoozed_until"] > now
@@ -88,6 +94,7 @@ def row(r: dict[str, Any], t: Catalog, tz: str, me: str, now: datetime) -> Row:
         overdue=overdue,
         deadline_ms=int(deadline.timestamp() * 1000) if deadline else NO_DEADLINE_MS,
         mine=r["assigned_to"] == me,
+        ackable=may_acknowledge({**r, "status": status}, role),
     )
 
 
@@ -102,8 +109,10 @@ def urgency(r: Row) -> tuple[int, int, datetime]:
     return (r.rank, r.deadline_ms, r.opened_at)
 
 
-def rows(raw: list[dict[str, Any]], t: Catalog, tz: str, me: str, now: datetime) -> list[Row]:
-    return sorted((row(r, t, tz, me, now) for r in raw), key=urgency)
+def rows(
+    raw: list[dict[str, Any]], t: Catalog, tz: str, me: str, now: datetime, *, role: str
+) -> list[Row]:
+    return sorted((row(r, t, tz, me, now, role=role) for r in raw), key=urgency)
 
 
 # --- the alert page ---------------------------------------------------------------------------
@@ -164,7 +173,7 @@ class Offered:
 def offered(alert: dict[str, Any], role: str) -> Offered:
     live = alert["status"] != "resolved"
     return Offered(
-        acknowledge=live and alert["status"] == "open",
+        acknowledge=may_acknowledge(alert, role),
         escalate=live and alert["tier"] < 3,
         snooze=live,
         resolve=live,

@@ -11,12 +11,16 @@ import pytest
 from playwright.async_api import Browser, expect
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.actions import Actor, Resolve
+from alerts.escalation import Outcome
 from alerts.repository import PgAlertStore
+from alerts.response import PgResponse
 from stream.detections import Detection
 from tests.browser.conftest import add_account, live, shot, signed_in
 from tests.integration.devices import enrol
 from tests.integration.stack import Stack
 from tests.integration.test_websocket import crisis
+from vigil.runtime import utc_now
 from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
@@ -66,17 +70,32 @@ async def test_a_refused_action_shows_the_reason_in_words(
     stack: Stack, browser: Browser, dsn: str, settings: Settings, tag: str, screenshots: Path
 ) -> None:
     patients, _ = await enrol(settings, dsn, tag, patients=1)
-    await add_account(dsn, f"n.{tag}", "nurse", patients[0].team_id)
+    team = patients[0].team_id
+    await add_account(dsn, f"n.{tag}", "nurse", team)
+    await add_account(dsn, f"d.{tag}", "doctor", team)
     await record(dsn, crisis(patients[0].patient_id, 1, 199.0))  # tier 3: a doctor acknowledges
     nurse = await signed_in(browser, stack.api_url, f"n.{tag}")
-    page = nurse.page
+    await nurse.page.locator(ROWS).first.locator(".title a").click()
+    await expect(nurse.page.locator("h1")).to_have_text("Hypertensive crisis")
+    await expect(nurse.page.locator("form[data-action=acknowledge]")).to_have_count(0)
+    doctor = await signed_in(browser, stack.api_url, f"d.{tag}")
+    page = doctor.page
     await page.locator(ROWS).first.locator(".title a").click()
+    await expect(page.locator("form[data-action=acknowledge] button")).to_be_enabled()
+    # meanwhile a colleague closes it: the doctor's page is now stale
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT id FROM alerts WHERE patient_id = %s",
+                                     (patients[0].patient_id,))  # fmt: skip
+            (alert_id,) = await cur.fetchone() or (None,)
+        await PgResponse(pool, utc_now).act(alert_id, Resolve(Outcome.FALSE_ALARM, "seen"),
+                                            Actor("colleague", "admin"))  # fmt: skip
     await page.locator("form[data-action=acknowledge] button").click()
     result = page.locator("#action-result")
     await expect(result).to_contain_text("Refused in the alert's current state.")
-    await expect(result).to_contain_text("a tier-3 alert is acknowledged by a doctor")
+    await expect(result).to_contain_text("the alert is resolved")
     await shot(page, screenshots, "alert-refused")
-    assert nurse.errors == []
+    assert nurse.errors == [] and doctor.errors == []
 
 
 async def test_another_teams_alert_is_not_found(

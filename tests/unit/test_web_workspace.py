@@ -81,7 +81,7 @@ def test_worklist_orders_by_severity_then_deadline_then_age() -> None:
         _alert(id="high-soon", severity="high", deadline=soon),
         _alert(id="high-none-older", severity="high", opened_at=T0 - timedelta(hours=1)),
     ]
-    order = [r.alert_id for r in views.rows(raw, t, "UTC", "me", T0)]
+    order = [r.alert_id for r in views.rows(raw, t, "UTC", "me", T0, role="nurse")]
     assert order == ["critical-later", "high-soon", "high-later", "high-none-older", "high-none",
                      "moderate-soon"]  # fmt: skip
 
@@ -109,7 +109,7 @@ def test_worklist_orders_by_severity_then_deadline_then_age() -> None:
 def test_row_status_deadline_and_mine(
     kw: dict[str, Any], status: str, overdue: bool, mine: bool
 ) -> None:
-    r = views.row(_alert(id="a", **kw), catalogs()["zh"], "UTC", "me", T0)
+    r = views.row(_alert(id="a", **kw), catalogs()["zh"], "UTC", "me", T0, role="nurse")
     assert (r.status, r.overdue, r.mine) == (status, overdue, mine)
     assert r.title == "血糖低于 54 mg/dL（2 级低血糖）"
     assert r.value == "47 mg/dL"
@@ -129,7 +129,25 @@ def test_a_blood_pressure_row_says_which_pressure(metric: str, loc: str, shown: 
     amount = {"systolic_bp": 207.0, "diastolic_bp": 123.0, "glucose": 46.84}[metric]
     unit = "mg/dL" if metric == "glucose" else "mm[Hg]"
     raw = _alert(id="a", metric=metric, unit=unit, last_value=amount)
-    assert views.row(raw, catalogs()[loc], "UTC", "me", T0).value == shown
+    assert views.row(raw, catalogs()[loc], "UTC", "me", T0, role="nurse").value == shown
+
+
+@pytest.mark.parametrize(
+    ("tier", "status", "role", "ackable"),
+    [
+        (2, "open", "nurse", True),
+        (3, "open", "nurse", False),  # a tier-3 alert is acknowledged by a doctor (the API says)
+        (3, "open", "doctor", True),
+        (3, "open", "admin", True),
+        (2, "acknowledged", "nurse", False),
+    ],
+)
+def test_the_acknowledge_button_is_offered_only_to_who_may_use_it(
+    tier: int, status: str, role: str, ackable: bool
+) -> None:
+    raw = _alert(id="a", tier=tier, status=status)
+    assert views.row(raw, catalogs()["en"], "UTC", "me", T0, role=role).ackable is ackable
+    assert views.offered(raw, role).acknowledge is ackable
 
 
 def test_every_rule_title_has_both_languages() -> None:
