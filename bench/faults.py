@@ -1,0 +1,183 @@
+"""`vigil bench faults`: the fault harness (issue 14). Each scenario breaks the embedded
+deployment (`vigil run` as a real process on the private services) under load, then checks the
+crash-safety invariants from the devices' side and the database's.
+
+Scenarios, one after another, each on a fresh bench database and a fresh cohort (its own device
+ids, so no retained ack or session of an earlier run counts): `kill` (kill -9 of `vigil run`,
+restarted at once), `database` (PostgreSQL stopped, fast shutdown, for `db_down_s`), `broker`
+(Mosquitto kill -9, restarted after a second), `poison` (a `context` nested 1,000 levels among
+the traffic), `takeover` (a device login asking for the ingest's client id). Per scenario:
+sent, broker_acked, e2e_acked, stored (messages), lost (acknowledged end to end but not stored:
+must be 0), unstored (sent, not stored, not acknowledged), duplicates (readings stored twice),
+alerts expected vs opened (one per alarm patient, exactly once), recovery_s (restart to the
+first new end-to-end ack) and whether the pipeline is alive at the end.
+
+Must not: touch any database but the benches' own, or run against a broker with other ingests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from bench.broker import close_session
+from bench.database import Bench, alerts_of, enrolled, quarantined, stored_messages
+from bench.fault_load import ALARM_RULE, Load, LoadPlan
+from bench.fault_stack import Pipeline, connack, service
+from ingest.contract import readings_topic
+from simulators.device import DeviceConnection, DeviceStats
+from simulators.fleet import device_password
+from vigil.settings import Settings
+
+LOAD_PATIENTS = 7  # ~22 devices
+ALARM_PATIENTS = 6  # patients LOAD_PATIENTS.. ; those with a glucometer send 45 mg/dL
+
+
+@dataclass(slots=True)
+class World:
+    bench: Bench
+    pipeline: Pipeline
+    load: Load
+    db_down_s: float
+    notes: dict[str, Any]
+
+
+Fault = Callable[[World], Awaitable[float | None]]  # injects; returns recovery_s (None: no restart)
+
+
+async def kill_pipeline(w: World) -> float | None:
+    w.pipeline.kill()
+    w.pipeline.start()
+    return await w.load.first_ack_after()
+
+
+async def stop_database(w: World) -> float | None:
+    await service("stop", "postgres")
+    await asyncio.sleep(w.db_down_s)
+    await service("up", "postgres")
+    return await w.load.first_ack_after()
+
+
+async def crash_broker(w: World) -> float | None:
+    await service("crash", "mosquitto")
+    await asyncio.sleep(1.0)
+    await service("up", "mosquitto")
+    return await w.load.first_ack_after()
+
+
+def deep(device: str, seq: int, depth: int = 1_000) -> bytes:
+    """The issue's poison message: a valid SpO2 reading with 6 KB of `{"a":` nested `depth`
+    levels deep as its context."""
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().encode()
+    head = b'{"v":1,"device_id":"%s","seq":%d,"ts":"%s",' % (device.encode(), seq, ts)
+    head += b'"readings":[{"metric":"spo2","value":97,"unit":"%"}],"context":'
+    return head + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+
+
+async def poison(w: World) -> float | None:
+    """From a device outside the load (an alarm patient's wearable), seq 0 only."""
+    patients = _alarm_patients(w.bench)
+    device = next(d for p in patients for d in p.devices if d.profile.suffix == "wr")
+    secret = w.bench.settings.sim.secret.get_secret_value()
+    s = w.bench.settings.mqtt
+    conn = DeviceConnection(device.device_id, device_password(secret, device.device_id),
+                            s.host, s.port, DeviceStats())  # fmt: skip
+    await conn.connect()
+    try:
+        reason = await conn.publish_raw(readings_topic(device.device_id), deep(device.device_id, 0))
+    finally:
+        await conn.close()
+    w.notes["poison_broker_acked"] = not reason.is_failure
+    return None
+
+
+async def takeover(w: World) -> float | None:
+    device = _alarm_patients(w.bench)[0].devices[0].device_id
+    password = device_password(w.bench.settings.sim.secret.get_secret_value(), device)
+    reason = await asyncio.to_thread(connack, w.bench.settings, device, password,
+                                     w.pipeline.client_id)  # fmt: skip
+    w.notes["takeover_refused"] = reason.is_failure
+    return None
+
+
+SCENARIOS: Mapping[str, Fault] = MappingProxyType({
+    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker,
+    "poison": poison, "takeover": takeover,
+})  # fmt: skip
+
+
+def _alarm_patients(bench: Bench) -> list[Any]:
+    return bench.patients[LOAD_PATIENTS:]
+
+
+async def run_scenario(
+    bench: Bench, name: str, plan: LoadPlan, logs: Path, *, fault_at_s: float = 5.0,
+    db_down_s: float = 10.0,
+) -> dict[str, Any]:  # fmt: skip
+    """One scenario on `bench` (a fresh database with LOAD_PATIENTS + ALARM_PATIENTS enrolled)."""
+    settings = bench.settings
+    pipeline = Pipeline(settings, bench.dsn, f"{settings.mqtt.client_id}-{name}", logs)
+    pipeline.start()
+    try:
+        await pipeline.wait_healthy()
+        load = Load(settings, bench.patients[:LOAD_PATIENTS], _alarm_patients(bench), plan)
+        world = World(bench, pipeline, load, db_down_s, {})
+        traffic = await load.connect()
+        await asyncio.sleep(fault_at_s)
+        started = time.monotonic()
+        recovery = await SCENARIOS[name](world)
+        await traffic
+        figures = await _figures(bench, load, recovery, world.notes)
+        figures["alive"] = await pipeline.healthy()
+        figures["wall_s"] = round(time.monotonic() - started, 1)
+        return {"scenario": name, **figures}
+    finally:
+        pipeline.stop()  # and its persistent session, which would queue readings for days
+        await asyncio.to_thread(close_session, settings, pipeline.client_id)
+
+
+async def _figures(bench: Bench, load: Load, recovery: float | None,
+                   notes: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    sent = load.sent()
+    stored, duplicates = await stored_messages(bench.dsn)
+    acked = load.acked_seqs()
+    alerts = await alerts_of(bench.dsn, ALARM_RULE)
+    expected = load.alarm_patients
+    return {
+        "sent": len(sent),
+        "broker_acked": load.broker_acked(),
+        "e2e_acked": load.sim.stats.e2e_acked,
+        "stored": sum(1 for k in sent if k in stored),
+        "lost": sum(1 for d, s in sent if s <= acked.get(d, -1) and (d, s) not in stored),
+        "unstored": sum(1 for k in sent if k not in stored),
+        "duplicates": duplicates,
+        "resent": load.sim.stats.resent,
+        "alerts_expected": len(expected),
+        "alerts_opened": sum(alerts.get(p, 0) for p in expected),
+        "alerts_exactly_once": all(alerts.get(p, 0) == 1 for p in expected),
+        "recovery_s": recovery,
+        "quarantined": await quarantined(bench.dsn),
+        **notes,
+    }
+
+
+async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
+                         db_down_s: float = 10.0) -> dict[str, Any]:  # fmt: skip
+    """Every scenario in `names`, each on a fresh bench database and cohort."""
+    run = format(int(time.time()) % 36**4, "x")
+    logs = settings.state_dir / "bench-faults"
+    logs.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in names:
+        bench = await enrolled(settings, patients=LOAD_PATIENTS + ALARM_PATIENTS,
+                               prefix=f"f{run}{name[:2]}")  # fmt: skip
+        results.append(await run_scenario(bench, name, plan, logs, db_down_s=db_down_s))
+    ok = all(r["lost"] == 0 and r["duplicates"] == 0 and r["alerts_exactly_once"]
+             and r["alive"] for r in results)  # fmt: skip
+    return {"scenarios": results, "all_ok": ok, "rate": plan.rate, "messages": plan.messages}
