@@ -36,7 +36,7 @@ from simulators.fleet import device_password
 from vigil.settings import Settings
 
 LOAD_PATIENTS = 7  # ~22 devices
-ALARM_PATIENTS = 6  # patients LOAD_PATIENTS.. ; those with a glucometer send 45 mg/dL
+ALARM_PATIENTS = 9  # the next ones; the 3 with a glucometer send 45 mg/dL
 
 
 @dataclass(slots=True)
@@ -117,12 +117,18 @@ def _alarm_patients(bench: Bench) -> list[Any]:
 
 
 async def run_scenario(
-    bench: Bench, name: str, plan: LoadPlan, logs: Path, *, fault_at_s: float = 5.0,
+    bench: Bench,
+    name: str,
+    plan: LoadPlan,
+    logs: Path,
+    *,
+    fault_at_s: float = 5.0,
     db_down_s: float = 10.0,
-) -> dict[str, Any]:  # fmt: skip
-    """One scenario on `bench` (a fresh database with LOAD_PATIENTS + ALARM_PATIENTS enrolled)."""
+) -> dict[str, Any]:
+    """One scenario on `bench` (a fresh database with LOAD_PATIENTS + ALARM_PATIENTS enrolled);
+    the fault comes `fault_at_s` into the load."""
     settings = bench.settings
-    pipeline = Pipeline(settings, bench.dsn, f"{settings.mqtt.client_id}-{name}", logs)
+    pipeline = Pipeline(settings, bench.dsn, f"{settings.mqtt.client_id}-faults", logs)
     pipeline.start()
     try:
         await pipeline.wait_healthy()
@@ -130,6 +136,7 @@ async def run_scenario(
         world = World(bench, pipeline, load, db_down_s, {})
         traffic = await load.connect()
         await asyncio.sleep(fault_at_s)
+        world.notes["unacked_at_fault"] = len(load.sent()) - load.sim.stats.e2e_acked
         started = time.monotonic()
         recovery = await SCENARIOS[name](world)
         await traffic
