@@ -109,9 +109,15 @@ class Load:
             for conn in (*self._alarms, *([] if sim.done() else self.sim.connections)):
                 conn.resend_overdue(now)
 
-    async def first_ack_after(self, timeout_s: float = 120.0) -> float | None:
-        """Seconds from now to the next end-to-end ack any device receives (None: none came)."""
-        start, before = time.monotonic(), self.sim.stats.e2e_acked
+    def mark(self) -> tuple[float, int]:
+        """The recovery clock's start: now, and the end-to-end acks so far."""
+        return time.monotonic(), self.sim.stats.e2e_acked
+
+    async def first_ack_since(
+        self, mark: tuple[float, int], timeout_s: float = 120.0
+    ) -> float | None:
+        """Seconds from `mark` to the first end-to-end ack after it (None: none came)."""
+        start, before = mark
         while time.monotonic() - start < timeout_s:
             if self.sim.stats.e2e_acked > before:
                 return round(time.monotonic() - start, 2)

@@ -53,6 +53,11 @@ class Pipeline:
     async def healthy(self) -> bool:
         return self.running() and await asyncio.to_thread(_answers, self.port)
 
+    def disconnections(self) -> int:
+        """How often `vigil run` logged a lost broker connection (this log, all scenarios)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.count("mqtt disconnected")
+
     async def wait_healthy(self, timeout_s: float = 90.0) -> None:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
