@@ -123,7 +123,8 @@ def _ui(args: argparse.Namespace) -> int:
 def _faults(args: argparse.Namespace) -> int:
     """One line per scenario on stderr; exit 1 unless every invariant held in every scenario."""
     from bench.fault_load import LoadPlan
-    from bench.faults import SCENARIOS, faults_figures
+    from bench.fault_scenarios import SCENARIOS
+    from bench.faults import faults_figures
 
     names = [n for n in args.scenarios.split(",") if n]
     if not names or any(n not in SCENARIOS for n in names):

@@ -19,108 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from bench.broker import close_session
 from bench.database import Bench, alerts_of, enrolled, quarantined, stored_messages
 from bench.fault_load import ALARM_RULE, Load, LoadPlan
-from bench.fault_stack import Pipeline, connack, service
-from ingest.contract import readings_topic
-from simulators.device import DeviceConnection, DeviceStats
-from simulators.fleet import device_password
+from bench.fault_scenarios import SCENARIOS, World
+from bench.fault_stack import Pipeline
 from vigil.settings import Settings
 
 LOAD_PATIENTS = 7  # ~22 devices
 RECOVERY_TARGET_S = 5.0
 ALARM_PATIENTS = 9  # the next ones; the 3 with a glucometer send 45 mg/dL
-
-
-@dataclass(slots=True)
-class World:
-    bench: Bench
-    pipeline: Pipeline
-    load: Load
-    db_down_s: float
-    notes: dict[str, Any]
-
-
-Fault = Callable[[World], Awaitable[float | None]]  # injects; returns recovery_s (None: no restart)
-
-
-async def kill_pipeline(w: World) -> float | None:
-    w.pipeline.kill()
-    mark = w.load.mark()
-    w.pipeline.start()
-    return await w.load.first_ack_since(mark)
-
-
-async def stop_database(w: World) -> float | None:
-    await service("stop", "postgres")
-    await asyncio.sleep(w.db_down_s)
-    mark = w.load.mark()
-    await service("up", "postgres")
-    return await w.load.first_ack_since(mark)
-
-
-async def crash_broker(w: World) -> float | None:
-    await service("crash", "mosquitto")
-    await asyncio.sleep(1.0)
-    mark = w.load.mark()
-    await service("up", "mosquitto")
-    return await w.load.first_ack_since(mark)
-
-
-def deep(device: str, seq: int, depth: int = 1_000) -> bytes:
-    """The issue's poison message: a valid SpO2 reading with 6 KB of `{"a":` nested `depth`
-    levels deep as its context."""
-    ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().encode()
-    head = b'{"v":1,"device_id":"%s","seq":%d,"ts":"%s",' % (device.encode(), seq, ts)
-    head += b'"readings":[{"metric":"spo2","value":97,"unit":"%"}],"context":'
-    return head + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
-
-
-async def poison(w: World) -> float | None:
-    """From a device outside the load (an alarm patient's wearable), seq 0 only."""
-    patients = _alarm_patients(w.bench)
-    device = next(d for p in patients for d in p.devices if d.profile.suffix == "wr")
-    secret = w.bench.settings.sim.secret.get_secret_value()
-    s = w.bench.settings.mqtt
-    conn = DeviceConnection(device.device_id, device_password(secret, device.device_id),
-                            s.host, s.port, DeviceStats())  # fmt: skip
-    await conn.connect()
-    try:
-        reason = await conn.publish_raw(readings_topic(device.device_id), deep(device.device_id, 0))
-    finally:
-        await conn.close()
-    w.notes["poison_broker_acked"] = not reason.is_failure
-    return None
-
-
-async def takeover(w: World) -> float | None:
-    device = _alarm_patients(w.bench)[0].devices[0].device_id
-    password = device_password(w.bench.settings.sim.secret.get_secret_value(), device)
-    before = w.pipeline.disconnections()
-    reason = await asyncio.to_thread(connack, w.bench.settings, device, password,
-                                     w.pipeline.client_id)  # fmt: skip
-    w.notes["takeover_refused"] = reason.is_failure
-    await asyncio.sleep(2.0)  # a kicked ingest logs its lost connection at once
-    w.notes["ingest_disconnected"] = w.pipeline.disconnections() > before
-    return None
-
-
-SCENARIOS: Mapping[str, Fault] = MappingProxyType({
-    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker,
-    "poison": poison, "takeover": takeover,
-})  # fmt: skip
-
-
-def _alarm_patients(bench: Bench) -> list[Any]:
-    return bench.patients[LOAD_PATIENTS:]
 
 
 async def run_scenario(
@@ -139,8 +51,9 @@ async def run_scenario(
     pipeline.start()
     try:
         await pipeline.wait_healthy()
-        load = Load(settings, bench.patients[:LOAD_PATIENTS], _alarm_patients(bench), plan)
-        world = World(bench, pipeline, load, db_down_s, {})
+        alarms = bench.patients[LOAD_PATIENTS:]
+        load = Load(settings, bench.patients[:LOAD_PATIENTS], alarms, plan)
+        world = World(bench, alarms, pipeline, load, db_down_s, {})
         traffic = await load.connect()
         await asyncio.sleep(fault_at_s)
         world.notes["unacked_at_fault"] = len(load.sent()) - load.sim.stats.e2e_acked
