@@ -50,10 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ui-patients", type=int, default=10_000, help="ui: patients enrolled")
     p.add_argument("--open-alerts", type=int, default=2000, help="ui: open alerts")
     p.add_argument("--trials", type=int, default=50, help="ui: requests measured per endpoint")
-    p.add_argument("--scenarios", default="kill,database,broker,poison,takeover",
+    p.add_argument("--scenarios", default="kill,database,broker,backlog,poison,takeover",
                    help="faults: the scenarios, comma-separated")  # fmt: skip
     p.add_argument("--rate", type=float, default=100.0, help="faults: device messages/s")
-    p.add_argument("--db-down-s", type=float, default=10.0, help="faults: PostgreSQL stopped for")
+    p.add_argument("--down-s", type=float, default=10.0,
+                   help="faults: seconds PostgreSQL or vigil run stays down")  # fmt: skip
 
 
 def main(argv: Sequence[str], settings: Settings) -> int:
@@ -132,7 +133,7 @@ def _faults(args: argparse.Namespace) -> int:
         return 2
     subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
     plan = LoadPlan(rate=args.rate, messages=args.messages or 2000)
-    figures = asyncio.run(faults_figures(load_settings(), names, plan, args.db_down_s))
+    figures = asyncio.run(faults_figures(load_settings(), names, plan, args.down_s))
     for r in figures["scenarios"]:
         print("  ".join(f"{k}={v}" for k, v in r.items()), file=sys.stderr)
     if args.json:

@@ -30,7 +30,7 @@ class World:
     alarm_patients: list[SimPatient]  # outside the load: the poison and the takeover use theirs
     pipeline: Pipeline
     load: Load
-    db_down_s: float
+    down_s: float  # how long PostgreSQL (database) or vigil run (backlog) stays down
     notes: dict[str, Any]
 
 
@@ -46,9 +46,19 @@ async def kill_pipeline(w: World) -> float | None:
 
 async def stop_database(w: World) -> float | None:
     await service("stop", "postgres")
-    await asyncio.sleep(w.db_down_s)
+    await asyncio.sleep(w.down_s)
     mark = w.load.mark()
     await service("up", "postgres")
+    return await w.load.first_ack_since(mark)
+
+
+async def backlog(w: World) -> float | None:
+    """`vigil run` stopped cleanly while the devices keep sending: the broker queues a backlog
+    in the ingest's session, drained after the restart."""
+    w.pipeline.stop()
+    await asyncio.sleep(w.down_s)
+    mark = w.load.mark()
+    w.pipeline.start()
     return await w.load.first_ack_since(mark)
 
 
@@ -99,6 +109,6 @@ async def takeover(w: World) -> float | None:
 
 
 SCENARIOS: Mapping[str, Fault] = MappingProxyType({
-    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker,
+    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker, "backlog": backlog,
     "poison": poison, "takeover": takeover,
 })  # fmt: skip

@@ -4,13 +4,14 @@ crash-safety invariants from the devices' side and the database's.
 
 Scenarios, one after another, each on a fresh bench database and a fresh cohort (its own device
 ids, so no retained ack or session of an earlier run counts): `kill` (kill -9 of `vigil run`,
-restarted at once), `database` (PostgreSQL stopped, fast shutdown, for `db_down_s`), `broker`
-(Mosquitto kill -9, restarted after a second), `poison` (a `context` nested 1,000 levels among
-the traffic), `takeover` (a device login asking for the ingest's client id). Per scenario:
-sent, broker_acked, e2e_acked, stored (messages), lost (acknowledged end to end but not stored:
-must be 0), unstored (sent, not stored, not acknowledged), duplicates (readings stored twice),
-alerts expected vs opened (one per alarm patient, exactly once), recovery_s (restart to the
-first new end-to-end ack) and whether the pipeline is alive at the end.
+restarted at once), `database` (PostgreSQL stopped, fast shutdown, for `down_s`), `broker`
+(Mosquitto kill -9, restarted after a second), `backlog` (`vigil run` stopped cleanly for
+`down_s`, the broker queueing what the devices send meanwhile), `poison` (a `context` nested
+1,000 levels among the traffic), `takeover` (a device login asking for the ingest's client id).
+Per scenario: sent, broker_acked, e2e_acked, stored (messages), lost (acknowledged end to end
+but not stored: must be 0), unstored (sent, not stored, not acknowledged), duplicates (readings
+stored twice), alerts expected vs opened (one per alarm patient, exactly once), recovery_s
+(restart to the first new end-to-end ack) and whether the pipeline is alive at the end.
 
 Must not: touch any database but the benches' own, or run against a broker with other ingests.
 """
@@ -42,7 +43,7 @@ async def run_scenario(
     logs: Path,
     *,
     fault_at_s: float = 5.0,
-    db_down_s: float = 10.0,
+    down_s: float = 10.0,
 ) -> dict[str, Any]:
     """One scenario on `bench` (a fresh database with LOAD_PATIENTS + ALARM_PATIENTS enrolled);
     the fault comes `fault_at_s` into the load."""
@@ -53,7 +54,7 @@ async def run_scenario(
         await pipeline.wait_healthy()
         alarms = bench.patients[LOAD_PATIENTS:]
         load = Load(settings, bench.patients[:LOAD_PATIENTS], alarms, plan)
-        world = World(bench, alarms, pipeline, load, db_down_s, {})
+        world = World(bench, alarms, pipeline, load, down_s, {})
         traffic = await load.connect()
         await asyncio.sleep(fault_at_s)
         world.notes["unacked_at_fault"] = len(load.sent()) - load.sim.stats.e2e_acked
@@ -107,7 +108,7 @@ def held(r: Mapping[str, Any]) -> bool:
 
 
 async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
-                         db_down_s: float = 10.0) -> dict[str, Any]:  # fmt: skip
+                         down_s: float = 10.0) -> dict[str, Any]:  # fmt: skip
     """Every scenario in `names`, each on a fresh bench database and cohort."""
     run = format(int(time.time()) % 36**4, "x")
     logs = settings.state_dir / "bench-faults"
@@ -116,6 +117,6 @@ async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
     for name in names:
         bench = await enrolled(settings, patients=LOAD_PATIENTS + ALARM_PATIENTS,
                                prefix=f"f{run}{name[:2]}")  # fmt: skip
-        results.append(await run_scenario(bench, name, plan, logs, db_down_s=db_down_s))
+        results.append(await run_scenario(bench, name, plan, logs, down_s=down_s))
     ok = all(r["ok"] for r in results)
     return {"scenarios": results, "all_ok": ok, "rate": plan.rate, "messages": plan.messages}
