@@ -133,9 +133,11 @@ def _faults(args: argparse.Namespace) -> int:
         return 2
     subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
     plan = LoadPlan(rate=args.rate, messages=args.messages or 2000)
-    figures = asyncio.run(faults_figures(load_settings(), names, plan, args.down_s))
-    for r in figures["scenarios"]:
-        print("  ".join(f"{k}={v}" for k, v in r.items()), file=sys.stderr)
+
+    def report(r: dict[str, object]) -> None:
+        print("  ".join(f"{k}={v}" for k, v in r.items()), file=sys.stderr, flush=True)
+
+    figures = asyncio.run(faults_figures(load_settings(), names, plan, args.down_s, report))
     if args.json:
         print(json.dumps(figures))
     return 0 if figures["all_ok"] else 1

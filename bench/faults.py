@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,11 @@ def held(r: Mapping[str, Any]) -> bool:
 
 
 async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
-                         down_s: float = 10.0) -> dict[str, Any]:  # fmt: skip
-    """Every scenario in `names`, each on a fresh bench database and cohort."""
+                         down_s: float = 10.0,
+                         report: Callable[[dict[str, Any]], None] | None = None,
+                         ) -> dict[str, Any]:  # fmt: skip
+    """Every scenario in `names`, each on a fresh bench database and cohort; `report` is
+    called with each scenario's figures as soon as it is done."""
     run = format(int(time.time()) % 36**4, "x")
     logs = settings.state_dir / "bench-faults"
     logs.mkdir(parents=True, exist_ok=True)
@@ -118,5 +121,7 @@ async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
         bench = await enrolled(settings, patients=LOAD_PATIENTS + ALARM_PATIENTS,
                                prefix=f"f{run}{name[:2]}")  # fmt: skip
         results.append(await run_scenario(bench, name, plan, logs, down_s=down_s))
+        if report is not None:
+            report(results[-1])
     ok = all(r["ok"] for r in results)
     return {"scenarios": results, "all_ok": ok, "rate": plan.rate, "messages": plan.messages}
