@@ -21,7 +21,7 @@ from vigil.settings import Settings, load_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program"])
+    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults"])
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
         "--messages",
@@ -56,6 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ui-patients", type=int, default=10_000, help="ui: patients enrolled")
     p.add_argument("--open-alerts", type=int, default=2000, help="ui: open alerts")
     p.add_argument("--trials", type=int, default=50, help="ui: requests measured per endpoint")
+    p.add_argument("--scenarios", default="kill,database,broker,backlog,poison,takeover",
+                   help="faults: the scenarios, comma-separated")  # fmt: skip
+    p.add_argument("--rate", type=float, default=100.0, help="faults: device messages/s")
+    p.add_argument("--down-s", type=float, default=10.0,
+                   help="faults: seconds PostgreSQL or vigil run stays down")  # fmt: skip
 
 
 def main(argv: Sequence[str], settings: Settings) -> int:
@@ -73,6 +78,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.what == "ui":
         return _ui(args)
+    if args.what == "faults":
+        return _faults(args)
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
     settings = load_settings()  # now with the endpoints and secrets services.sh wrote
@@ -123,6 +130,28 @@ def _ui(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures))
     return 0
+
+
+def _faults(args: argparse.Namespace) -> int:
+    """One line per scenario on stderr; exit 1 unless every invariant held in every scenario."""
+    from bench.fault_load import LoadPlan
+    from bench.fault_scenarios import SCENARIOS
+    from bench.faults import faults_figures
+
+    names = [n for n in args.scenarios.split(",") if n]
+    if not names or any(n not in SCENARIOS for n in names):
+        print(f"--scenarios takes some of {list(SCENARIOS)}", file=sys.stderr)
+        return 2
+    subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
+    plan = LoadPlan(rate=args.rate, messages=args.messages or 2000)
+
+    def report(r: dict[str, object]) -> None:
+        print("  ".join(f"{k}={v}" for k, v in r.items()), file=sys.stderr, flush=True)
+
+    figures = asyncio.run(faults_figures(load_settings(), names, plan, args.down_s, report))
+    if args.json:
+        print(json.dumps(figures))
+    return 0 if figures["all_ok"] else 1
 
 
 def _quality(args: argparse.Namespace, settings: Settings) -> int:

@@ -60,15 +60,17 @@ class Bench:
     patients: list[SimPatient]
 
 
-async def enrolled(settings: Settings, program: bool = False) -> Bench:
+async def enrolled(
+    settings: Settings, program: bool = False, patients: int = PATIENTS, prefix: str = "bench"
+) -> Bench:
     """A fresh bench database (`bench_database`) with the demo cohort enrolled (in the care
     program too with `program`: plans, reminders, follow-up calls)."""
     dsn, mode = bench_database(settings)
     settings = settings.model_copy(
         update={"db": settings.db.model_copy(update={"dsn": SecretStr(dsn)})}
     )
-    await enrol_demo(settings, patients=PATIENTS, seed=1, prefix="bench", dsn=dsn, program=program)
-    return Bench(settings, dsn, mode, cohort(PATIENTS, 1, prefix="bench"))
+    await enrol_demo(settings, patients=patients, seed=1, prefix=prefix, dsn=dsn, program=program)
+    return Bench(settings, dsn, mode, cohort(patients, 1, prefix=prefix))
 
 
 async def _scalar(dsn: str, sql: str) -> int:
@@ -79,6 +81,34 @@ async def _scalar(dsn: str, sql: str) -> int:
 
 async def stored_readings(dsn: str) -> int:
     return await _scalar(dsn, "SELECT count(*) FROM readings")
+
+
+async def stored_messages(dsn: str) -> tuple[set[tuple[str, int]], int]:
+    """(device id, seq) of every stored message, and the duplicate readings: rows beyond one
+    per (device id, seq, metric)."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        keys = await (await conn.execute("SELECT DISTINCT device_id, seq FROM readings")).fetchall()
+        row = await (await conn.execute(
+            "SELECT count(*) - count(DISTINCT (device_id, seq, metric)) FROM readings"
+        )).fetchone()  # fmt: skip
+    return {(str(d), int(s)) for d, s in keys}, int(row[0]) if row else 0
+
+
+async def alerts_of(dsn: str, rule: str) -> dict[str, int]:
+    """Patient -> alerts of `rule` ever opened (open, acknowledged or resolved)."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT patient_id, count(*) FROM alerts WHERE rule_id = %s GROUP BY patient_id",
+            (rule,),
+        )
+        return {str(p): int(n) for p, n in await cur.fetchall()}
+
+
+async def quarantined(dsn: str) -> dict[str, int]:
+    """Rejected or quarantined input by reason."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute("SELECT reason, count(*) FROM rejected_readings GROUP BY reason")
+        return {str(r): int(n) for r, n in await cur.fetchall()}
 
 
 async def max_event_seq(dsn: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +47,13 @@ class Processes:
             await asyncio.sleep(0.2)
         raise TimeoutError(f"{text!r} not in {path}")
 
+    def kill(self) -> None:
+        """kill -9 every process, as a crash: no goodbye, nothing flushed."""
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.procs.clear()
+
     def stop(self) -> None:
         for p in self.procs:
             if p.poll() is None:
@@ -56,6 +64,12 @@ class Processes:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.procs.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def wait_port(port: int, timeout_s: float = 60) -> None:

@@ -4,6 +4,8 @@
 #
 #   infra/services.sh up [mosquitto] [postgres] [kafka]   # default: all three
 #   infra/services.sh down                                # stop whatever is running
+#   infra/services.sh stop postgres|mosquitto             # stop one (`up NAME` restarts it)
+#   infra/services.sh crash mosquitto                     # kill -9 (the fault harness)
 #   infra/services.sh status
 #
 # Everything lives under one state directory ($VIGIL_STATE_DIR, default <repo>/.vigil, ignored
@@ -423,6 +425,24 @@ down() {
   fi
 }
 
+stop_one() {  # stop NAME: one service, gracefully (postgres: fast shutdown); `up NAME` restarts it
+  local bin
+  case $1 in
+    postgres)
+      bin=$(pg_bindir) && pg_run "$bin/pg_ctl" -D "$state/pg/data" -m fast -w stop >/dev/null
+      say "postgres stopped" ;;
+    mosquitto) stop_pid "$state/mosquitto/mosquitto.pid" mosquitto ;;
+    *) die "stop takes postgres or mosquitto" ;;
+  esac
+}
+
+crash() {  # crash mosquitto: kill -9, no goodbye (the fault harness, `vigil bench faults`)
+  [ "${1:-}" = mosquitto ] || die "crash takes mosquitto"
+  alive "$state/mosquitto/mosquitto.pid" || die "mosquitto is not running"
+  kill -9 "$(cat "$state/mosquitto/mosquitto.pid")"
+  say "mosquitto killed (-9)"
+}
+
 status() {
   local bin pg=stopped
   alive "$state/mosquitto/mosquitto.pid" && echo "mosquitto  running  127.0.0.1:$mqtt_port" ||
@@ -439,14 +459,16 @@ main() {
   shift || true
   mkdir -p "$state"
   case $cmd in
-    up|down)
-      # One `up` or `down` at a time (tests, CI and a developer may race).
+    up|down|stop|crash)
+      # One of these at a time (tests, CI and a developer may race).
       exec 9> "$state/.lock"
       flock -w 300 9 || die "another services.sh holds $state/.lock"
+      [ "$cmd" = stop ] && cmd=stop_one
       "$cmd" "$@" ;;
     status) status ;;
     device-cert) device_cert "$@" ;;
-    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | status | device-cert ID" >&2
+    *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | stop postgres|mosquitto |" >&2
+       echo "       crash mosquitto | status | device-cert ID" >&2
        exit 2 ;;
   esac
 }

@@ -87,6 +87,7 @@ class DeviceConnection:
         self._waiting: deque[int] = deque()  # seqs not yet published (in-flight bound reached)
         self._unacked: dict[int, tuple[bytes, float]] = {}  # seq -> (payload, last publish time)
         self._acked_seq = -1
+        self.broker_acked: set[int] = set()  # seqs the broker acknowledged at least once
         self.rejected: dict[int, str] = {}  # seq -> reason, as reported on the ack topic
         self._connected: asyncio.Future[ReasonCode] | None = None
         self._subscribed: asyncio.Future[None] | None = None
@@ -277,6 +278,8 @@ class DeviceConnection:
                 self._unacked.pop(seq, None)
         else:
             self._stats.pubacked += 1
+            if seq is not None:
+                self.broker_acked.add(seq)
         self._pump()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

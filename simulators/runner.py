@@ -137,6 +137,11 @@ class Simulation:
                 conn.disconnect()
         return self.stats
 
+    @property
+    def connections(self) -> list[DeviceConnection]:
+        """The devices' connections (empty until `run` has connected them)."""
+        return list(self._conns.values())
+
     async def _connect_all(self) -> None:
         c = self.config
         for d in self._devices:

@@ -199,9 +199,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add("check-config", cmd_check_config, "validate the settings and print them (secrets masked)")
     sp = add("services", cmd_services, "start, stop or inspect the private service instances")
-    sp.add_argument("action", choices=["up", "down", "status", "device-cert"])
+    sp.add_argument("action", choices=["up", "down", "stop", "crash", "status", "device-cert"])
     sp.add_argument(
-        "names", nargs="*", help="mosquitto, postgres, kafka (default: all); device-cert: an id"
+        "names",
+        nargs="*",
+        help="mosquitto, postgres, kafka (default: all); stop: postgres or mosquitto;"
+        " crash: mosquitto (kill -9); device-cert: an id",
     )
     sp = add("db", cmd_db, "apply database migrations and report the storage mode")
     sp.add_argument("action", choices=["migrate"])
