@@ -41,7 +41,11 @@ from vigil.settings import Settings
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 
 SERVICES = REPO / "infra" / "services.sh"
-SNAPSHOT_WITHIN_S = 5.0  # autosave_interval (2 s) in infra/mosquitto/mosquitto.conf.in, and slack
+# The broker snapshots every 2 s (autosave_interval in infra/mosquitto/mosquitto.conf.in); this
+# test waits for the first snapshot after the last ack, then crashes the broker. How soon the
+# snapshot comes is a timing figure (measured by the fault bench), not what this test asserts:
+# the bound is generous so that a loaded machine delays it without failing the test.
+SNAPSHOT_WITHIN_S = 30.0
 
 
 def services(env: dict[str, str], *args: str) -> None:
@@ -107,7 +111,10 @@ async def test_what_the_broker_acknowledged_survives_its_crash(
         acked += not reason.is_failure
     assert acked == sent
     last_puback_ns = time.time_ns()
-    snapshot = Path(env["VIGIL_STATE_DIR"]) / "mosquitto" / "data" / "mosquitto.db"
+    state = Path(env["VIGIL_STATE_DIR"]) / "mosquitto"
+    # the setting the 2 s loss window rests on, as the broker was started with it
+    assert "autosave_interval 2\n" in (state / "mosquitto.conf").read_text()
+    snapshot = state / "data" / "mosquitto.db"
 
     async def snapshot_taken() -> bool:
         return snapshot.exists() and snapshot.stat().st_mtime_ns > last_puback_ns

@@ -132,12 +132,18 @@ async def test_an_expiring_token_closes_the_socket(dsn: str, tag: str) -> None:
             assert await close_code(ws) == 4440  # after the backlog
 
 
-async def ask(ws: ClientConnection, message: Any) -> dict[str, Any]:
+async def ask(
+    ws: ClientConnection, message: Any, seen: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Send `message` and return the reply; alert events that arrive first go to `seen` (the
+    feed may deliver the action's own event before the reply to it)."""
     await ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
     while True:
         reply = await frame(ws)
         if reply["type"] != "alert_event":
             return reply
+        if seen is not None:
+            seen.append(reply)
 
 
 async def test_acknowledge_over_the_socket(dsn: str, tag: str) -> None:
@@ -164,12 +170,13 @@ async def test_acknowledge_over_the_socket(dsn: str, tag: str) -> None:
                 f"{server.url}?after={after}", additional_headers=world.bearer(0, "doctor")
             ) as doctor:
                 await frame(doctor)
-                done = await ask(doctor, {"type": "ack", "alert_id": own, "ref": {"n": 1}})
+                early: list[dict[str, Any]] = []  # the ack's event, if it beat the reply
+                done = await ask(doctor, {"type": "ack", "alert_id": own, "ref": {"n": 1}}, early)
                 assert done == {"type": "ack_result", "ref": {"n": 1}, "ok": True,
                                 "alert": done["alert"]}  # fmt: skip
                 assert done["alert"]["acknowledged_by"] == world.staff(0, "doctor")
-                for ws in (doctor, nurse):  # the still-open nurse socket sees it too
-                    (event,) = await events(ws, 1)
+                for ws, got in ((doctor, early), (nurse, [])):  # the nurse's socket sees it too
+                    (event,) = got or await events(ws, 1)
                     assert (event["kind"], event["alert_id"]) == ("acknowledged", own)
                     assert event["actor"] == world.staff(0, "doctor")
                 await wss.write_fence(server.pool, [(own, world.teams[0].patients[0])])
