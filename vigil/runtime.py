@@ -171,10 +171,14 @@ def build_api_server(
     # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
     # inbound messages are small JSON requests. No `server` header: strangers are not told the
     # software that answers.
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                            log_level="warning", lifespan="on", ws_per_message_deflate=False,
-                            ws_max_size=settings.api.ws_max_message_bytes,
-                            server_header=False)  # fmt: skip
+    # With api.tls_certfile/keyfile the API serves https itself: the session cookie is then
+    # Secure and HSTS is sent (api.routes.session, api.web.security).
+    a = settings.api
+    config = uvicorn.Config(app, host=a.host, port=a.port, log_level="warning", lifespan="on",
+                            ws_per_message_deflate=False, ws_max_size=a.ws_max_message_bytes,
+                            server_header=False,
+                            ssl_certfile=str(a.tls_certfile) if a.tls_certfile else None,
+                            ssl_keyfile=str(a.tls_keyfile) if a.tls_keyfile else None)  # fmt: skip
     return uvicorn.Server(config)
 
 
@@ -243,11 +247,7 @@ async def run_embedded(settings: Settings) -> None:
             *program_tasks(settings, pool),
             *ingest_tasks,
         ]
-        log.info(
-            "embedded runner up: ingest, stream and API on http://%s:%d",
-            settings.api.host,
-            settings.api.port,
-        )
+        log.info("embedded runner up: ingest, stream and API on %s", settings.api.base_url)
         try:
             await _until_stopped(tasks, server)
         finally:

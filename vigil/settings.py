@@ -9,6 +9,7 @@ Nothing reads the environment at import time; modules receive the parts they nee
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -117,12 +118,33 @@ class ApiSettings(BaseModel):
     signin_max_failures: int = Field(5, ge=1)
     signin_lockout_s: float = Field(900.0, gt=0)
     tls_terminated: bool = False
+    # The API serves https itself when both are set (PEM files; for local runs the private CA's
+    # certificate services.sh makes serves 127.0.0.1 and localhost: see README, "TLS").
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    # The CA that Vigil's own clients of this API (`vigil watch`, the demo) trust besides the
+    # system's: the local CA for local runs.
+    tls_ca_file: Path | None = None
 
     @model_validator(mode="after")
     def _session_bounds(self) -> ApiSettings:
         if self.session_idle_s > self.session_absolute_s:
             raise ValueError("api.session_idle_s must not exceed api.session_absolute_s")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("api.tls_certfile and api.tls_keyfile are set together or not at all")
         return self
+
+    @property
+    def base_url(self) -> str:
+        """Where this API answers: https when it serves TLS itself."""
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context a client of this API verifies it with (None over plain http)."""
+        if self.tls_certfile is None:
+            return None
+        return ssl.create_default_context(cafile=self.tls_ca_file)
 
 
 class OutboxSettings(BaseModel):
