@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,9 +59,17 @@ def new_password() -> str:
 
 class BrokerAccounts:
     def __init__(
-        self, *, host: str, port: int, username: str, password: str, timeout_s: float = 10.0
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        timeout_s: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = (host, port)
+        self._tls = tls
         self._credentials = (username, password)
         self._timeout_s = timeout_s
 
@@ -123,6 +132,8 @@ class BrokerAccounts:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"vigil-provision-{tag}",
                              protocol=mqtt.MQTTv5)  # fmt: skip
         client.username_pw_set(*self._credentials)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.on_connect = lambda c, u, f, reason, p: _settle(connack, reason)
         client.on_subscribe = lambda *args: _settle(subscribed, None)
         client.on_message = lambda c, u, msg: _answers(answered, msg.payload, tag)

@@ -119,9 +119,11 @@ def build_ingest(
 
 def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttReceiver:
     m = settings.mqtt
+    host, port, tls = m.service_endpoint()
     return MqttReceiver(
-        host=m.host,
-        port=m.port,
+        host=host,
+        port=port,
+        tls=tls,
         username=m.username,
         password=m.password.get_secret_value(),
         client_id=client_id or m.client_id,
@@ -132,7 +134,8 @@ def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttR
 def build_broker_accounts(settings: Settings) -> BrokerAccounts:
     """The broker-admin account's client that issues, rotates and revokes device credentials."""
     m = settings.mqtt
-    return BrokerAccounts(host=m.host, port=m.port, username=m.admin_username,
+    host, port, tls = m.service_endpoint()
+    return BrokerAccounts(host=host, port=port, tls=tls, username=m.admin_username,
                           password=m.admin_password.get_secret_value())  # fmt: skip
 
 
@@ -187,7 +190,9 @@ async def start_ingest_tasks(
 ) -> list[Coroutine[Any, Any, None]]:
     """The ingest's start-up (`ingest.startup`), with its values taken from the settings."""
     m, s = settings.mqtt, settings.ingest
-    read_acks = functools.partial(retained_acks, host=m.host, port=m.port, username=m.username,
+    host, port, tls = m.service_endpoint()
+    read_acks = functools.partial(retained_acks, host=host, port=port, tls=tls,
+                                  username=m.username,
                                   password=m.password.get_secret_value())  # fmt: skip
     tasks = await start_ingest(
         service,
@@ -314,7 +319,8 @@ async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:
     """Tier-1 patient messages out of the outbox to the devices (alerts.outbox), published as
     the ingest's broker account with a client id of its own and a clean session."""
     m, o = settings.mqtt, settings.outbox
-    publisher = MqttPublisher(host=m.host, port=m.port, username=m.username,
+    host, port, tls = m.service_endpoint()
+    publisher = MqttPublisher(host=host, port=port, tls=tls, username=m.username,
                               password=m.password.get_secret_value(),
                               client_id=f"{m.client_id}-downlink-{secrets.token_hex(4)}",
                               keepalive_s=m.keepalive_s)  # fmt: skip

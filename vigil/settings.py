@@ -34,8 +34,23 @@ class MqttSettings(BaseModel):
     tls_port: int | None = Field(None, ge=1, le=65535)
     cert_port: int | None = Field(None, ge=1, le=65535)
     ca_file: Path | None = None
+    # Vigil's own connections (ingest, outbox, provisioning) over the TLS listener, verified
+    # with `ca_file`: for a broker on another host. Off for loopback, where TLS buys nothing.
+    service_tls: bool = False
     # (How many unacknowledged messages the broker sends the ingest, and how long it keeps a
     # stopped ingest's queue, are broker settings: see infra/mosquitto/mosquitto.conf.in.)
+
+    @model_validator(mode="after")
+    def _service_tls_needs_listener(self) -> MqttSettings:
+        if self.service_tls and (self.tls_port is None or self.ca_file is None):
+            raise ValueError("mqtt.service_tls needs mqtt.tls_port and mqtt.ca_file")
+        return self
+
+    def service_endpoint(self) -> tuple[str, int, ssl.SSLContext | None]:
+        """Where Vigil's own clients connect: host, port and the TLS context (None: plain)."""
+        if not self.service_tls or self.tls_port is None:
+            return self.host, self.port, None
+        return self.host, self.tls_port, ssl.create_default_context(cafile=self.ca_file)
 
 
 class DbSettings(BaseModel):
