@@ -108,7 +108,14 @@ async def takeover(w: World) -> float | None:
     return None
 
 
+async def burst(w: World) -> float | None:
+    """Nothing breaks: the load itself is the fault, 120,000 messages as fast as the devices
+    can send them (bench.faults.SCENARIO_PLANS), against the 100/s of the other scenarios."""
+    w.notes["burst_messages"] = w.load.plan.messages
+    return None
+
+
 SCENARIOS: Mapping[str, Fault] = MappingProxyType({
     "kill": kill_pipeline, "database": stop_database, "broker": crash_broker, "backlog": backlog,
-    "poison": poison, "takeover": takeover,
+    "poison": poison, "takeover": takeover, "burst": burst,
 })  # fmt: skip
