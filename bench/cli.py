@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from vigil.paths import SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
 
+FAULTS = ("kill", "database", "database-crash", "broker", "backlog", "poison", "takeover", "burst")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults"])
@@ -56,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ui-patients", type=int, default=10_000, help="ui: patients enrolled")
     p.add_argument("--open-alerts", type=int, default=2000, help="ui: open alerts")
     p.add_argument("--trials", type=int, default=50, help="ui: requests measured per endpoint")
-    p.add_argument("--scenarios", default="kill,database,broker,backlog,poison,takeover,burst",
+    p.add_argument("--scenarios", default=",".join(FAULTS),
                    help="faults: the scenarios, comma-separated")  # fmt: skip
     p.add_argument("--rate", type=float, default=100.0, help="faults: device messages/s")
     p.add_argument("--down-s", type=float, default=10.0,

@@ -52,6 +52,16 @@ async def stop_database(w: World) -> float | None:
     return await w.load.first_ack_since(mark)
 
 
+async def crash_database(w: World) -> float | None:
+    """PostgreSQL gone without a checkpoint (an immediate shutdown): its next start replays the
+    WAL, and what it had committed must all be there."""
+    await service("crash", "postgres")
+    await asyncio.sleep(w.down_s)
+    mark = w.load.mark()
+    await service("up", "postgres")
+    return await w.load.first_ack_since(mark)
+
+
 async def backlog(w: World) -> float | None:
     """`vigil run` stopped cleanly while the devices keep sending: the broker queues a backlog
     in the ingest's session, drained after the restart."""
@@ -116,6 +126,7 @@ async def burst(w: World) -> float | None:
 
 
 SCENARIOS: Mapping[str, Fault] = MappingProxyType({
-    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker, "backlog": backlog,
-    "poison": poison, "takeover": takeover, "burst": burst,
+    "kill": kill_pipeline, "database": stop_database, "database-crash": crash_database,
+    "broker": crash_broker, "backlog": backlog, "poison": poison, "takeover": takeover,
+    "burst": burst,
 })  # fmt: skip
