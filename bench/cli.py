@@ -37,11 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--only",
         default="",
         help="stream: comma-separated phases to run (state, embedded-drain, embedded-live,"
-        " faust-drain, faust-live; default: all)",
+        " faust-drain, faust-live, embedded-backlog, faust-backlog; default: all)",
     )
     p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
     )
+    p.add_argument("--backlog", type=int, default=150_000,
+                   help="stream: messages queued while the pipeline is stopped")  # fmt: skip
     p.add_argument("--patients", type=int, default=30, help="quality: patients per cohort")
     p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
     p.add_argument("--seeds", default="1,2,3", help="quality: cohort seeds, comma-separated")
@@ -109,7 +111,12 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             raise SystemExit(f"vigil bench stream --only: unknown phases {sorted(unknown)}")
         figures = asyncio.run(
             stream_figures(
-                settings, args.messages or 20_000, args.live_s, args.patients_state, phases
+                settings,
+                args.messages or 20_000,
+                args.live_s,
+                args.patients_state,
+                phases,
+                args.backlog,
             )
         )
     for key, value in figures.items():
