@@ -14,7 +14,8 @@ but not stored: must be 0), unstored (sent, not stored, not acknowledged), dupli
 stored twice), alerts expected vs opened (one per alarm patient, exactly once), recovery_s
 (restart to the first new end-to-end ack) and whether the pipeline is alive at the end.
 
-Must not: touch any database but the benches' own, or run against a broker with other ingests.
+Each scenario's device accounts are removed from the broker afterwards. Must not: touch any
+database but the benches' own, or run against a broker with other ingests.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bench.database import Bench, alerts_of, enrolled, quarantined, stored_messa
 from bench.fault_load import ALARM_RULE, Load, LoadPlan
 from bench.fault_scenarios import SCENARIOS, World
 from bench.fault_stack import Pipeline
+from vigil.runtime import build_broker_accounts
 from vigil.settings import Settings
 
 LOAD_PATIENTS = 7  # ~22 devices
@@ -127,7 +129,13 @@ async def faults_figures(settings: Settings, names: list[str], plan: LoadPlan,
         bench = await enrolled(settings, patients=LOAD_PATIENTS + ALARM_PATIENTS,
                                prefix=f"f{run}{name[:2]}")  # fmt: skip
         own = SCENARIO_PLANS.get(name, plan)
-        results.append(await run_scenario(bench, name, own, logs, down_s=down_s))
+        try:
+            results.append(await run_scenario(bench, name, own, logs, down_s=down_s))
+        finally:  # the broker's work per account command grows with the accounts it holds
+            devices = [d.device_id for p in bench.patients for d in p.devices]
+            await build_broker_accounts(settings).run(
+                [{"command": "deleteClient", "username": d} for d in devices]
+            )
         if report is not None:
             report(results[-1])
     ok = all(r["ok"] for r in results)
