@@ -1,5 +1,5 @@
-"""The FastAPI application: health, the REST API (/api/v1), staff sign-in (/auth), the alerts
-websocket and the clinician workspace's pages (api.web).
+"""The FastAPI application: health, the REST API (/api/v1), FHIR R4 (/fhir/R4), staff sign-in
+(/auth), the alerts websocket and the clinician workspace's pages (api.web).
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
-from api.routes import session
+from api.routes import fhir, session
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
@@ -80,6 +80,7 @@ def create_app(
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)
+    app.include_router(fhir.router)
     web.install(app)
 
     return app
