@@ -23,11 +23,12 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
-from api.routes import fhir, session
+from api.routes import fhir, fhir_bulk, session
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
 from ingest.retry import describe, frames
+from reports.fhir_bulk import ExportPlace
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def create_app(
     response: PgResponse | None = None,
     sessions: SessionPolicy | None = None,
     broker: BrokerAccounts | None = None,
+    fhir_exports: ExportPlace | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,12 +77,15 @@ def create_app(
     app.state.broker = broker  # device credentials; None: those endpoints answer 503
     app.state.storage_mode = storage_mode
     app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
+    app.state.fhir_exports = fhir_exports  # None: FHIR bulk export answers 503
+    app.state.fhir_tasks = {}  # export jobs running in this process, by id
     error_handlers.install(app)
     app.include_router(health.router)
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)
     app.include_router(fhir.router)
+    app.include_router(fhir_bulk.router)
     web.install(app)
 
     return app

@@ -38,6 +38,18 @@ _NL = b"\n"
 
 
 @dataclass(frozen=True, slots=True)
+class ExportPlace:
+    """Where a process keeps export files, and for how long (settings, via the composition
+    root)."""
+
+    root: Path
+    keep: timedelta
+
+    def directory(self, job_id: uuid.UUID) -> Path:
+        return self.root / str(job_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: uuid.UUID
     team_id: str
@@ -150,6 +162,12 @@ async def purge(conn: AsyncConnection[Any], root: Path, now: datetime) -> int:
     for job_id in gone:
         await asyncio.to_thread(shutil.rmtree, root / str(job_id), ignore_errors=True)
     return len(gone)
+
+
+async def remove(conn: AsyncConnection[Any], root: Path, job_id: uuid.UUID) -> None:
+    """Delete one job and its files (a client's DELETE on the status URL)."""
+    await conn.execute("DELETE FROM fhir_export_jobs WHERE id = %s", (job_id,))
+    await asyncio.to_thread(shutil.rmtree, root / str(job_id), ignore_errors=True)
 
 
 async def run(

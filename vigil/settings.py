@@ -117,6 +117,9 @@ class ApiSettings(BaseModel):
     signin_max_failures: int = Field(5, ge=1)
     signin_lockout_s: float = Field(900.0, gt=0)
     tls_terminated: bool = False
+    # FHIR bulk export files (issue 13) are kept this long under <state_dir>/fhir-exports, then
+    # purged with their job.
+    fhir_export_keep_s: float = Field(86_400.0, gt=0)
 
     @model_validator(mode="after")
     def _session_bounds(self) -> ApiSettings:
