@@ -17,6 +17,7 @@ Must not: query, read settings, or decide who may see what (api.routes.fhir does
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -33,11 +34,16 @@ SEQ_SYSTEM = "urn:vigil:seq"  # posted Observations: the device's own counter (i
 RULE_SYSTEM = "urn:vigil:alert-rule"
 SEVERITY_SYSTEM = "urn:vigil:alert-severity"
 _SAFE = re.compile(r"[A-Za-z0-9-]")
+_PLAIN = re.compile(r"[A-Za-z0-9-]{1,64}")
 _MAX_ID = 64
 
 
+@functools.lru_cache(maxsize=65_536)
 def fhir_id(text: str) -> str:
-    """A valid FHIR id for a Vigil id: reversible escaping, a digest when too long."""
+    """A valid FHIR id for a Vigil id: reversible escaping, a digest when too long (cached:
+    the export asks for the same patients and devices hundreds of thousands of times)."""
+    if _PLAIN.fullmatch(text):
+        return text
     out = "".join(c if _SAFE.fullmatch(c) else "".join(f".{b:02x}" for b in c.encode())
                   for c in text)  # fmt: skip
     if 0 < len(out) <= _MAX_ID:
