@@ -4,7 +4,8 @@ median of 3 runs.
 
 The team: 200 patients, each with a CGM (5-minute glucose for 3.5 days: 1,000 readings), a cuff
 (blood pressure twice a day for 30 days: 60 panels of two readings, with heart rate) and a scale
-(a weight a day) — about 250,000 Observations from 262,000 readings. Seeded by SQL in bulk, as
+(a weight a day): 230,200 Observations from 242,000 readings, plus the team's Patients and
+Devices (230,800 resources). Seeded by SQL in bulk, as
 bench/program.py seeds its cohort; the files go under the state directory and are deleted.
 
 Run: `infra/services.sh up postgres`, then `python -m bench.fhir_export` (prints JSON).
@@ -40,9 +41,9 @@ _SEED = (
     "INSERT INTO devices (id, kind, expected_cadence_s) SELECT 'f' || k || i, kind, 300"
     " FROM generate_series(1, %(n)s) i,"
     " (VALUES ('cgm', 'cgm'), ('cuff', 'bp_cuff'), ('scale', 'scale')) d(k, kind)",
-    "INSERT INTO device_bindings (device_id, patient_id, valid_from) SELECT 'f' || k || i, 'fp' || i,"
-    " %(now)s - interval '60 days' FROM generate_series(1, %(n)s) i, (VALUES ('cgm'), ('cuff'),"
-    " ('scale')) d(k)",
+    "INSERT INTO device_bindings (device_id, patient_id, valid_from)"
+    " SELECT 'f' || k || i, 'fp' || i, %(now)s - interval '60 days'"
+    " FROM generate_series(1, %(n)s) i, (VALUES ('cgm'), ('cuff'), ('scale')) d(k)",
     "INSERT INTO readings (time, device_id, seq, metric, patient_id, value, unit, orig_value,"
     " orig_unit, received_at) SELECT t, 'fcgm' || i, k, 'glucose', 'fp' || i, 80 + (i + k) %% 150,"
     " 'mg/dL', 80 + (i + k) %% 150, 'mg/dL', t FROM generate_series(1, %(n)s) i,"
@@ -51,7 +52,8 @@ _SEED = (
     " orig_unit, received_at) SELECT t, 'fcuff' || i, k, m.metric, 'fp' || i, m.base + k %% 9,"
     " 'mm[Hg]', m.base + k %% 9, 'mm[Hg]', t FROM generate_series(1, %(n)s) i,"
     " generate_series(0, 59) k, LATERAL (SELECT %(now)s - k * interval '12 hours' AS t) s,"
-    " (VALUES ('systolic_bp', 128.0), ('diastolic_bp', 78.0), ('heart_rate', 66.0)) m(metric, base)",
+    " (VALUES ('systolic_bp', 128.0), ('diastolic_bp', 78.0), ('heart_rate', 66.0))"
+    " m(metric, base)",
     "UPDATE readings SET unit = '/min', orig_unit = '/min' WHERE metric = 'heart_rate'",
     "INSERT INTO readings (time, device_id, seq, metric, patient_id, value, unit, orig_value,"
     " orig_unit, received_at) SELECT t, 'fscale' || i, k, 'weight', 'fp' || i, 70 + i %% 30, 'kg',"

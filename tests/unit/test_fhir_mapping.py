@@ -89,7 +89,9 @@ def test_blood_pressure_is_one_panel_with_components(
     assert "valueQuantity" not in obs
 
 
-@pytest.mark.parametrize("vigil_id", ["bp-0007", "cgm_01.a", "ü-x", "9", "a" * 64, "a" * 65, "h-1", ".h"])
+@pytest.mark.parametrize(
+    "vigil_id", ["bp-0007", "cgm_01.a", "ü-x", "9", "a" * 64, "a" * 65, "h-1", ".h"]
+)
 def test_ids_are_valid_and_read_back(vigil_id: str) -> None:
     fid = fhir.fhir_id(vigil_id)
     valid({"resourceType": "Patient", "id": fid})
@@ -144,14 +146,19 @@ def test_a_posted_observation_becomes_the_contract_message() -> None:
     assert d.rejections == ()
     (m,) = d.messages
     assert (m.device_id, m.seq, m.measured_at) == ("dev-7", 77, AT)
-    assert [(x.metric, round(x.value, 1), x.orig_unit) for x in m.measurements] == [("glucose", 109.9, "mmol/L")]
+    assert [(x.metric, round(x.value, 1), x.orig_unit) for x in m.measurements] == [
+        ("glucose", 109.9, "mmol/L")
+    ]
 
 
 def test_a_posted_bp_panel_gives_two_readings() -> None:
     bp = fhir.observation(row("systolic_bp", 150.0, "bp_cuff", 95.0))
     bp["identifier"] = [{"system": fhir.SEQ_SYSTEM, "value": "5"}]
     (m,) = decoded(bp).messages
-    assert sorted((x.metric, x.value) for x in m.measurements) == [("diastolic_bp", 95.0), ("systolic_bp", 150.0)]
+    assert sorted((x.metric, x.value) for x in m.measurements) == [
+        ("diastolic_bp", 95.0),
+        ("systolic_bp", 150.0),
+    ]
 
 
 @pytest.mark.parametrize(("doc", "reason"), [
@@ -166,7 +173,9 @@ def test_a_posted_bp_panel_gives_two_readings() -> None:
     ({"resourceType": "Patient"}, RejectReason.SCHEMA),
     ("not an object", RejectReason.SCHEMA),
 ])  # fmt: skip
-def test_bad_posts_are_refused_by_the_contract_with_its_reason(doc: Any, reason: RejectReason) -> None:
+def test_bad_posts_are_refused_by_the_contract_with_its_reason(
+    doc: Any, reason: RejectReason
+) -> None:
     d = decoded(doc)
     assert d.messages == ()
     assert [r.reason for r in d.rejections] == [reason]
