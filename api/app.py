@@ -23,7 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
-from api.routes import fhir, fhir_bulk, session
+from api.routes import fhir, fhir_bulk, fhir_post, session
+from api.routes.fhir_post import ReadingRelay
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
@@ -53,6 +54,7 @@ def create_app(
     sessions: SessionPolicy | None = None,
     broker: BrokerAccounts | None = None,
     fhir_exports: ExportPlace | None = None,
+    relay: ReadingRelay | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +81,7 @@ def create_app(
     app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
     app.state.fhir_exports = fhir_exports  # None: FHIR bulk export answers 503
     app.state.fhir_tasks = {}  # export jobs running in this process, by id
+    app.state.relay = relay  # this process's ingest (embedded runner); None: FHIR posts 503
     error_handlers.install(app)
     app.include_router(health.router)
     app.include_router(ws.router)
@@ -86,6 +89,7 @@ def create_app(
     app.include_router(session.router)
     app.include_router(fhir.router)
     app.include_router(fhir_bulk.router)
+    app.include_router(fhir_post.router)
     web.install(app)
 
     return app

@@ -160,6 +160,13 @@ def _bp_components(row: ReadingRow) -> list[dict[str, Any]]:
             for m, v in pairs if v is not None]  # fmt: skip
 
 
+def observation_key(metric: str, device_kind: str | None) -> str:
+    """The id key of a reading's Observation (`bp` for either blood-pressure reading)."""
+    if metric in codes.BP_COMPONENTS:
+        return codes.BP_KEY
+    return codes.spec_for(metric, device_kind).key
+
+
 def observation(row: ReadingRow) -> dict[str, Any]:
     """The Observation of one reading (or one blood-pressure pair); the hot path of the export."""
     bp = row.metric in codes.BP_COMPONENTS

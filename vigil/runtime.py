@@ -159,6 +159,7 @@ def build_api_server(
     pool: AsyncConnectionPool,
     mode: str,
     stats: Callable[[], dict[str, Any]] | None,
+    relay: IngestService | None = None,
 ) -> uvicorn.Server:
     feed = AlertFeed(pool, settings.db.dsn.get_secret_value(), queue_max=settings.api.ws_queue_max)
     app = create_app(
@@ -172,6 +173,7 @@ def build_api_server(
         sessions=session_policy(settings),
         broker=build_broker_accounts(settings),
         fhir_exports=fhir_export_place(settings),
+        relay=relay,  # FHIR-posted Observations go through this process's ingest, if any
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
@@ -231,7 +233,7 @@ async def run_embedded(settings: Settings) -> None:
                 "alarms": dict(health.active),
             }
 
-        server = build_api_server(settings, pool, mode, stats)
+        server = build_api_server(settings, pool, mode, stats, relay=service)
         receiver = build_receiver(settings)
         ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
 
