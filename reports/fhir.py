@@ -234,3 +234,49 @@ def outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, A
     """An OperationOutcome with one issue; `code` from the FHIR issue-type value set."""
     issue = {"severity": severity, "code": code, "diagnostics": diagnostics}
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def capability_statement(base_url: str, at: str) -> dict[str, Any]:
+    """What this FHIR server does (GET /fhir/R4/metadata): FHIR's own description of an API,
+    in place of the OpenAPI document the FHIR routes are left out of."""
+
+    def resource(kind: str, search: tuple[str, ...], ops: tuple[str, ...] = ("read",)) -> Any:
+        return {"type": kind, "interaction": [{"code": op} for op in ops],
+                "searchParam": [{"name": n, "type": t} for n, t in
+                                (p.split(":") for p in search)]}  # fmt: skip
+
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": at,
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "implementation": {"description": "Vigil remote patient monitoring", "url": base_url},
+        "rest": [
+            {
+                "mode": "server",
+                "security": {"description": "Bearer token or staff session; team-scoped (404)"},
+                "resource": [
+                    resource("Patient", ()),
+                    resource("Device", ()),
+                    resource(
+                        "Observation",
+                        ("patient:reference", "code:token", "date:date", "_count:number"),
+                        ("read", "search-type", "create"),
+                    ),
+                    resource("Flag", ("patient:reference",), ("read", "search-type")),
+                ],
+                "operation": [
+                    {
+                        "name": "everything",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                    },
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+                    },
+                ],
+            }
+        ],
+    }

@@ -30,10 +30,18 @@ from api.routes._common import now
 from reports import fhir, fhir_search
 from reports import fhir_store as store
 
-router = APIRouter(prefix=PREFIX, tags=["fhir"], default_response_class=FhirResponse)
+router = APIRouter(
+    prefix=PREFIX, default_response_class=FhirResponse, include_in_schema=False
+)  # FHIR describes itself: GET /fhir/R4/metadata
 
 Count = Annotated[int, Query(alias="_count", ge=1, le=1000)]
 _CURSOR = (datetime, str, int, str)
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Any:
+    """The CapabilityStatement: public, as FHIR clients read it before signing in."""
+    return fhir.capability_statement(base(request), now(request).date().isoformat())
 
 
 def _vigil(fid: str, kind: str) -> str:

@@ -32,7 +32,9 @@ from ingest.retry import describe
 from reports import fhir_bulk
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix=PREFIX, tags=["fhir"], default_response_class=FhirResponse)
+router = APIRouter(
+    prefix=PREFIX, default_response_class=FhirResponse, include_in_schema=False
+)  # FHIR describes itself: GET /fhir/R4/metadata
 
 
 def _place(request: Request) -> fhir_bulk.ExportPlace:

@@ -37,7 +37,9 @@ from ingest.service import BatchResult, DecodedBatch
 from reports import fhir
 from reports.fhir_inbound import device_payload, device_reference
 
-router = APIRouter(prefix=PREFIX, tags=["fhir"], default_response_class=FhirResponse)
+router = APIRouter(
+    prefix=PREFIX, default_response_class=FhirResponse, include_in_schema=False
+)  # FHIR describes itself: GET /fhir/R4/metadata
 MAX_BODY_BYTES = 262_144  # a relayed Observation is a few hundred bytes
 
 
