@@ -19,7 +19,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from ingest.contract import METRICS, RejectReason, decode, readings_topic
-from reports import fhir
+from reports import fhir, fhir_search
 from reports import fhir_codes as codes
 from reports.fhir_inbound import device_payload
 
@@ -179,3 +179,42 @@ def test_bad_posts_are_refused_by_the_contract_with_its_reason(
     d = decoded(doc)
     assert d.messages == ()
     assert [r.reason for r in d.rejections] == [reason]
+
+
+D = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("values", "since", "until"), [
+    ([], None, None),
+    (["ge2026-11-23"], D, None),
+    (["gt2026-11-23"], D + timedelta(days=1), None),
+    (["lt2026-11-23"], None, D),
+    (["le2026-11-23"], None, D + timedelta(days=1)),
+    (["2026-11-23"], D, D + timedelta(days=1)),
+    (["ge2026-11-23T08:00:00+08:00", "lt2026-11-24T00:00:00Z"], D, D + timedelta(days=1)),
+    (["gt2026-11-23T00:00:00Z"], D + timedelta(microseconds=1), None),
+    (["ge2026-11-20", "ge2026-11-23", "lt2026-11-30", "lt2026-11-24"], D, D + timedelta(days=1)),
+])  # fmt: skip
+def test_date_parameters_select_a_half_open_range(
+    values: list[str], since: Any, until: Any
+) -> None:
+    assert fhir_search.dates(values) == (since, until)
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("sa2026-11-23", "not-supported"), ("ge2026-13-01", "invalid"), ("geyesterday", "invalid"),
+])  # fmt: skip
+def test_bad_date_parameters_are_refused(value: str, code: str) -> None:
+    with pytest.raises(fhir_search.SearchError) as refused:
+        fhir_search.dates([value])
+    assert refused.value.code == code
+
+
+def test_code_and_reference_parameters() -> None:
+    assert fhir_search.codes(None) is None
+    assert fhir_search.codes("1234-5") == ()
+    bp = codes.CODE_FILTERS["85354-9"]
+    assert fhir_search.codes("http://loinc.org|8480-6,85354-9") == (bp,)
+    assert fhir_search.codes("99504-3") == (codes.CodeFilter(("glucose",), True),)
+    assert fhir_search.reference("Patient/p.5f1", "Patient") == "p_1"
+    assert fhir_search.reference("Device/x", "Patient") is None
