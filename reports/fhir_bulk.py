@@ -73,13 +73,24 @@ def _ndjson(resources: Iterable[dict[str, Any]]) -> bytes:
 
 
 async def _observations(conn: AsyncConnection[Any], team_id: str, out: IO[bytes]) -> int:
-    """Stream the team's Observations into `out`; file writes go to a thread (the event loop
-    keeps serving while the disk works)."""
+    """Stream the team's Observations into `out`. Each batch is mapped and written in a worker
+    thread while the next one is fetched: the database and the mapping overlap, and the API's
+    event loop keeps answering while an export runs. Batches are written in order."""
     n = 0
-    observation = fhir.observation
-    async for rows in store.team_observations(conn, team_id):
-        await asyncio.to_thread(out.write, _ndjson(map(observation, rows)))
-        n += len(rows)
+    writing: asyncio.Future[None] | None = None
+
+    def write(rows: list[fhir.ReadingRow]) -> None:
+        out.write(_ndjson(map(fhir.observation, rows)))
+
+    try:
+        async for rows in store.team_observations(conn, team_id):
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(asyncio.to_thread(write, rows))
+            n += len(rows)
+    finally:
+        if writing is not None:
+            await writing
     return n
 
 

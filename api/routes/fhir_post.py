@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -89,7 +90,10 @@ async def create_observation(request: Request, caller: Caller) -> Response:
     sender = caller.device_id if named is None else fhir.vigil_id(named) or named
     raw = RawMessage(readings_topic(caller.device_id), device_payload(doc, sender), now(request))
     decoded = relay.decode([raw])
-    result = await relay.store([decoded])
+    try:
+        result = await relay.store([decoded])
+    except psycopg.OperationalError:  # the database is away: nothing stored, try again later
+        raise UnavailableError("the reading could not be stored now; send it again") from None
     if not decoded.bound:
         issues = _issues(decoded, result, "error")
         return FhirResponse({"resourceType": "OperationOutcome", "issue": issues}, 422)
