@@ -30,7 +30,9 @@ def _metric(concept: Any) -> str:
     for c in codings if isinstance(codings, list) else []:
         if isinstance(c, dict) and c.get("system") == LOINC and c.get("code") in INBOUND:
             return INBOUND[c["code"]]
-    return f"{UNKNOWN}:{str((codings or [{}])[0])[:40]}" if codings else UNKNOWN
+    first = codings[0] if isinstance(codings, list) and codings else None
+    code = first.get("code") if isinstance(first, dict) else None
+    return f"{UNKNOWN}:{str(code)[:20]}" if code is not None else UNKNOWN
 
 
 def _reading(metric: str, quantity: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from api.fhir_http import FHIR_NDJSON, PREFIX, FhirResponse, base, outcome_respo
 from api.queries import audit
 from api.routes._common import now
 from ingest.retry import describe
-from reports import fhir_bulk
+from reports import fhir, fhir_bulk
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -67,12 +67,18 @@ def _start(request: Request, pool: AsyncConnectionPool, job_id: uuid.UUID, team:
     task.add_done_callback(_ended)
 
 
-@router.get("/Group/{team_id}/$export", status_code=202)
-async def kick_off(request: Request, team_id: str, caller: Caller, pool: Pool) -> Response:
+@router.get("/Group/{group}/$export", status_code=202)
+async def kick_off(request: Request, group: str, caller: Caller, pool: Pool) -> Response:
+    """A Group is a care team (its FHIR id: `reports.fhir.fhir_id` of the team id)."""
     allow(caller, ADMIN)
+    team_id = fhir.vigil_id(group)
+    if team_id is None:
+        raise NotFoundError(f"no care team {group}")
     check_team(caller, team_id)
     if "respond-async" not in request.headers.get("prefer", ""):
         raise InvalidRequestError("a bulk export needs the header Prefer: respond-async")
+    if {"_type", "_since", "_typeFilter", "_elements"} & set(request.query_params):
+        raise InvalidRequestError("_type, _since, _typeFilter and _elements are not supported")
     fmt = request.query_params.get("_outputFormat", "application/fhir+ndjson")
     if fmt not in (FHIR_NDJSON, "application/ndjson", "ndjson"):
         raise InvalidRequestError("_outputFormat: NDJSON only")
@@ -103,7 +109,7 @@ def _manifest(request: Request, job: fhir_bulk.Job) -> dict[str, Any]:
     files = f"{base(request)}/$export-file/{job.id}"
     return {
         "transactionTime": job.requested_at.isoformat(),
-        "request": f"{base(request)}/Group/{job.team_id}/$export",
+        "request": f"{base(request)}/Group/{fhir.fhir_id(job.team_id)}/$export",
         "requiresAccessToken": True,
         "output": [{**o, "url": f"{files}/{o['type']}.ndjson"} for o in job.output],
         "error": [],

@@ -75,6 +75,9 @@ async def test_a_team_export_matches_the_database(dsn: str, tag: str, tmp_path: 
             f"{R4}/Group/{team}/$export", headers={**w.bearer(0, "nurse"), **ASYNC}
         )
         no_prefer = await c.get(f"{R4}/Group/{team}/$export", headers=admin)
+        partial = await c.get(
+            f"{R4}/Group/{team}/$export?_type=Patient", headers={**admin, **ASYNC}
+        )
     assert manifest["requiresAccessToken"] is True
     assert {o["type"]: o["count"] for o in manifest["output"]} == db_counts(dsn, team)
     assert {
@@ -89,6 +92,7 @@ async def test_a_team_export_matches_the_database(dsn: str, tag: str, tmp_path: 
         assert fhir_json(r, 404)["issue"][0]["code"] == "not-found"
     assert fhir_json(forbidden, 403)["issue"][0]["code"] == "forbidden"
     assert fhir_json(no_prefer, 422)["issue"][0]["code"] == "invalid"
+    assert fhir_json(partial, 422)["issue"][0]["code"] == "invalid"  # not silently all types
 
 
 async def test_expired_exports_are_purged_with_their_files(
