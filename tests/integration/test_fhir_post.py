@@ -5,16 +5,21 @@ PostgreSQL, the embedded pipeline of tests/integration/ingest_world)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import issue_subject_token
 from reports import fhir
+from tests.integration.devices import enrol
 from tests.integration.fhir_support import fhir_json
 from tests.integration.ingest_world import ingest_world
 from tests.integration.rest_world import api_client
+from tests.integration.stack import running_stack
 from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -94,3 +99,26 @@ async def test_a_posted_observation_is_stored_once_and_bad_ones_refused_with_rea
     assert (12, "implausible", "heart_rate") in refused
     assert {r[1] for r in refused} >= {"implausible", "device_mismatch", "schema"}
     assert counted["implausible"] == 2 and counted["device_mismatch"] == 1
+
+
+async def test_the_embedded_runner_takes_posted_observations(
+    settings: Settings, dsn: str, tag: str, tmp_path: Path
+) -> None:
+    """`vigil run` wires its own ingest into the API: a post is stored by the real process."""
+    patients, _ = await enrol(settings, dsn, tag, patients=1)
+    device = patients[0].devices[0].device_id
+    auth = await token(dsn, device_id=device)
+    doc = pulse(10**9, 71, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
+    async with (
+        running_stack(settings, dsn, tag, "embedded", tmp_path) as stack,
+        httpx.AsyncClient(base_url=stack.api_url, timeout=10) as c,
+    ):
+        answer = await c.post(URL, json=doc, headers=auth)
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["location"].endswith(f"/Observation/hr-{10**9}-{fhir.fhir_id(device)}")
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT metric, value, patient_id FROM readings WHERE device_id = %s AND seq = %s",
+            (device, 10**9),
+        )
+        assert await cur.fetchall() == [("heart_rate", 71.0, patients[0].patient_id)]
