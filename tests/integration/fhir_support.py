@@ -35,6 +35,8 @@ def valid(resource: Any) -> dict[str, Any]:
     """The resource, after the library validated it (a Bundle's entries with it)."""
     assert isinstance(resource, dict), resource
     MODELS[resource["resourceType"]].model_validate(resource)
+    for entry in resource.get("entry", []) if resource["resourceType"] == "Bundle" else []:
+        valid(entry["resource"])  # each by its own model, whatever the Bundle's checks cover
     return resource
 
 
