@@ -82,7 +82,7 @@ def parse_observation_id(fid: str) -> ObservationKey | None:
     if (key not in codes.BY_KEY and key != codes.BP_KEY) or not seq.isdigit():
         return None
     device_id = vigil_id(device) if device else None
-    if device_id is None or len(seq) > 19:
+    if device_id is None or len(seq) > 19 or str(int(seq)) != seq:  # one id per reading
         return None
     return ObservationKey(key, device_id, int(seq))
 
@@ -108,7 +108,7 @@ def patient(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def device(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A device, with the patient it is bound to now (if any)."""
+    """A device, with the patient of its latest binding (if any)."""
     resource: dict[str, Any] = {
         "resourceType": "Device",
         "id": fhir_id(row["id"]),

@@ -104,6 +104,14 @@ def test_ids_are_valid_and_read_back(vigil_id: str) -> None:
     assert (parsed is None) == (len(oid) > 10 and oid.startswith(".h"))
 
 
+@pytest.mark.parametrize(
+    "fid",
+    ["bp-007-x", "bp--x", "bp-1-", "zz-1-x", "bp-1-a.5F", "bp-99999999999999999999-x", ".habc"],
+)
+def test_foreign_observation_ids_are_not_ours(fid: str) -> None:
+    assert fhir.parse_observation_id(fid) is None
+
+
 def test_patient_device_flag_bundle_and_outcome_validate() -> None:
     pat = valid(fhir.patient({"id": "p_1", "display_name": "Zed"}))
     dev = valid(fhir.device({"id": "dev-7", "kind": "bp_cuff", "patient_id": "p_1"}))
