@@ -21,7 +21,7 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -55,6 +55,7 @@ from ingest.service import IngestService
 from ingest.startup import start_ingest
 from program.recompute import risk_loop
 from program.scheduler import ProgramScheduler
+from reports.fhir_bulk import ExportPlace
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -150,11 +151,18 @@ def session_policy(settings: Settings) -> SessionPolicy:
     )
 
 
+def fhir_export_place(settings: Settings) -> ExportPlace:
+    """Where FHIR bulk exports are written: the state directory, never the source tree."""
+    keep = timedelta(seconds=settings.api.fhir_export_keep_s)
+    return ExportPlace(settings.state_dir.resolve() / "fhir-exports", keep)
+
+
 def build_api_server(
     settings: Settings,
     pool: AsyncConnectionPool,
     mode: str,
     stats: Callable[[], dict[str, Any]] | None,
+    relay: IngestService | None = None,
 ) -> uvicorn.Server:
     feed = AlertFeed(pool, settings.db.dsn.get_secret_value(), queue_max=settings.api.ws_queue_max)
     app = create_app(
@@ -167,6 +175,8 @@ def build_api_server(
         response=PgResponse(pool, utc_now),
         sessions=session_policy(settings),
         broker=build_broker_accounts(settings),
+        fhir_exports=fhir_export_place(settings),
+        relay=relay,  # FHIR-posted Observations go through this process's ingest, if any
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
@@ -232,7 +242,7 @@ async def run_embedded(settings: Settings) -> None:
                 "alarms": dict(health.active),
             }
 
-        server = build_api_server(settings, pool, mode, stats)
+        server = build_api_server(settings, pool, mode, stats, relay=service)
         receiver = build_receiver(settings)
         ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
 

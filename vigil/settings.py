@@ -140,6 +140,9 @@ class ApiSettings(BaseModel):
     # The CA that Vigil's own clients of this API (`vigil watch`, the demo) trust besides the
     # system's: the local CA for local runs.
     tls_ca_file: Path | None = None
+    # FHIR bulk export files (issue 13) are kept this long under <state_dir>/fhir-exports, then
+    # purged with their job.
+    fhir_export_keep_s: float = Field(86_400.0, gt=0)
 
     @model_validator(mode="after")
     def _session_bounds(self) -> ApiSettings:
