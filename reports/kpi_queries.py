@@ -55,10 +55,10 @@ _UPSERT = """
 _FULL = f"INSERT INTO readings_daily {_DAILY_SELECT} FROM readings r GROUP BY 1, 2, 3, 4 {_UPSERT}"
 _INCREMENTAL = f"""
     WITH touched AS (
-        SELECT DISTINCT patient_id, date_bin('1 day', time, '{DAY_ORIGIN}') AS day
+        SELECT DISTINCT patient_id, metric, date_bin('1 day', time, '{DAY_ORIGIN}') AS day
         FROM readings WHERE stored_at > %(after)s)
     INSERT INTO readings_daily {_DAILY_SELECT}
-    FROM touched t JOIN readings r ON r.patient_id = t.patient_id
+    FROM touched t JOIN readings r ON r.patient_id = t.patient_id AND r.metric = t.metric
         AND r.time >= t.day AND r.time < t.day + interval '1 day'
     GROUP BY 1, 2, 3, 4 {_UPSERT}
 """
@@ -162,8 +162,8 @@ WITH spans AS (
     SELECT id, LEAST(%(end)s::date, COALESCE(until, %(end)s::date))
                - GREATEST(%(start)s::date, since) + 1 AS enrolled_days
     FROM spans WHERE since <= %(end)s::date AND (until IS NULL OR until >= %(start)s::date)
-), daily AS (
-    SELECT d.patient_id, count(DISTINCT d.day) AS days,
+), per_day AS (
+    SELECT d.patient_id, d.day,
            sum(d.n) FILTER (WHERE d.metric = 'systolic_bp') AS n_sbp,
            sum(d.sum_value) FILTER (WHERE d.metric = 'systolic_bp') AS sum_sbp,
            sum(d.n) FILTER (WHERE d.metric = 'diastolic_bp') AS n_dbp,
@@ -176,7 +176,13 @@ WITH spans AS (
     FROM readings_daily d JOIN enrolled e ON e.id = d.patient_id
     LEFT JOIN devices dv ON dv.id = d.device_id
     WHERE d.day >= %(t0)s AND d.day < %(t1)s
-    GROUP BY d.patient_id
+    GROUP BY d.patient_id, d.day
+), daily AS (  -- two steps: a hash aggregate per day, not a sort for count(DISTINCT day)
+    SELECT patient_id, count(*) AS days, sum(n_sbp) AS n_sbp, sum(sum_sbp) AS sum_sbp,
+           sum(n_dbp) AS n_dbp, sum(sum_dbp) AS sum_dbp, sum(n_glucose) AS n_glucose,
+           sum(n_tir) AS n_tir, sum(n_tbr) AS n_tbr, sum(n_cgm) AS n_cgm,
+           min(cgm_cadence_s) AS cgm_cadence_s
+    FROM per_day GROUP BY patient_id
 )
 SELECT e.id AS patient_id, e.enrolled_days, COALESCE(d.days, 0) AS days_with_data,
        COALESCE(d.n_sbp, 0)::bigint AS n_sbp, COALESCE(d.sum_sbp, 0) AS sum_sbp,
@@ -303,6 +309,13 @@ async def team_kpis(
     """Refresh the aggregate if stale, then read the team's KPIs in one snapshot."""
     async with autocommit(pool) as conn:
         await ensure_fresh(conn, max_age)
-    async with pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn:
+        return await read(conn, team_id, period, clock())
+
+
+async def read(conn: AsyncConnection[Any], team_id: str, period: k.Period, now: datetime) -> k.Kpis:
+    """`load` in one read-only snapshot, with room to aggregate a large team in memory."""
+    async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return await load(conn, team_id, period, clock())
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        return await load(conn, team_id, period, now)

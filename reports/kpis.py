@@ -152,7 +152,8 @@ def glucose_controlled(p: PatientSums, days: int, t: GlucoseTarget = GLUCOSE) ->
     """None: too little data. Integer comparisons, so 70 % and 4 % exactly are not met."""
     cadence = p.cgm_cadence_s or t.cgm_cadence_s
     worn = p.n_cgm * cadence * 100 >= t.min_cgm_wear_pct * days * 86_400
-    if p.n_glucose == 0 or not (worn or p.n_glucose >= t.min_meter_readings_per_day * days):
+    metered = p.n_glucose - p.n_cgm >= t.min_meter_readings_per_day * days
+    if p.n_glucose == 0 or not (worn or metered):
         return None
     in_range = 100 * p.n_tir > t.tir_above_pct * p.n_glucose
     low = 100 * p.n_tbr < t.tbr_below_pct * p.n_glucose
