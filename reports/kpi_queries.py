@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _LOCK = 0x5649_4749_4B50  # advisory lock of plain-mode refreshes
 MARK = "readings_daily"
 OVERLAP = timedelta(minutes=5)
+MAX_AGE = timedelta(minutes=5)  # a KPI read refreshes an aggregate older than this first
 DAY_ORIGIN = "2000-01-01 00:00:00+00"
 
 # One day's sums per (patient, metric, device), grouped exactly as the continuous aggregate.
@@ -162,35 +163,39 @@ WITH spans AS (
     SELECT id, LEAST(%(end)s::date, COALESCE(until, %(end)s::date))
                - GREATEST(%(start)s::date, since) + 1 AS enrolled_days
     FROM spans WHERE since <= %(end)s::date AND (until IS NULL OR until >= %(start)s::date)
-), per_day AS (
-    SELECT d.patient_id, d.day,
-           sum(d.n) FILTER (WHERE d.metric = 'systolic_bp') AS n_sbp,
-           sum(d.sum_value) FILTER (WHERE d.metric = 'systolic_bp') AS sum_sbp,
-           sum(d.n) FILTER (WHERE d.metric = 'diastolic_bp') AS n_dbp,
-           sum(d.sum_value) FILTER (WHERE d.metric = 'diastolic_bp') AS sum_dbp,
-           sum(d.n) FILTER (WHERE d.metric = 'glucose') AS n_glucose,
-           sum(d.n_tir) FILTER (WHERE d.metric = 'glucose') AS n_tir,
-           sum(d.n_tbr) FILTER (WHERE d.metric = 'glucose') AS n_tbr,
-           sum(d.n) FILTER (WHERE d.metric = 'glucose' AND dv.kind = 'cgm') AS n_cgm,
-           min(dv.expected_cadence_s) FILTER (WHERE dv.kind = 'cgm') AS cgm_cadence_s
-    FROM readings_daily d JOIN enrolled e ON e.id = d.patient_id
-    LEFT JOIN devices dv ON dv.id = d.device_id
+), rows AS (  -- the aggregate's rows of the enrolled patients in the period
+    SELECT d.* FROM readings_daily d JOIN enrolled e ON e.id = d.patient_id
     WHERE d.day >= %(t0)s AND d.day < %(t1)s
-    GROUP BY d.patient_id, d.day
-), daily AS (  -- two steps: a hash aggregate per day, not a sort for count(DISTINCT day)
-    SELECT patient_id, count(*) AS days, sum(n_sbp) AS n_sbp, sum(sum_sbp) AS sum_sbp,
-           sum(n_dbp) AS n_dbp, sum(sum_dbp) AS sum_dbp, sum(n_glucose) AS n_glucose,
-           sum(n_tir) AS n_tir, sum(n_tbr) AS n_tbr, sum(n_cgm) AS n_cgm,
-           min(cgm_cadence_s) AS cgm_cadence_s
-    FROM per_day GROUP BY patient_id
+), days AS (
+    SELECT patient_id, count(*) AS days
+    FROM (SELECT DISTINCT patient_id, day FROM rows) x GROUP BY patient_id
+), per_metric AS (  -- few rows per patient: the pivot below filters those, not every day
+    SELECT r.patient_id, r.metric, dv.kind = 'cgm' AS cgm, sum(r.n) AS n,
+           sum(r.sum_value) AS sum_value, sum(r.n_tir) AS n_tir, sum(r.n_tbr) AS n_tbr,
+           min(dv.expected_cadence_s) AS cadence_s
+    FROM rows r LEFT JOIN devices dv ON dv.id = r.device_id
+    WHERE r.metric IN ('systolic_bp', 'diastolic_bp', 'glucose')
+    GROUP BY 1, 2, 3
+), sums AS (
+    SELECT patient_id,
+           sum(n) FILTER (WHERE metric = 'systolic_bp') AS n_sbp,
+           sum(sum_value) FILTER (WHERE metric = 'systolic_bp') AS sum_sbp,
+           sum(n) FILTER (WHERE metric = 'diastolic_bp') AS n_dbp,
+           sum(sum_value) FILTER (WHERE metric = 'diastolic_bp') AS sum_dbp,
+           sum(n) FILTER (WHERE metric = 'glucose') AS n_glucose,
+           sum(n_tir) FILTER (WHERE metric = 'glucose') AS n_tir,
+           sum(n_tbr) FILTER (WHERE metric = 'glucose') AS n_tbr,
+           sum(n) FILTER (WHERE metric = 'glucose' AND cgm) AS n_cgm,
+           min(cadence_s) FILTER (WHERE metric = 'glucose' AND cgm) AS cgm_cadence_s
+    FROM per_metric GROUP BY patient_id
 )
-SELECT e.id AS patient_id, e.enrolled_days, COALESCE(d.days, 0) AS days_with_data,
-       COALESCE(d.n_sbp, 0)::bigint AS n_sbp, COALESCE(d.sum_sbp, 0) AS sum_sbp,
-       COALESCE(d.n_dbp, 0)::bigint AS n_dbp, COALESCE(d.sum_dbp, 0) AS sum_dbp,
-       COALESCE(d.n_glucose, 0)::bigint AS n_glucose, COALESCE(d.n_tir, 0)::bigint AS n_tir,
-       COALESCE(d.n_tbr, 0)::bigint AS n_tbr, COALESCE(d.n_cgm, 0)::bigint AS n_cgm,
-       d.cgm_cadence_s
-FROM enrolled e LEFT JOIN daily d ON d.patient_id = e.id
+SELECT e.id AS patient_id, e.enrolled_days, COALESCE(dd.days, 0) AS days_with_data,
+       COALESCE(s.n_sbp, 0)::bigint AS n_sbp, COALESCE(s.sum_sbp, 0) AS sum_sbp,
+       COALESCE(s.n_dbp, 0)::bigint AS n_dbp, COALESCE(s.sum_dbp, 0) AS sum_dbp,
+       COALESCE(s.n_glucose, 0)::bigint AS n_glucose, COALESCE(s.n_tir, 0)::bigint AS n_tir,
+       COALESCE(s.n_tbr, 0)::bigint AS n_tbr, COALESCE(s.n_cgm, 0)::bigint AS n_cgm,
+       s.cgm_cadence_s
+FROM enrolled e LEFT JOIN days dd ON dd.patient_id = e.id LEFT JOIN sums s ON s.patient_id = e.id
 ORDER BY e.id
 """
 
@@ -304,7 +309,7 @@ async def team_kpis(
     team_id: str,
     period: k.Period,
     clock: Callable[[], datetime],
-    max_age: timedelta = timedelta(minutes=5),
+    max_age: timedelta = MAX_AGE,
 ) -> k.Kpis:
     """Refresh the aggregate if stale, then read the team's KPIs in one snapshot."""
     async with autocommit(pool) as conn:

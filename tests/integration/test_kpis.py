@@ -5,16 +5,19 @@ aggregate where the extension is installed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from reports import kpi_queries as q
 from reports import kpis as k
-from tests.integration.conftest import Databases, timescaledb_available
+from tests.integration.conftest import Databases, eventually, timescaledb_available
 from tests.integration.kpi_world import (
     NOW,
     PERIOD,
@@ -204,6 +207,24 @@ async def test_ensure_fresh_refreshes_only_when_stale(dsn: str, tag: str) -> Non
         assert first is not None and first.rows > 0  # never refreshed: it does
         assert await q.ensure_fresh(conn, timedelta(minutes=5)) is None  # fresh: it does not
         assert await q.ensure_fresh(conn, timedelta(0)) is not None
+
+
+async def test_the_refresh_loop_keeps_the_aggregate_current(dsn: str, tag: str) -> None:
+    w = await seeded(dsn, tag)
+    async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+        loop = asyncio.create_task(q.refresh_loop(pool, interval_s=0.05))
+        try:
+            assert await eventually(lambda: _holds(dsn, w))
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        async with pool.connection() as conn:  # handed back to the pool as it came
+            assert not conn.autocommit
+
+
+async def _holds(dsn: str, w: World) -> bool:
+    return table(dsn) == w.daily_from_raw()
 
 
 async def test_timescaledb_and_plain_give_the_same_numbers(
