@@ -28,7 +28,7 @@ BEGIN
                    sum(CASE WHEN value >= 70 AND value <= 180 THEN 1 ELSE 0 END) AS n_tir,
                    sum(CASE WHEN value < 70 THEN 1 ELSE 0 END) AS n_tbr
             FROM readings
-            GROUP BY 1, patient_id, metric, device_id
+            GROUP BY time_bucket(INTERVAL '1 day', time), patient_id, metric, device_id
             WITH NO DATA
         $cagg$;
         CREATE INDEX readings_daily_patient_day ON readings_daily (patient_id, day);
