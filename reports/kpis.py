@@ -43,6 +43,7 @@ from program.adherence import BILLING_DAYS_NEEDED, BILLING_PERIOD_DAYS
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 400
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # what a period may span
 TIERS = (2, 3)  # the tiers people acknowledge at
 
 
@@ -74,6 +75,8 @@ class Period:
     def __post_init__(self) -> None:
         if self.end < self.start or self.days > MAX_DAYS:
             raise ValueError(f"a period runs forwards and lasts at most {MAX_DAYS} days")
+        if self.start < FIRST_DAY or self.end > LAST_DAY:
+            raise ValueError(f"a period lies between {FIRST_DAY} and {LAST_DAY}")
 
     @property
     def days(self) -> int:

@@ -30,7 +30,7 @@ def period(start: date | None, end: date | None, today: date) -> kpis.Period:
     last = end or today
     try:
         return kpis.Period(start, last) if start else kpis.Period.last(last)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:  # backwards, too long, or off the calendar
         raise InvalidRequestError(str(e)) from e
 
 
@@ -50,7 +50,16 @@ def as_csv(result: kpis.Kpis) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
-@router.get("/teams/{team_id}/kpis", response_model=None)
+_JSON_OR_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": {"type": "object"}}, "text/csv": {}},
+          "description": "the team's KPIs (reports.kpis), or their CSV with format=csv"},
+}  # fmt: skip
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "one `figure,value` row per figure"}
+}
+
+
+@router.get("/teams/{team_id}/kpis", response_model=None, responses=_JSON_OR_CSV)
 async def team_kpis(
     request: Request,
     team_id: str,
@@ -64,7 +73,7 @@ async def team_kpis(
     return as_csv(result) if format == "csv" else result.as_json()
 
 
-@router.get("/teams/{team_id}/kpis.csv", response_class=Response)
+@router.get("/teams/{team_id}/kpis.csv", response_class=Response, responses=_CSV)
 async def team_kpis_csv(
     request: Request, team_id: str, caller: Caller, pool: Pool, start: From = None, end: To = None
 ) -> Response:

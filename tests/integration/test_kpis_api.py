@@ -45,5 +45,7 @@ async def test_kpis_for_the_teams_staff_only_as_json_and_csv(dsn: str, tag: str)
             assert values["patients.enrolled"] == "0"  # enrolled today, not in January
             assert "response.by_tier.2.within_deadline.pct" in values
 
-        r = await c.get(f"{V1}/teams/{team}/kpis?from=2026-02-01&to=2026-01-01", headers=nurse)
-        assert r.status_code == 422, r.text
+        for query in ("from=2026-02-01&to=2026-01-01", "to=0001-01-01", "to=9999-12-31",
+                      "from=2026-01-01&to=2027-12-31"):  # fmt: skip
+            r = await c.get(f"{V1}/teams/{team}/kpis?{query}", headers=nurse)
+            assert r.status_code == 422, (query, r.text)

@@ -120,6 +120,8 @@ def test_period_defaults_and_bounds() -> None:
         k.Period(date(2026, 12, 2), date(2026, 12, 1))
     with pytest.raises(ValueError, match="a period runs forwards"):
         k.Period(date(2025, 1, 1), date(2026, 12, 1))
+    with pytest.raises(ValueError, match="a period lies between"):
+        k.Period(date(1999, 12, 31), date(2000, 1, 1))
 
 
 def test_csv_holds_every_figure_once() -> None:
