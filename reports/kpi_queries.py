@@ -163,39 +163,37 @@ WITH spans AS (
     SELECT id, LEAST(%(end)s::date, COALESCE(until, %(end)s::date))
                - GREATEST(%(start)s::date, since) + 1 AS enrolled_days
     FROM spans WHERE since <= %(end)s::date AND (until IS NULL OR until >= %(start)s::date)
-), rows AS (  -- the aggregate's rows of the enrolled patients in the period
-    SELECT d.* FROM readings_daily d JOIN enrolled e ON e.id = d.patient_id
-    WHERE d.day >= %(t0)s AND d.day < %(t1)s
-), days AS (
-    SELECT patient_id, count(*) AS days
-    FROM (SELECT DISTINCT patient_id, day FROM rows) x GROUP BY patient_id
-), per_metric AS (  -- few rows per patient: the pivot below filters those, not every day
-    SELECT r.patient_id, r.metric, dv.kind = 'cgm' AS cgm, sum(r.n) AS n,
-           sum(r.sum_value) AS sum_value, sum(r.n_tir) AS n_tir, sum(r.n_tbr) AS n_tbr,
-           min(dv.expected_cadence_s) AS cadence_s
-    FROM rows r LEFT JOIN devices dv ON dv.id = r.device_id
-    WHERE r.metric IN ('systolic_bp', 'diastolic_bp', 'glucose')
+), per_device AS (
+    SELECT d.patient_id, d.metric, d.device_id, sum(d.n) AS n, sum(d.sum_value) AS sum_value,
+           sum(d.n_tir) AS n_tir, sum(d.n_tbr) AS n_tbr
+    FROM enrolled e JOIN readings_daily d ON d.patient_id = e.id
+        AND d.day >= %(t0)s AND d.day < %(t1)s
+    WHERE d.metric IN ('systolic_bp', 'diastolic_bp', 'glucose')
     GROUP BY 1, 2, 3
-), sums AS (
-    SELECT patient_id,
-           sum(n) FILTER (WHERE metric = 'systolic_bp') AS n_sbp,
-           sum(sum_value) FILTER (WHERE metric = 'systolic_bp') AS sum_sbp,
-           sum(n) FILTER (WHERE metric = 'diastolic_bp') AS n_dbp,
-           sum(sum_value) FILTER (WHERE metric = 'diastolic_bp') AS sum_dbp,
-           sum(n) FILTER (WHERE metric = 'glucose') AS n_glucose,
-           sum(n_tir) FILTER (WHERE metric = 'glucose') AS n_tir,
-           sum(n_tbr) FILTER (WHERE metric = 'glucose') AS n_tbr,
-           sum(n) FILTER (WHERE metric = 'glucose' AND cgm) AS n_cgm,
-           min(cadence_s) FILTER (WHERE metric = 'glucose' AND cgm) AS cgm_cadence_s
-    FROM per_metric GROUP BY patient_id
+), sums AS (  -- a few rows per patient: the devices and the pivot cost nothing here
+    SELECT p.patient_id,
+           sum(p.n) FILTER (WHERE p.metric = 'systolic_bp') AS n_sbp,
+           sum(p.sum_value) FILTER (WHERE p.metric = 'systolic_bp') AS sum_sbp,
+           sum(p.n) FILTER (WHERE p.metric = 'diastolic_bp') AS n_dbp,
+           sum(p.sum_value) FILTER (WHERE p.metric = 'diastolic_bp') AS sum_dbp,
+           sum(p.n) FILTER (WHERE p.metric = 'glucose') AS n_glucose,
+           sum(p.n_tir) FILTER (WHERE p.metric = 'glucose') AS n_tir,
+           sum(p.n_tbr) FILTER (WHERE p.metric = 'glucose') AS n_tbr,
+           sum(p.n) FILTER (WHERE p.metric = 'glucose' AND dv.kind = 'cgm') AS n_cgm,
+           min(dv.expected_cadence_s) FILTER (WHERE p.metric = 'glucose' AND dv.kind = 'cgm')
+               AS cgm_cadence_s
+    FROM per_device p LEFT JOIN devices dv ON dv.id = p.device_id
+    GROUP BY p.patient_id
 )
-SELECT e.id AS patient_id, e.enrolled_days, COALESCE(dd.days, 0) AS days_with_data,
+SELECT e.id AS patient_id, e.enrolled_days,
+       (SELECT count(DISTINCT d.day) FROM readings_daily d  -- the key's order: index only
+        WHERE d.patient_id = e.id AND d.day >= %(t0)s AND d.day < %(t1)s) AS days_with_data,
        COALESCE(s.n_sbp, 0)::bigint AS n_sbp, COALESCE(s.sum_sbp, 0) AS sum_sbp,
        COALESCE(s.n_dbp, 0)::bigint AS n_dbp, COALESCE(s.sum_dbp, 0) AS sum_dbp,
        COALESCE(s.n_glucose, 0)::bigint AS n_glucose, COALESCE(s.n_tir, 0)::bigint AS n_tir,
        COALESCE(s.n_tbr, 0)::bigint AS n_tbr, COALESCE(s.n_cgm, 0)::bigint AS n_cgm,
        s.cgm_cadence_s
-FROM enrolled e LEFT JOIN days dd ON dd.patient_id = e.id LEFT JOIN sums s ON s.patient_id = e.id
+FROM enrolled e LEFT JOIN sums s ON s.patient_id = e.id
 ORDER BY e.id
 """
 
