@@ -11,8 +11,9 @@ Refresh (`refresh`, `ensure_fresh`, `refresh_loop`):
 - plain: the (patient, UTC day) pairs of readings stored since the last mark minus `OVERLAP`
   (a sink transaction that began before the mark commits after it) are recomputed from
   `readings` and upserted, in one transaction serialised by an advisory lock. The first refresh
-  aggregates everything. A late reading (measured days ago, stored now) is found by its
-  `stored_at`, so its old day is recomputed.
+  aggregates everything (then VACUUM ANALYZE: the KPI query's plans need statistics and the
+  index-only scan a visibility map; autovacuum keeps them afterwards). A late reading
+  (measured days ago, stored now) is found by its `stored_at`, so its old day is recomputed.
 
 Must not: decide what a figure means (reports.kpis does) or write anything but the aggregate
 and its mark.
@@ -107,6 +108,8 @@ async def refresh(conn: AsyncConnection[Any], overlap: timedelta = OVERLAP) -> R
             cur = await conn.execute(_INCREMENTAL, {"after": mark[0] - overlap})
         rows = cur.rowcount
         await conn.execute(_SET_MARK, {"n": MARK, "after": started})
+    if mark is None:  # the table was just filled: statistics and a visibility map for the plans
+        await conn.execute("VACUUM (ANALYZE) readings_daily")
     return Refreshed("plain", rows)
 
 
