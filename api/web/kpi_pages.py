@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.errors import NotFoundError
 from api.web import kpi_views as kv
 from api.web.pages import to_signin
 from api.web.render import catalog, page
@@ -28,8 +29,11 @@ async def kpi_page(
         return to_signin(request)
     clock = request.app.state.clock
     period = kv.chosen_period(start, end, days, clock().date())
-    found = await my_team_kpis(request.app.state.pool, viewer.principal, team or None, period,
-                               clock)  # fmt: skip
+    try:
+        found = await my_team_kpis(request.app.state.pool, viewer.principal, team or None,
+                                   period, clock)  # fmt: skip
+    except NotFoundError:  # another team's KPIs: the page of "not found", as for a patient
+        return page(request, "not_found.html", viewer.locale, viewer, status_code=404)
     t = catalog(request, viewer.locale)
     figures = found.kpis.as_json() if found.kpis else None
     return page(request, "kpis.html", viewer.locale, viewer, active_nav="nav.kpis",
