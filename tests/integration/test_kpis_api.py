@@ -45,6 +45,24 @@ async def test_kpis_for_the_teams_staff_only_as_json_and_csv(dsn: str, tag: str)
             assert values["patients.enrolled"] == "0"  # enrolled today, not in January
             assert "response.by_tier.2.within_deadline.pct" in values
 
+        # the world's crisis (critical: tier 3 at once), acknowledged by the doctor in time and
+        # resolved as a false alarm: the figures follow the alert's real events
+        alert = w.teams[0].alert_id
+        doctor = w.bearer(0, "doctor")
+        r = await c.post(f"{V1}/alerts/{alert}/acknowledge", json={}, headers=doctor)
+        assert r.status_code == 200, r.text
+        r = await c.post(f"{V1}/alerts/{alert}/resolve", json={"outcome": "false_alarm"},
+                         headers=doctor)  # fmt: skip
+        assert r.status_code == 200, r.text
+        body = (await c.get(f"{V1}/teams/{team}/kpis", headers=nurse)).json()
+        tier3 = body["response"]["by_tier"]["3"]
+        assert tier3["acknowledged"] == 1 and tier3["within_deadline"]["n"] == 1
+        assert tier3["within_deadline"]["of"] == 1
+        assert body["alerts"]["false_alarm"] == {"n": 1, "of": 1, "pct": 100.0}
+        assert body["alerts"]["by_tier"]["3"]["n"] == 1
+        # its callback was cancelled with the alert: neither kept nor missed
+        assert body["response"]["callbacks_within_deadline"]["of"] == 0
+
         for query in ("from=2026-02-01&to=2026-01-01", "to=0001-01-01", "to=9999-12-31",
                       "from=2026-01-01&to=2027-12-31"):  # fmt: skip
             r = await c.get(f"{V1}/teams/{team}/kpis?{query}", headers=nurse)
