@@ -200,6 +200,26 @@ async def test_the_plain_aggregate_equals_the_raw_readings_and_takes_late_ones(
         assert (ok.n_sbp, ok.sum_sbp, ok.days_with_data) == (30, 28 * 134 + 320, 15)
 
 
+async def test_a_sink_transaction_in_flight_during_a_refresh_is_counted_by_the_next(
+    dsn: str, tag: str
+) -> None:
+    """A reading's `stored_at` is its transaction's start: one that began before a refresh and
+    committed after it is older than that refresh's mark, and the overlap still finds it."""
+    w = await seeded(dsn, tag)
+    async with (
+        await AsyncConnection.connect(dsn, autocommit=True) as refresher,
+        await AsyncConnection.connect(dsn) as sink,
+    ):
+        assert await q.refresh(refresher) is not None
+        late = [(T0 + timedelta(days=4, hours=12), "systolic_bp", 210.0)]
+        await w.add(sink, f"{tag}-p-bp-ok", f"{tag}-p-bp-ok-bp", late)  # not committed yet
+        assert await q.refresh(refresher) is not None  # its mark is after the sink's start
+        await sink.commit()
+        assert table(dsn) != w.daily_from_raw()  # the reading is stored, not yet aggregated
+        assert await q.refresh(refresher) is not None
+        assert table(dsn) == w.daily_from_raw()
+
+
 async def test_ensure_fresh_refreshes_only_when_stale(dsn: str, tag: str) -> None:
     await seeded(dsn, tag)
     async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
