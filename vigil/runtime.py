@@ -56,6 +56,7 @@ from ingest.startup import start_ingest
 from program.recompute import risk_loop
 from program.scheduler import ProgramScheduler
 from reports.fhir_bulk import ExportPlace
+from reports.kpi_queries import refresh_loop as kpi_refresh_loop
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -320,9 +321,15 @@ async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> No
 
 
 def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
-    """The care program's risk passes (program.recompute), unless disabled."""
-    r = settings.risk
-    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE)] if r.enabled else []
+    """The care program's risk passes (program.recompute) and the refresh of the KPIs' daily
+    aggregate (reports.kpi_queries), each unless disabled."""
+    r, k = settings.risk, settings.kpis
+    tasks: list[Awaitable[None]] = []
+    if r.enabled:
+        tasks.append(risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE))
+    if k.enabled:
+        tasks.append(kpi_refresh_loop(pool, k.refresh_s, RETRIABLE))
+    return tasks
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:

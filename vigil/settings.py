@@ -194,6 +194,15 @@ class RiskSettings(BaseModel):
     full_every_s: float = Field(3600.0, gt=0)
 
 
+class KpiSettings(BaseModel):
+    """Program KPIs (reports.kpi_queries): the daily aggregate of readings is refreshed every
+    `refresh_s` (incrementally; a KPI read also refreshes it first when it is older than
+    kpi_queries.MAX_AGE, e.g. with this loop disabled)."""
+
+    enabled: bool = True
+    refresh_s: float = Field(300.0, gt=0)
+
+
 class ProgramSettings(BaseModel):
     """The care program's scheduler (program.scheduler): tier-1 reminders, advice and the
     "stopped measuring" rule, every `tick_s`, over messages due in the last `catch_up_s`."""
@@ -226,6 +235,7 @@ class Settings(BaseSettings):
     program: ProgramSettings = ProgramSettings()
     sim: SimulatorSettings = SimulatorSettings()
     risk: RiskSettings = RiskSettings()
+    kpis: KpiSettings = KpiSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
