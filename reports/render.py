@@ -14,6 +14,7 @@ Must not: compute figures (reports.summary does), read the database or a clock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -70,20 +71,53 @@ def _charts(s: Summary) -> dict[str, str]:
     return out
 
 
-def context(s: Summary, lang: str, rule_title: RuleTitle | None = None) -> dict[str, Any]:
+RANGE_COLOURS = {"very_high": "#e67e22", "high": "#f5c26b", "in_range": "#3aa66a",
+                 "low": "#e74c3c", "very_low": "#922b21"}  # fmt: skip
+TIR_BAR_HEIGHT = 128.0
+
+
+@dataclass(frozen=True, slots=True)
+class BarPart:
+    y: float
+    height: float
+    colour: str
+
+
+def tir_bar(shares: dict[str, float]) -> list[BarPart]:
+    """The stacked time-in-ranges bar (very high on top), drawn as inline SVG: no style
+    attribute, which the workspace's Content-Security-Policy would refuse."""
+    parts, y = [], 0.0
+    for r in reversed(RANGES):
+        height = shares[r.key] * TIR_BAR_HEIGHT
+        parts.append(BarPart(y, height, RANGE_COLOURS[r.key]))
+        y += height
+    return parts
+
+
+def context(s: Summary, lang: str, rule_title: RuleTitle | None = None,
+            css_href: str | None = None) -> dict[str, Any]:  # fmt: skip
     t = Catalog(lang)
     tz = s.tz
     return {
         "s": s, "d": s.data, "t": t, "lang_tag": LANG_TAGS[lang], "ranges": RANGES,
         "when": lambda at: fmt.when(at, tz), "duration": lambda x: fmt.duration(x, t),
         "title": rule_title or (lambda _rule, stored: stored),
-        "charts": _charts(s),
+        "charts": _charts(s), "css_href": css_href,
+        "tir_bar": tir_bar(s.agp.shares) if s.agp else [],
     }  # fmt: skip
 
 
-def report_html(s: Summary, lang: str, rule_title: RuleTitle | None = None) -> str:
-    """The report as one self-contained HTML page (charts inline as data URIs)."""
-    return environment().get_template("report.html").render(context(s, lang, rule_title))
+def report_html(s: Summary, lang: str, rule_title: RuleTitle | None = None,
+                css_href: str | None = None) -> str:  # fmt: skip
+    """The report as one HTML page, charts inline as data URIs; its style sheet inline, or
+    linked from `css_href` (a browser under a CSP refusing inline styles)."""
+    page = environment().get_template("report.html")
+    return page.render(context(s, lang, rule_title, css_href))
+
+
+def stylesheet() -> str:
+    """The report's style sheet (what `css_href` serves)."""
+    return environment().get_template("report.css").render()
 
 
 def report_pdf(html: str) -> bytes:
