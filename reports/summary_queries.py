@@ -41,7 +41,7 @@ _HEAD = (
     "SELECT p.id, p.display_name, p.tz, t.name AS team_name, s.name AS doctor_name,"
     " r.enrolled_on FROM patients p JOIN care_teams t ON t.id = p.team_id"
     " LEFT JOIN staff s ON s.id = p.responsible_doctor"
-    " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %s"
+    " LEFT JOIN patient_records r ON r.patient_id = p.id WHERE p.id = %(p)s"
 )
 _SERIES = (
     "SELECT r.metric, array_agg(extract(epoch FROM r.time)::float8 ORDER BY r.time),"

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.access import PHI_READERS, Caller, Pool, allow
-from api.errors import NotFoundError
+from api.errors import InvalidRequestError, NotFoundError
 from api.queries import audit
 from api.routes._common import now, visible_patient
 from api.web.render import catalog
 from reports import render
-from reports.summary import ReportData, summarise
+from reports.summary import PERIODS_DAYS, ReportData, summarise
 from reports.summary_queries import load
 
 router = APIRouter(tags=["reports"])
@@ -49,11 +49,19 @@ async def patient_report(
     patient_id: str,
     caller: Caller,
     pool: Pool,
-    days: Annotated[Literal[14, 30, 90], Query(description="the period, ending now")] = 30,
+    days: Annotated[
+        int,
+        Query(
+            description="the period ending now: 14, 30 or 90 days",
+            json_schema_extra={"enum": list(PERIODS_DAYS)},
+        ),
+    ] = 30,
     lang: Annotated[Literal["en", "zh"], Query(description="the report's language")] = "en",
     fmt: Annotated[Literal["pdf", "html"], Query(alias="format")] = "pdf",
 ) -> Response:
     allow(caller, PHI_READERS)
+    if days not in PERIODS_DAYS:
+        raise InvalidRequestError(f"days: one of {', '.join(map(str, PERIODS_DAYS))}")
     at = now(request)
     async with pool.connection() as conn, conn.transaction():
         await visible_patient(conn, caller, patient_id)
