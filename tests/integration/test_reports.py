@@ -5,6 +5,8 @@ and the patient: 200; another team: 404); no-store; audited."""
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -15,6 +17,7 @@ import pytest
 
 from api import registry
 from tests.integration.rest_world import World, api_client, seed, utc_now
+from tests.integration.session_world import Clock, login, seed_accounts, session_client, sign_in
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,3 +148,24 @@ async def test_a_report_period_is_14_30_or_90_days(dsn: str, tag: str) -> None:
         r = await c.get(f"/api/v1/patients/{pid}/report", params={"days": 7},
                         headers=world.bearer(0, "nurse"))  # fmt: skip
     assert r.status_code == 422
+
+
+async def test_the_patient_page_links_the_report_in_the_viewers_language(
+    dsn: str, tag: str
+) -> None:
+    w = await seed_accounts(dsn, tag)
+    mine = w.teams[0].patients[0]
+    async with session_client(dsn, Clock(utc_now())) as c:
+        await sign_in(c, login(w, "doctor"))
+        page = await c.get(f"/patients/{mine}")
+        links = [
+            html.unescape(h) for h in re.findall(r'href="(/api/v1/[^"]*/report\?[^"]*)"', page.text)
+        ]
+        pdf = await c.get(next(h for h in links if "format=pdf" in h))  # the session's cookie
+        web = await c.get(next(h for h in links if "format=html" in h))
+    assert page.status_code == 200
+    assert sorted(links) == sorted(
+        f"/api/v1/patients/{mine}/report?days={d}&lang=en&format={f}"
+        for d in (14, 30, 90) for f in ("pdf", "html"))  # fmt: skip
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert web.status_code == 200 and "Patient summary" in web.text
