@@ -80,8 +80,8 @@ def _pdf_text(pdf: bytes, tmp_path: Path, name: str) -> str:
 
 @pytest.mark.parametrize(
     ("lang", "labels"),
-    [("en", ("Time in ranges", "Home blood pressure", "Morning mean")),
-     ("zh", ("各血糖范围内时间占比", "家庭血压", "早晨均值"))],
+    [("en", ("Time in ranges", "Home blood pressure", "Morning mean", "Hypertensive crisis")),
+     ("zh", ("各血糖范围内时间占比", "家庭血压", "早晨均值", "高血压危象"))],  # the alert's title too
 )  # fmt: skip
 async def test_the_pdf_renders_and_holds_the_figures(
     dsn: str, tag: str, tmp_path: Path, lang: str, labels: tuple[str, ...]
