@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from reports import _format as fmt
 from reports import render
 from reports.agp import Glucose
 from reports.i18n import Catalog
@@ -71,6 +72,13 @@ def test_the_page_holds_the_figures_in_either_language(lang: str, label: str) ->
     assert html.count("data:image/png;base64,") == 4  # AGP, daily profiles, BP, weight
     assert Catalog(lang)("outcome.callback_done") in html
     assert Catalog(lang)("unit.minutes", n="12") in html
+
+
+def test_the_period_counts_the_calendar_days_it_touches() -> None:
+    s = summarise(_data())  # [11-16 12:00, 11-30 12:00) UTC: 15 local dates
+    assert (fmt.day(s.first_day), fmt.day(s.last_day)) == ("2026-11-16", "2026-11-30")
+    assert s.days_with_data == 15
+    assert "15 of 15 calendar days" in render.report_html(s, "en")
 
 
 def test_a_linked_style_sheet_leaves_no_inline_style() -> None:
