@@ -3,8 +3,9 @@ format=pdf|html`, for staff of the patient's team and for the patient themselves
 team's patient, or no such patient: 404). A PHI read: audited in the transaction that reads the
 data; answered with `Cache-Control: no-store`. The figures and drawing are reports.summary and
 reports.render, run in a worker thread (matplotlib and WeasyPrint are CPU-bound and would stall
-the event loop); the HTML links its style sheet (`/reports/report.css`), because the
-workspace's Content-Security-Policy refuses inline styles.
+the event loop), at most `REPORTS_AT_ONCE` at a time per process (more threads would only
+share the GIL with the event loop and slow the live feed); the HTML links its style sheet
+(`/reports/report.css`), because the workspace's Content-Security-Policy refuses inline styles.
 
 Must not: compute figures or hold SQL (reports.summary_queries reads).
 """
@@ -29,10 +30,19 @@ from reports.summary_queries import load
 router = APIRouter(tags=["reports"])
 
 CSS_PATH = "/reports/report.css"
+REPORTS_AT_ONCE = 2  # drawn at once per process; more wait their turn (CPU-bound, GIL-bound)
 _MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
 _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "the report", "content": {"application/pdf": {}, "text/html": {}}}
 }
+
+
+def _slots(request: Request) -> asyncio.Semaphore:
+    """The app's report slots (made on the first report, on the app's own loop)."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "report_slots", None)
+    if slots is None:
+        slots = request.app.state.report_slots = asyncio.Semaphore(REPORTS_AT_ONCE)
+    return slots
 
 
 def _draw(data: ReportData, lang: str, fmt: str, rule_title: render.RuleTitle,
@@ -71,7 +81,9 @@ async def patient_report(
     if data is None:
         raise NotFoundError(f"no patient {patient_id}")
     css_href = str(request.app.url_path_for("report_stylesheet"))
-    body = await asyncio.to_thread(_draw, data, lang, fmt, catalog(request, lang).title, css_href)
+    async with _slots(request):
+        title = catalog(request, lang).title
+        body = await asyncio.to_thread(_draw, data, lang, fmt, title, css_href)
     return Response(body, media_type=_MEDIA[fmt], headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'inline; filename="vigil-report-{days}d.{fmt}"',
