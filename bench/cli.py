@@ -23,7 +23,10 @@ FAULTS = ("kill", "database", "database-crash", "broker", "backlog", "poison", "
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults"])
+    p.add_argument(
+        "what",
+        choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults", "reports"],
+    )
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
         "--messages",
@@ -85,6 +88,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "faults":
         return _faults(args)
     services = ["mosquitto", "postgres"] + (["kafka"] if args.what == "stream" else [])
+    if args.what == "reports":  # the reports read the database only
+        services = ["postgres"]
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
     settings = load_settings()  # now with the endpoints and secrets services.sh wrote
     if args.what == "ingest":
@@ -97,6 +102,10 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         figures = asyncio.run(
             program_figures(settings, args.program_patients, args.messages or 40_000, args.rounds)
         )
+    elif args.what == "reports":
+        from bench.reports import report_figures
+
+        figures = asyncio.run(report_figures(settings))
     elif args.what == "ws":
         from bench.ws import ws_figures
 

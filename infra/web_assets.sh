@@ -5,6 +5,9 @@
 #                                 # package-lock.json changed since the last install (a stamp)
 #   infra/web_assets.sh chromium  # Debian's chromium (and CJK fonts for the Chinese pages) if
 #                                 # absent (the browser tests drive it); prints its path
+#   infra/web_assets.sh reports   # what the patient summary's PDF needs from Debian if absent:
+#                                 # WeasyPrint's Pango and HarfBuzz, CJK fonts for the Chinese
+#                                 # report, poppler-utils (pdftoppm, pdftotext: the report tests)
 #
 # Libraries come from the npm registry with the committed lockfile into the ignored
 # api/web/node_modules; the app serves them under /static/vendor/. Never a CDN, never in git.
@@ -38,11 +41,26 @@ chromium_path() {
   return 1
 }
 
+# WeasyPrint loads these with ctypes (its documentation's Debian list); fonts-noto-cjk draws the
+# Chinese report (fc-match picks "Noto Sans CJK SC" for lang zh).
+REPORT_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig
+                 fonts-noto-cjk fonts-dejavu-core poppler-utils)
+
+report_packages() {
+  local missing=() p
+  for p in "${REPORT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
 case ${1:-} in
   npm) npm_assets ;;
+  reports) report_packages ;;
   chromium)
     chromium_path >/dev/null || apt_install chromium
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || apt_install fonts-noto-cjk
     chromium_path ;;
-  *) die "usage: $0 npm|chromium" ;;
+  *) die "usage: $0 npm|chromium|reports" ;;
 esac

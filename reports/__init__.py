@@ -1,22 +1,28 @@
 """Reports and interoperability (DESIGN 11): what leaves Vigil for people and other systems.
 
 This room sits beside the API, downstream of every domain: it may read `ingest`, `stream`,
-`alerts` and `program`; only `api` (and the composition root) import it. It computes figures
-from stored data and renders them; it never decides clinical actions and never writes readings
-or alerts.
+`alerts` and `program`; only `api` (and the composition root, and the benches) import it. It
+computes figures from stored data and renders them; it never decides clinical actions and never
+writes readings or alerts.
 
-Planned modules, each a pure core with an adapter for its queries (CONVENTIONS 1, 10):
+The patient summary (issue 13, part 1), today:
 
-- `summary.py` (pure) and `render.py`: the patient summary — AGP for glucose (time in ranges,
-  GMI, CV, the modal-day percentiles), ESH home-BP means, weight, SpO2 and heart rate — as HTML
-  and PDF in English and Chinese.
-- `kpis.py` (pure) and `kpi_queries.py` (adapter): program KPIs per team and period (active
-  patients, adherence, control rates, alert burden, response times against tier deadlines,
-  follow-up coverage) from SQL aggregates that give the same numbers in both storage modes.
-- `fhir.py` (pure): FHIR R4 Patient, Device, Observation (LOINC, UCUM) and Flag resources, and
-  the reverse mapping of posted Observations into the device contract's checks.
-- `metrics.py`: Prometheus metrics of the pipeline, without PHI in any label.
+- `summary.py` (pure): `ReportData` in, `summarise(data) -> Summary` out, with the figures of
+  `agp.py` (consensus AGP: time in ranges, GMI, CV, sensor wear, the modal-day percentiles,
+  daily profiles; meter readings by time of day and the fasting mean), `bp.py` (ESH 2021 home
+  BP: morning and evening means, share below 135/85, day 1 discarded) and `vitals.py` (weight
+  with the stream's heart-failure rule, SpO2, heart rate); `stats.py`, `_clock.py` (local time
+  of day, vectorised) and `_format.py` help them;
+- `summary_queries.py` (adapter, SQL): `load(conn, patient_id, days, now) -> ReportData`;
+- `render.py`: `report_html(summary, lang, rule_title, css_href)` (Jinja2,
+  `templates/report.html` and `report.css`, charts from `charts.py`: matplotlib's Agg canvas,
+  PNG data URIs, imported lazily) and `report_pdf(html)` (WeasyPrint, A4);
+- `i18n.py` with `i18n/en.json` and `i18n/zh.json`: the report's own catalogs.
 
-Public so far: `kpis` (Period, Kpis, compute, to_csv) and `kpi_queries` (refresh,
-ensure_fresh, refresh_loop, team_kpis, read).
+Program KPIs (part 2): `kpis` (pure: Period, Kpis, compute, to_csv) and `kpi_queries` (SQL:
+refresh, ensure_fresh, refresh_loop, team_kpis, read) over the daily aggregate of migration 0011.
+
+FHIR R4 (part 3): `fhir_codes`, `fhir`, `fhir_search` and `fhir_inbound` (pure: the LOINC/UCUM
+table, resources, search parameters, posted Observations into the device contract),
+`fhir_store` (SQL) and `fhir_bulk` (export jobs, NDJSON files under the state directory).
 """

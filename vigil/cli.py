@@ -30,6 +30,17 @@ def _configure_logging(level: str) -> None:
     )
 
 
+def _report_libraries(settings: Settings) -> None:
+    """matplotlib (the report's charts) keeps its font cache under the state directory when
+    MPLCONFIGDIR is unset (a service account's home may not be writable); WeasyPrint's and
+    fontTools' INFO lines (one per page laid out) stay out of the process's log."""
+    import os
+
+    os.environ.setdefault("MPLCONFIGDIR", str((settings.state_dir / "matplotlib").resolve()))
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(settings.model_dump_json(indent=2))  # SecretStr fields print as '**********'
     print("configuration ok", file=sys.stderr)
@@ -281,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    _report_libraries(settings)
     handler: Handler = args.handler
     try:
         return handler(args, settings)

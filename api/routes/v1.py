@@ -15,6 +15,7 @@ from api.routes import (
     program_plans,
     program_records,
     readings,
+    reports,
     rosters,
     silences,
     tasks,
@@ -28,6 +29,6 @@ def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
                    rosters, audit_log, workspace, program_records, program_plans,
-                   tasks, kpis):  # fmt: skip
+                   tasks, kpis, reports):  # fmt: skip
         router.include_router(module.router)
     return router

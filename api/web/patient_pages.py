@@ -6,7 +6,8 @@
 - `/patients/{id}`: the header, the charts of one range (`range`: 24h, 7d, 30d, 90d) for blood
   pressure, glucose, weight, SpO2 and heart rate with the thresholds in effect and the targets
   (api.workspace.charts, drawn by static/js/patient.js), the alert history with outcomes, the
-  tier-1 messages with their delivery state, and the silences (api.workspace.patient).
+  tier-1 messages with their delivery state, and the silences (api.workspace.patient); links
+  to the summary report (api.routes.reports) for 14, 30 and 90 days in the viewer's language.
   Another team's patient, or no such patient, is the 404 page.
 
 Must not: hold domain logic or SQL (api.workspace reads, api.web.patient_views shapes).
@@ -28,6 +29,7 @@ from api.web.pages import to_signin
 from api.web.render import catalog, page
 from api.web.viewer import current
 from api.workspace import caseload, charts, patient
+from reports.summary import PERIODS_DAYS
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,4 +100,6 @@ async def patient_page(request: Request, patient_id: str, range: Range = "7d") -
         alerts=pv.alert_rows(found.alerts, t, viewer.tz, head.tz),
         messages=pv.message_rows(found.messages, t, viewer.tz, now),
         silences=found.silences,
+        report_days=PERIODS_DAYS,
+        report_href=request.app.url_path_for("patient_report", patient_id=head.id),
     )  # fmt: skip

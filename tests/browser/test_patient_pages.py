@@ -120,6 +120,18 @@ async def test_a_nurse_finds_her_patient_and_the_charts_render(
     )
     await expect(zh.page.locator("#chart-blood_pressure canvas")).to_have_count(1)
     await shot(zh.page, screenshots, "patient-zh")
+
+    # the summary report as a web page, in the viewer's language, under the workspace's CSP
+    async with zh.page.expect_popup() as opened:
+        await zh.page.click("section.report-links p a:text-is('30 天')")
+    report = await opened.value
+    await expect(report.locator("h1")).to_have_text("患者监测摘要")
+    await expect(report.locator("section.glucose img")).to_have_count(3)  # AGP, days, meter
+    loaded = await report.locator("img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+    assert loaded and all(w > 0 for w in loaded)
+    size = await report.locator("h1").evaluate("e => getComputedStyle(e).fontSize")
+    assert size == "20px"  # 15pt: the linked style sheet applies
+    await shot(report, screenshots, "patient-report-zh")
     assert nurse.errors == [] and zh.errors == []
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PACKAGES = ("vigil", "ingest", "stream", "alerts", "program", "reports", "replay", "api", "simulators",
-            "bench")  # fmt: skip
+PACKAGES = ("vigil", "ingest", "stream", "alerts", "program", "reports", "replay", "api",
+            "simulators", "bench")  # fmt: skip
 
 
 def module_name(path: Path) -> str:
