@@ -187,7 +187,7 @@ class BatchTx:
         slot = self._slots.get(alert.id)
         view = slot.view_json(alert) if slot is not None else alert.as_json()
         for event_id, kind, at, payload, actor in rows:
-            doc = orjson.dumps({**payload, **view, "actor": actor}).decode()
+            doc = _json({**payload, **view, "actor": actor})
             self._events.append((event_id, alert.id, alert.patient_id, kind, at, doc, actor,
                                  int(alert.tier)))  # fmt: skip
 
@@ -225,11 +225,11 @@ class BatchTx:
         patients = sorted({d.patient_id for d in ordered})
         pairs = sorted({(d.patient_id, d.rule_id) for d in ordered})
         since = min(d.measured_at for d in ordered) - timedelta(seconds=RECUR_WINDOW_S)
-        columns = list(zip(*(_sql.detection_values(d) for d in ordered), strict=True))
+        columns = [list(c) for c in zip(*(_detection(d) for d in ordered), strict=True)]
         async with conn.pipeline():  # the caller's, if it has one (a nested one syncs here)
             await _sql.lock_alert_writes(conn)
             # binary arrays (%b): text arrays would be escaped element by element
-            inserted = await conn.execute(_INSERT_DETECTIONS, [list(c) for c in columns])
+            inserted = await conn.execute(_INSERT_DETECTIONS, columns)
             opened = conn.cursor(row_factory=dict_row)
             await opened.execute(_OPEN_ALERTS, {"patients": [p for p, _ in pairs],
                                                 "rules": [r for _, r in pairs],
@@ -280,8 +280,30 @@ def _utc(value: Any) -> Any:
 
 
 def _utc_alert(a: Alert) -> Alert:
+    if a.opened_at.tzinfo is UTC and a.last_seen_at.tzinfo is UTC:
+        return a
     return replace(a, opened_at=a.opened_at.astimezone(UTC),
                    last_seen_at=a.last_seen_at.astimezone(UTC))  # fmt: skip
+
+
+def _detection(d: Detection) -> tuple[Any, ...]:
+    """`_sql.detection_values` with the details as JSON text (orjson: the batch's hot path)."""
+    values = _sql.detection_values(d)
+    return (*values[:12], _json(dict(d.details)), values[13])
+
+
+def _json(value: Any) -> str:
+    """JSON text as psycopg's Jsonb would send it (json.dumps), faster; numpy numbers (details
+    computed by the stream) as plain numbers."""
+    return orjson.dumps(value, default=_number, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _existing(row: dict[str, Any]) -> _Slot:
@@ -318,9 +340,10 @@ ON CONFLICT (event_id) DO NOTHING
 """
 _INSERT_DETECTIONS = f"""
 INSERT INTO detections ({_sql.DETECTION_COLUMNS})
-SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bool[],
-                     %b::text[], %b::int8[], %b::text[], %b::float8[], %b::text[],
-                     %b::timestamptz[], %b::jsonb[], %b::text[])
+SELECT i, p, r, k, s, l, dv, sq, m, v, u, t, d::jsonb, rv
+  FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bool[], %b::text[],
+              %b::int8[], %b::text[], %b::float8[], %b::text[], %b::timestamptz[], %b::text[],
+              %b::text[]) AS x(i, p, r, k, s, l, dv, sq, m, v, u, t, d, rv)
 ON CONFLICT (id) DO NOTHING RETURNING id
 """
 _OPEN_ALERTS = f"""

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 import pytest_asyncio
@@ -57,6 +58,11 @@ SCENARIOS: dict[str, list[list[Detection]]] = {
     "silenced, late and dangerous findings": [
         [det("glucose.high", 1, 320.0, patient="p2"), late(det("bp.crisis", 2, 200.0)),
          det("spo2.severe", 3, 84.0, patient="p2"), det("glucose.high", 4, 330.0, patient="p2")],
+    ],
+    "details computed by the stream (numpy numbers) travel in the events": [
+        [replace(det("glucose.high", 1, 320.0), details=(("slope_per_h", np.float64(12.5)),
+                                                         ("window", "3h"), ("n", 4.0))),
+         replace(det("glucose.high", 2, 330.0), details=(("slope_per_h", np.float64(-0.1)),))],
     ],
     "a replayed batch changes nothing": [
         [det("bp.crisis", 1, 190.0), det("glucose.high", 2, 320.0)],
