@@ -27,7 +27,6 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from alerts import _sql
 from alerts._alert_row import VIEW_COLUMNS, AlertRow
@@ -257,22 +256,21 @@ class BatchTx:
         touched = [s for s in self._slots.values() if s.touched]
         updates = [_row(s, MUTABLE) for s in touched if not s.new]
         inserts = [_row(s, _INSERTED) for s in touched if s.new]
-        async with conn.cursor() as cur:
-            for sql, params in ((_UPDATE, updates), (_INSERT, inserts),
-                                (_INSERT_PAGE, self._pages),
-                                (_INSERT_MESSAGE, self._messages)):  # fmt: skip
-                if params:
-                    await cur.executemany(sql, params)
-            if self._events:  # one statement, rows in the order they were made
-                columns = [list(c) for c in zip(*self._events, strict=True)]
-                await cur.execute(_INSERT_EVENTS, columns)  # binary (%b), as above
-            notes = [(_sql.DEADLINES_CHANNEL, n) for n in self._deadlines]
+        notes = [(_sql.DEADLINES_CHANNEL, n) for n in self._deadlines]
+        if self._messages:
+            notes.append((_sql.OUTBOX_CHANNEL, ""))
+        if notify_events:
+            notes.append((_sql.EVENTS_CHANNEL, ""))
+        async with conn.cursor() as cur:  # one statement per table, rows in the order made
+            for sql, rows in ((_UPDATE, updates), (_INSERT, inserts)):
+                if rows:
+                    await cur.execute(sql, (_json(rows),))
+            for sql, params in ((_INSERT_PAGES, self._pages), (_INSERT_EVENTS, self._events),
+                                (_NOTIFY, notes)):  # fmt: skip
+                if params:  # binary arrays (%b), as in `load`
+                    await cur.execute(sql, [list(c) for c in zip(*params, strict=True)])
             if self._messages:
-                notes.append((_sql.OUTBOX_CHANNEL, ""))
-            if notify_events:
-                notes.append((_sql.EVENTS_CHANNEL, ""))
-            if notes:
-                await cur.executemany("SELECT pg_notify(%s, %s)", notes)
+                await cur.executemany(_INSERT_MESSAGE, self._messages)
 
 
 def _utc(value: Any) -> Any:
@@ -294,8 +292,9 @@ def _detection(d: Detection) -> tuple[Any, ...]:
 
 def _json(value: Any) -> str:
     """JSON text as psycopg's Jsonb would send it (json.dumps), faster; numpy numbers (details
-    computed by the stream) as plain numbers."""
-    return orjson.dumps(value, default=_number, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    computed by the stream) as plain numbers, times in ISO 8601 with their offset."""
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    return orjson.dumps(value, default=_number, option=options).decode()
 
 
 def _number(value: Any) -> Any:
@@ -314,20 +313,24 @@ def _existing(row: dict[str, Any]) -> _Slot:
 
 
 def _row(slot: _Slot, columns: Sequence[str]) -> dict[str, Any]:
-    row = {c: slot.cols[c] for c in columns}
-    if row.get("escalation") is not None:
-        row["escalation"] = Jsonb(row["escalation"])
-    return {**row, "id": slot.alert.id}
+    return {**{c: slot.cols[c] for c in columns}, "id": slot.alert.id}
 
 
 _INSERTED = tuple(dict.fromkeys((*_sql.EPISODE_NAMES, *MUTABLE)))
-_UPDATE = (f"UPDATE alerts SET {', '.join(f'{c} = %({c})s' for c in MUTABLE)},"
-           " updated_at = now() WHERE id = %(id)s")  # fmt: skip
-_INSERT = (f"INSERT INTO alerts ({', '.join(_INSERTED)}) VALUES"
-           f" ({', '.join(f'%({c})s' for c in _INSERTED)})"
+_UPDATE = (f"UPDATE alerts a SET {', '.join(f'{c} = r.{c}' for c in MUTABLE)},"
+           " updated_at = now() FROM jsonb_populate_recordset(NULL::alerts, %s::jsonb) r"
+           " WHERE a.id = r.id")  # fmt: skip
+_INSERT = (f"INSERT INTO alerts ({', '.join(_INSERTED)}) SELECT {', '.join(_INSERTED)}"
+           " FROM jsonb_populate_recordset(NULL::alerts, %s::jsonb)"
            " ON CONFLICT (id) DO NOTHING")  # fmt: skip
-_INSERT_PAGE = ("INSERT INTO pages (alert_id, tier, staff_id, backup, fence, at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)")  # fmt: skip
+_INSERT_PAGES = """
+INSERT INTO pages (alert_id, tier, staff_id, backup, fence, at)
+SELECT a, r, s, b, f, t
+  FROM unnest(%b::uuid[], %b::int2[], %b::text[], %b::bool[], %b::int4[], %b::timestamptz[])
+       WITH ORDINALITY AS u(a, r, s, b, f, t, n)
+ ORDER BY n
+"""
+_NOTIFY = "SELECT pg_notify(c, m) FROM unnest(%b::text[], %b::text[]) WITH ORDINALITY AS u(c, m, n)"
 _INSERT_MESSAGE = ("INSERT INTO patient_messages (id, alert_id, patient_id, template, lang, body)"
                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")  # fmt: skip
 _INSERT_EVENTS = """

@@ -64,6 +64,10 @@ SCENARIOS: dict[str, list[list[Detection]]] = {
                                                          ("window", "3h"), ("n", 4.0))),
          replace(det("glucose.high", 2, 330.0), details=(("slope_per_h", np.float64(-0.1)),))],
     ],
+    "nobody on call in team B: pages without a person, the backups": [
+        [det("bp.crisis", 1, 200.0, patient="p3"), det("glucose.high", 2, 330.0, patient="p3"),
+         det("bp.crisis", 3, 190.0)],
+    ],
     "a replayed batch changes nothing": [
         [det("bp.crisis", 1, 190.0), det("glucose.high", 2, 320.0)],
         [det("bp.crisis", 1, 190.0), det("glucose.high", 2, 320.0), det("glucose.high", 2, 320.0)],
@@ -78,6 +82,8 @@ async def _world(dsn: str) -> None:
             await upsert_staff(conn, staff_id, staff_id, role, ["A"])
         await upsert_patient(conn, "p1", "A", "Patient One")
         await upsert_patient(conn, "p2", "A", "Patient Two")
+        await upsert_team(conn, "B", "Team B")  # no roster
+        await upsert_patient(conn, "p3", "B", "Patient Three")
         await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
         await backup(conn, "n2", "nurse")
         await add_silence(conn, "p2", "glucose.high", T0, T0 + timedelta(days=1), "on a drip", "d1")
