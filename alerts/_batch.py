@@ -6,9 +6,12 @@ open alerts of the batch's (patient, rule) pairs, and reads what the escalator n
 patients' teams, languages, policies and rosters, the silences in force, and the patients'
 alerts of the recurrence window. The store (alerts.repository) then folds the detections one by
 one, in order, through the very code of the per-detection writer (alerts._tx.Tx: episodes and
-escalator), which here reads and writes memory; `flush` writes the result in one more round
-trip: alert rows (updates, then inserts), events in the order they were made (so `seq` follows
-it), pages, patient messages, and the NOTIFYs.
+escalator), which here reads and writes memory; `flush` queues the result in the caller's
+pipeline, sent with its COMMIT (the second round trip), one statement per table: alert rows
+(updates, then inserts, from JSON), events in the order they were made (so `seq` follows it),
+pages, patient messages, and the NOTIFYs. The care program's trigger on `alert_events` (0009)
+thus sees each alert's row as the batch leaves it; the pipeline resolves only tier-1 alerts,
+which have no callback task, so it acts as it did per detection (docs/architecture.md).
 
 What memory holds is what the per-detection writer would have read back: alerts and times as
 PostgreSQL returns them (UTC), the open alert of (patient, rule) after each change, recurrences
