@@ -1,5 +1,5 @@
-"""The FastAPI application: health, the REST API (/api/v1), staff sign-in (/auth), the alerts
-websocket and the clinician workspace's pages (api.web).
+"""The FastAPI application: health, the REST API (/api/v1), FHIR R4 (/fhir/R4), staff sign-in
+(/auth), the alerts websocket and the clinician workspace's pages (api.web).
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
@@ -23,11 +23,13 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
-from api.routes import session
+from api.routes import fhir, fhir_bulk, fhir_post, session
+from api.routes.fhir_post import ReadingRelay
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
 from ingest.retry import describe, frames
+from reports.fhir_bulk import ExportPlace
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def create_app(
     response: PgResponse | None = None,
     sessions: SessionPolicy | None = None,
     broker: BrokerAccounts | None = None,
+    fhir_exports: ExportPlace | None = None,
+    relay: ReadingRelay | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,11 +79,17 @@ def create_app(
     app.state.broker = broker  # device credentials; None: those endpoints answer 503
     app.state.storage_mode = storage_mode
     app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
+    app.state.fhir_exports = fhir_exports  # None: FHIR bulk export answers 503
+    app.state.fhir_tasks = {}  # export jobs running in this process, by id
+    app.state.relay = relay  # this process's ingest (embedded runner); None: FHIR posts 503
     error_handlers.install(app)
     app.include_router(health.router)
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)
+    app.include_router(fhir.router)
+    app.include_router(fhir_bulk.router)
+    app.include_router(fhir_post.router)
     web.install(app)
 
     return app

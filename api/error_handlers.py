@@ -1,4 +1,5 @@
-"""The one place errors become JSON: `{"error": {"code": "<stable code>", "message": "..."}}`.
+"""The one place errors become JSON: `{"error": {"code": "<stable code>", "message": "..."}}`,
+or under /fhir/R4 a FHIR OperationOutcome with the same code and message (api.fhir_http).
 
 Maps the API's error tree (api.errors), the alert actions' tree (alerts.actions), request
 validation, unknown routes and methods, and the database's refusals of bad data. Anything else
@@ -16,12 +17,13 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.actions import ActionError
 from api.errors import ApiError
+from api.fhir_http import is_fhir, outcome_response
 from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
@@ -30,42 +32,47 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticate
                403: "forbidden"}  # fmt: skip
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(status: int, code: str, message: str, path: str = "") -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if is_fhir(path):
+        return outcome_response(status, code, message, headers)
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError | ActionError)
-    return error_response(exc.status, exc.code, str(exc))
+    return error_response(exc.status, exc.code, str(exc), request.url.path)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors: list[Any] = list(exc.errors())
     first = errors[0] if errors else {}
     where = ".".join(str(part) for part in first.get("loc", ()))
-    return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+    message = f"{where}: {first.get('msg', 'invalid')}"
+    return error_response(422, "invalid_request", message, request.url.path)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    response = error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail), request.url.path)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
 
 
-async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+async def _integrity(request: Request, exc: Exception) -> Response:
     log.warning("database refused a write: %s", describe(exc))
-    return error_response(409, "conflict", "the change conflicts with the stored data")
+    message = "the change conflicts with the stored data"
+    return error_response(409, "conflict", message, request.url.path)
 
 
-async def _data(_: Request, exc: Exception) -> JSONResponse:
+async def _data(request: Request, exc: Exception) -> Response:
     log.warning("database refused a value: %s", describe(exc))
-    return error_response(422, "invalid_request", "a value cannot be stored or compared")
+    message = "a value cannot be stored or compared"
+    return error_response(422, "invalid_request", message, request.url.path)
 
 
 class InternalErrors:
@@ -93,7 +100,8 @@ class InternalErrors:
                       describe(exc), frames(exc))  # fmt: skip
             if started:
                 raise
-            response = error_response(500, "internal_error", "internal error")
+            path = str(scope.get("path", ""))
+            response = error_response(500, "internal_error", "internal error", path)
             await response(scope, receive, send)
 
 

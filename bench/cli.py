@@ -20,6 +20,8 @@ from typing import Any
 from vigil.paths import SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
 
+FAULTS = ("kill", "database", "database-crash", "broker", "backlog", "poison", "takeover", "burst")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults"])
@@ -39,11 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--only",
         default="",
         help="stream: comma-separated phases to run (state, embedded-drain, embedded-live,"
-        " faust-drain, faust-live; default: all)",
+        " faust-drain, faust-live, embedded-backlog, faust-backlog; default: all)",
     )
     p.add_argument(
         "--patients-state", type=int, default=100_000, help="stream: patients for state size"
     )
+    p.add_argument("--backlog", type=int, default=150_000,
+                   help="stream: messages queued while the pipeline is stopped")  # fmt: skip
     p.add_argument("--patients", type=int, default=30, help="quality: patients per cohort")
     p.add_argument("--days", type=float, default=3.0, help="quality: simulated days")
     p.add_argument("--seeds", default="1,2,3", help="quality: cohort seeds, comma-separated")
@@ -60,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ui-patients", type=int, default=10_000, help="ui: patients enrolled")
     p.add_argument("--open-alerts", type=int, default=2000, help="ui: open alerts")
     p.add_argument("--trials", type=int, default=50, help="ui: requests measured per endpoint")
-    p.add_argument("--scenarios", default="kill,database,broker,backlog,poison,takeover",
+    p.add_argument("--scenarios", default=",".join(FAULTS),
                    help="faults: the scenarios, comma-separated")  # fmt: skip
     p.add_argument("--rate", type=float, default=100.0, help="faults: device messages/s")
     p.add_argument("--down-s", type=float, default=10.0,
@@ -111,7 +115,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         if unknown := set(phases) - set(PHASES):
             raise SystemExit(f"vigil bench stream --only: unknown phases {sorted(unknown)}")
         return asyncio.run(stream_figures(settings, args.messages or 20_000, args.live_s,
-                                          args.patients_state, phases))  # fmt: skip
+                                          args.patients_state, phases, args.backlog))  # fmt: skip
 
     figures = {**repeated(args.repeat, once), "conditions": start}
     for key, value in figures.items():

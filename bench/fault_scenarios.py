@@ -52,6 +52,16 @@ async def stop_database(w: World) -> float | None:
     return await w.load.first_ack_since(mark)
 
 
+async def crash_database(w: World) -> float | None:
+    """PostgreSQL gone without a checkpoint (an immediate shutdown): its next start replays the
+    WAL, and what it had committed must all be there."""
+    await service("crash", "postgres")
+    await asyncio.sleep(w.down_s)
+    mark = w.load.mark()
+    await service("up", "postgres")
+    return await w.load.first_ack_since(mark)
+
+
 async def backlog(w: World) -> float | None:
     """`vigil run` stopped cleanly while the devices keep sending: the broker queues a backlog
     in the ingest's session, drained after the restart."""
@@ -108,7 +118,15 @@ async def takeover(w: World) -> float | None:
     return None
 
 
+async def burst(w: World) -> float | None:
+    """Nothing breaks: the load itself is the fault, 120,000 messages as fast as the devices
+    can send them (bench.faults.SCENARIO_PLANS), against the 100/s of the other scenarios."""
+    w.notes["burst_messages"] = w.load.plan.messages
+    return None
+
+
 SCENARIOS: Mapping[str, Fault] = MappingProxyType({
-    "kill": kill_pipeline, "database": stop_database, "broker": crash_broker, "backlog": backlog,
-    "poison": poison, "takeover": takeover,
+    "kill": kill_pipeline, "database": stop_database, "database-crash": crash_database,
+    "broker": crash_broker, "backlog": backlog, "poison": poison, "takeover": takeover,
+    "burst": burst,
 })  # fmt: skip

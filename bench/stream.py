@@ -9,6 +9,9 @@
   under a live load of 1,000 readings/s (bench.live): device publish time to the detection row's
   insert time (same clock). Stateful detections wait, by design, for the allowed lateness or the
   idle flush, and are not measured here.
+- `embedded_backlog_rps`, `faust_backlog_rps` (and `_s`): a backlog of `--backlog` messages
+  (150,000 by default) queued at the broker while the pipeline is stopped, then the time from
+  the start command to the last stored reading, start-up included, and readings/s over it.
 - `faust_stages`: where the Faust worker's readings waited, per stage (the worker's last
   `stage latency:` log line, stream/stage_times.py).
 - `bare_consumer_rps`: a bare aiokafka consumer reading the same topic in the same run.
@@ -56,7 +59,8 @@ class _Run:
         return Processes(self.bench.settings, {**self.env, **env}, self.logs)
 
 
-PHASES = ("state", "embedded-drain", "embedded-live", "faust-drain", "faust-live")
+PHASES = ("state", "embedded-drain", "embedded-live", "faust-drain", "faust-live",
+          "embedded-backlog", "faust-backlog")  # fmt: skip
 
 
 async def stream_figures(
@@ -65,6 +69,7 @@ async def stream_figures(
     live_s: float,
     state_patients: int,
     phases: tuple[str, ...] = PHASES,
+    backlog: int = 150_000,
 ) -> dict[str, Any]:
     """The figures of `phases` (all by default; `--only` picks some to keep a run short)."""
     figures: dict[str, Any] = conditions()
@@ -92,6 +97,9 @@ async def stream_figures(
         live = await _faust_live(run, live_s)
         figures.update(faust_p99_ms=live["p99_ms"], faust_p50_ms=live["p50_ms"], faust_live=live,
                        faust_stages=last_stages(logs / "bench-worker.log"))  # fmt: skip
+    for bus in ("embedded", "faust"):
+        if f"{bus}-backlog" in phases:
+            figures.update(await _backlog(run, bus, backlog))
     figures.update(readings_per_message=round(readings / count, 2), messages=count,
                    storage_mode=bench.storage_mode)  # fmt: skip
     return figures
@@ -182,6 +190,33 @@ async def _faust_live(run: _Run, live_s: float) -> dict[str, float]:
     finally:
         procs.stop()
         broker.close_session(run.bench.settings, env["VIGIL_MQTT__CLIENT_ID"])
+
+
+async def _backlog(run: _Run, bus: str, count: int) -> dict[str, float]:
+    """`count` messages queued while the pipeline is stopped, then drained: from the start
+    command (the Faust worker first, as a deployment would) to the last stored reading."""
+    traffic, readings = recent_traffic(run.bench.patients, count)
+    env = _kafka_env(f"bench-{bus}-backlog")
+    if bus == "embedded":
+        env = {"VIGIL_MQTT__CLIENT_ID": "vigil-bench-embedded-backlog"}
+    cid = env["VIGIL_MQTT__CLIENT_ID"]
+    await _queued(run, cid, traffic)
+    procs = run.processes(**env)
+    started = time.perf_counter()
+    try:
+        if bus == "embedded":
+            procs.start("run")
+        else:
+            procs.start("worker")
+            await procs.wait_for("[^Worker]: Ready", "worker")
+            procs.start("ingest")
+        await drain_rate(run.bench.dsn, readings, timeout_s=900)
+        took = time.perf_counter() - started
+    finally:
+        procs.stop()
+        broker.close_session(run.bench.settings, cid)
+    return {f"{bus}_backlog_s": round(took, 1), f"{bus}_backlog_rps": round(readings / took),
+            f"{bus}_backlog_readings": readings}  # fmt: skip
 
 
 async def drain_rate(dsn: str, readings: int, timeout_s: float = 600) -> float:

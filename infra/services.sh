@@ -6,6 +6,7 @@
 #   infra/services.sh down                                # stop whatever is running
 #   infra/services.sh stop postgres|mosquitto             # stop one (`up NAME` restarts it)
 #   infra/services.sh crash mosquitto                     # kill -9 (the fault harness)
+#   infra/services.sh crash postgres                      # immediate shutdown: crash recovery next
 #   infra/services.sh status
 #
 # Everything lives under one state directory ($VIGIL_STATE_DIR, default <repo>/.vigil, ignored
@@ -436,11 +437,19 @@ stop_one() {  # stop NAME: one service, gracefully (postgres: fast shutdown); `u
   esac
 }
 
-crash() {  # crash mosquitto: kill -9, no goodbye (the fault harness, `vigil bench faults`)
-  [ "${1:-}" = mosquitto ] || die "crash takes mosquitto"
-  alive "$state/mosquitto/mosquitto.pid" || die "mosquitto is not running"
-  kill -9 "$(cat "$state/mosquitto/mosquitto.pid")"
-  say "mosquitto killed (-9)"
+crash() {  # crash NAME, no goodbye (the fault harness, `vigil bench faults`)
+  local bin
+  case ${1:-} in
+    mosquitto)  # kill -9
+      alive "$state/mosquitto/mosquitto.pid" || die "mosquitto is not running"
+      kill -9 "$(cat "$state/mosquitto/mosquitto.pid")"
+      say "mosquitto killed (-9)" ;;
+    postgres)  # an immediate shutdown: no checkpoint, so the next start runs crash recovery
+      # from the WAL (kill -9 of the postmaster would leave its backends holding shared memory)
+      bin=$(pg_bindir) && pg_run "$bin/pg_ctl" -D "$state/pg/data" -m immediate -w stop >/dev/null
+      say "postgres crashed (immediate shutdown)" ;;
+    *) die "crash takes mosquitto or postgres" ;;
+  esac
 }
 
 status() {
@@ -468,7 +477,7 @@ main() {
     status) status ;;
     device-cert) device_cert "$@" ;;
     *) echo "usage: $0 up [mosquitto] [postgres] [kafka] | down | stop postgres|mosquitto |" >&2
-       echo "       crash mosquitto | status | device-cert ID" >&2
+       echo "       crash mosquitto|postgres | status | device-cert ID" >&2
        exit 2 ;;
   esac
 }

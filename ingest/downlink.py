@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -111,8 +112,10 @@ class MqttPublisher:
         connect_timeout_s: float = 10.0,
         max_inflight: int = 100,
         reconnect_after_s: float = 1.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = (host, port, keepalive_s)
+        self._tls = tls
         self._credentials = (username, password)
         self._client_id = client_id
         self._connect_timeout_s = connect_timeout_s
@@ -165,6 +168,8 @@ class MqttPublisher:
             CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5
         )
         client.username_pw_set(*self._credentials)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.max_inflight_messages_set(self._max_inflight)
         client.max_queued_messages_set(self._max_inflight)
         conn = _Connection(client, asyncio.get_running_loop())

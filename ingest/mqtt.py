@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -61,8 +62,10 @@ class MqttReceiver:
         client_id: str,
         keepalive_s: int = 30,
         topic_filter: str = READINGS_FILTER,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = (host, port, keepalive_s)
+        self._transport = "plain TCP" if tls is None else "TLS"
         self._topic_filter = topic_filter
         self._pending: deque[RawMessage] = deque()
         self._error: BaseException | None = None
@@ -81,6 +84,8 @@ class MqttReceiver:
             manual_ack=True,
         )
         client.username_pw_set(username, password)
+        if tls is not None:
+            client.tls_set_context(tls)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish_received = self._on_publish
@@ -200,7 +205,8 @@ class MqttReceiver:
             # The broker forgot our session: what it had queued for us while we were away is gone.
             self.sessions_lost += 1
             log.error("mqtt session was not resumed: readings queued at the broker may be lost")
-        log.info("mqtt connected (session present: %s)", flags.session_present)
+        log.info("mqtt connected over %s (session present: %s)", self._transport,
+                 flags.session_present)  # fmt: skip
         client.subscribe(self._topic_filter, qos=1)
 
     def _on_subscribe(
@@ -242,7 +248,13 @@ class MqttReceiver:
 
 
 async def retained_acks(
-    *, host: str, port: int, username: str, password: str, quiet_s: float = 1.0
+    *,
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    quiet_s: float = 1.0,
+    tls: ssl.SSLContext | None = None,
 ) -> dict[str, int]:
     """The acked seq each device was last told, read back from the retained ack messages:
     subscribe, take what the broker delivers, stop once it has been quiet for `quiet_s`."""
@@ -259,6 +271,8 @@ async def retained_acks(
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set_context(tls)
     client.on_message = on_message
     client.on_subscribe = lambda *args: arrived.set()
     AsyncioPaho(client, asyncio.get_running_loop())

@@ -17,5 +17,6 @@ Planned modules, each a pure core with an adapter for its queries (CONVENTIONS 1
   the reverse mapping of posted Observations into the device contract's checks.
 - `metrics.py`: Prometheus metrics of the pipeline, without PHI in any label.
 
-Nothing is public yet: the package is the room the reports issue moves into.
+Public so far: `kpis` (Period, Kpis, compute, to_csv) and `kpi_queries` (refresh,
+ensure_fresh, refresh_loop, team_kpis, read).
 """

@@ -20,6 +20,7 @@ import asyncio
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -169,13 +170,15 @@ def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_healthy(url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]]) -> None:
+def _wait_healthy(
+    url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]], tls: ssl.SSLContext | None
+) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if any(p.poll() is not None for p in procs):
             raise RuntimeError("a process exited during start-up; see .vigil/logs/")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=1, context=tls) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -243,8 +246,8 @@ def _start(bus: str, patients: int, seed: int, procs: list[subprocess.Popen[byte
         procs += [_spawn(n, _vigil(n), logs) for n in ("ingest", "worker", "api")]
     else:
         procs.append(_spawn("vigil-run", _vigil("run"), logs))
-    api = f"http://{settings.api.host}:{settings.api.port}"
-    _wait_healthy(f"{api}/health", 60, procs)
+    api = settings.api.base_url
+    _wait_healthy(f"{api}/health", 60, procs, settings.api.client_ssl())
     sim = ["simulate", "--patients", str(patients), "--seed", str(seed), "--scenario", "crisis",
            "--adherence", "--history-days", str(HISTORY_DAYS)]  # fmt: skip
     procs.append(_spawn("simulator", _vigil(*sim, "--no-progress"), logs))

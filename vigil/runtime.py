@@ -21,7 +21,7 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -55,6 +55,8 @@ from ingest.service import IngestService
 from ingest.startup import start_ingest
 from program.recompute import risk_loop
 from program.scheduler import ProgramScheduler
+from reports.fhir_bulk import ExportPlace
+from reports.kpi_queries import refresh_loop as kpi_refresh_loop
 from stream.embedded import EmbeddedBus
 from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
@@ -119,9 +121,11 @@ def build_ingest(
 
 def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttReceiver:
     m = settings.mqtt
+    host, port, tls = m.service_endpoint()
     return MqttReceiver(
-        host=m.host,
-        port=m.port,
+        host=host,
+        port=port,
+        tls=tls,
         username=m.username,
         password=m.password.get_secret_value(),
         client_id=client_id or m.client_id,
@@ -132,7 +136,8 @@ def build_receiver(settings: Settings, *, client_id: str | None = None) -> MqttR
 def build_broker_accounts(settings: Settings) -> BrokerAccounts:
     """The broker-admin account's client that issues, rotates and revokes device credentials."""
     m = settings.mqtt
-    return BrokerAccounts(host=m.host, port=m.port, username=m.admin_username,
+    host, port, tls = m.service_endpoint()
+    return BrokerAccounts(host=host, port=port, tls=tls, username=m.admin_username,
                           password=m.admin_password.get_secret_value())  # fmt: skip
 
 
@@ -147,11 +152,18 @@ def session_policy(settings: Settings) -> SessionPolicy:
     )
 
 
+def fhir_export_place(settings: Settings) -> ExportPlace:
+    """Where FHIR bulk exports are written: the state directory, never the source tree."""
+    keep = timedelta(seconds=settings.api.fhir_export_keep_s)
+    return ExportPlace(settings.state_dir.resolve() / "fhir-exports", keep)
+
+
 def build_api_server(
     settings: Settings,
     pool: AsyncConnectionPool,
     mode: str,
     stats: Callable[[], dict[str, Any]] | None,
+    relay: IngestService | None = None,
 ) -> uvicorn.Server:
     feed = AlertFeed(pool, settings.db.dsn.get_secret_value(), queue_max=settings.api.ws_queue_max)
     app = create_app(
@@ -164,6 +176,8 @@ def build_api_server(
         response=PgResponse(pool, utc_now),
         sessions=session_policy(settings),
         broker=build_broker_accounts(settings),
+        fhir_exports=fhir_export_place(settings),
+        relay=relay,  # FHIR-posted Observations go through this process's ingest, if any
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
@@ -171,10 +185,14 @@ def build_api_server(
     # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
     # inbound messages are small JSON requests. No `server` header: strangers are not told the
     # software that answers.
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                            log_level="warning", lifespan="on", ws_per_message_deflate=False,
-                            ws_max_size=settings.api.ws_max_message_bytes,
-                            server_header=False)  # fmt: skip
+    # With api.tls_certfile/keyfile the API serves https itself: the session cookie is then
+    # Secure and HSTS is sent (api.routes.session, api.web.security).
+    a = settings.api
+    config = uvicorn.Config(app, host=a.host, port=a.port, log_level="warning", lifespan="on",
+                            ws_per_message_deflate=False, ws_max_size=a.ws_max_message_bytes,
+                            server_header=False,
+                            ssl_certfile=str(a.tls_certfile) if a.tls_certfile else None,
+                            ssl_keyfile=str(a.tls_keyfile) if a.tls_keyfile else None)  # fmt: skip
     return uvicorn.Server(config)
 
 
@@ -183,7 +201,9 @@ async def start_ingest_tasks(
 ) -> list[Coroutine[Any, Any, None]]:
     """The ingest's start-up (`ingest.startup`), with its values taken from the settings."""
     m, s = settings.mqtt, settings.ingest
-    read_acks = functools.partial(retained_acks, host=m.host, port=m.port, username=m.username,
+    host, port, tls = m.service_endpoint()
+    read_acks = functools.partial(retained_acks, host=host, port=port, tls=tls,
+                                  username=m.username,
                                   password=m.password.get_secret_value())  # fmt: skip
     tasks = await start_ingest(
         service,
@@ -223,7 +243,7 @@ async def run_embedded(settings: Settings) -> None:
                 "alarms": dict(health.active),
             }
 
-        server = build_api_server(settings, pool, mode, stats)
+        server = build_api_server(settings, pool, mode, stats, relay=service)
         receiver = build_receiver(settings)
         ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
 
@@ -243,11 +263,7 @@ async def run_embedded(settings: Settings) -> None:
             *program_tasks(settings, pool),
             *ingest_tasks,
         ]
-        log.info(
-            "embedded runner up: ingest, stream and API on http://%s:%d",
-            settings.api.host,
-            settings.api.port,
-        )
+        log.info("embedded runner up: ingest, stream and API on %s", settings.api.base_url)
         try:
             await _until_stopped(tasks, server)
         finally:
@@ -305,16 +321,23 @@ async def escalation_timers(settings: Settings, pool: AsyncConnectionPool) -> No
 
 
 def risk_tasks(settings: Settings, pool: AsyncConnectionPool) -> list[Awaitable[None]]:
-    """The care program's risk passes (program.recompute), unless disabled."""
-    r = settings.risk
-    return [risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE)] if r.enabled else []
+    """The care program's risk passes (program.recompute) and the refresh of the KPIs' daily
+    aggregate (reports.kpi_queries), each unless disabled."""
+    r, k = settings.risk, settings.kpis
+    tasks: list[Awaitable[None]] = []
+    if r.enabled:
+        tasks.append(risk_loop(pool, utc_now, r.interval_s, r.full_every_s, RETRIABLE))
+    if k.enabled:
+        tasks.append(kpi_refresh_loop(pool, k.refresh_s, RETRIABLE))
+    return tasks
 
 
 async def outbox_sender(settings: Settings, pool: AsyncConnectionPool) -> None:
     """Tier-1 patient messages out of the outbox to the devices (alerts.outbox), published as
     the ingest's broker account with a client id of its own and a clean session."""
     m, o = settings.mqtt, settings.outbox
-    publisher = MqttPublisher(host=m.host, port=m.port, username=m.username,
+    host, port, tls = m.service_endpoint()
+    publisher = MqttPublisher(host=host, port=port, tls=tls, username=m.username,
                               password=m.password.get_secret_value(),
                               client_id=f"{m.client_id}-downlink-{secrets.token_hex(4)}",
                               keepalive_s=m.keepalive_s)  # fmt: skip

@@ -9,6 +9,7 @@ Nothing reads the environment at import time; modules receive the parts they nee
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -33,8 +34,23 @@ class MqttSettings(BaseModel):
     tls_port: int | None = Field(None, ge=1, le=65535)
     cert_port: int | None = Field(None, ge=1, le=65535)
     ca_file: Path | None = None
+    # Vigil's own connections (ingest, outbox, provisioning) over the TLS listener, verified
+    # with `ca_file`: for a broker on another host. Off for loopback, where TLS buys nothing.
+    service_tls: bool = False
     # (How many unacknowledged messages the broker sends the ingest, and how long it keeps a
     # stopped ingest's queue, are broker settings: see infra/mosquitto/mosquitto.conf.in.)
+
+    @model_validator(mode="after")
+    def _service_tls_needs_listener(self) -> MqttSettings:
+        if self.service_tls and (self.tls_port is None or self.ca_file is None):
+            raise ValueError("mqtt.service_tls needs mqtt.tls_port and mqtt.ca_file")
+        return self
+
+    def service_endpoint(self) -> tuple[str, int, ssl.SSLContext | None]:
+        """Where Vigil's own clients connect: host, port and the TLS context (None: plain)."""
+        if not self.service_tls or self.tls_port is None:
+            return self.host, self.port, None
+        return self.host, self.tls_port, ssl.create_default_context(cafile=self.ca_file)
 
 
 class DbSettings(BaseModel):
@@ -117,12 +133,36 @@ class ApiSettings(BaseModel):
     signin_max_failures: int = Field(5, ge=1)
     signin_lockout_s: float = Field(900.0, gt=0)
     tls_terminated: bool = False
+    # The API serves https itself when both are set (PEM files; for local runs the private CA's
+    # certificate services.sh makes serves 127.0.0.1 and localhost: see README, "TLS").
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    # The CA that Vigil's own clients of this API (`vigil watch`, the demo) trust besides the
+    # system's: the local CA for local runs.
+    tls_ca_file: Path | None = None
+    # FHIR bulk export files (issue 13) are kept this long under <state_dir>/fhir-exports, then
+    # purged with their job.
+    fhir_export_keep_s: float = Field(86_400.0, gt=0)
 
     @model_validator(mode="after")
     def _session_bounds(self) -> ApiSettings:
         if self.session_idle_s > self.session_absolute_s:
             raise ValueError("api.session_idle_s must not exceed api.session_absolute_s")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("api.tls_certfile and api.tls_keyfile are set together or not at all")
         return self
+
+    @property
+    def base_url(self) -> str:
+        """Where this API answers: https when it serves TLS itself."""
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context a client of this API verifies it with (None over plain http)."""
+        if self.tls_certfile is None:
+            return None
+        return ssl.create_default_context(cafile=self.tls_ca_file)
 
 
 class OutboxSettings(BaseModel):
@@ -152,6 +192,15 @@ class RiskSettings(BaseModel):
     enabled: bool = True
     interval_s: float = Field(30.0, gt=0)
     full_every_s: float = Field(3600.0, gt=0)
+
+
+class KpiSettings(BaseModel):
+    """Program KPIs (reports.kpi_queries): the daily aggregate of readings is refreshed every
+    `refresh_s` (incrementally; a KPI read also refreshes it first when it is older than
+    kpi_queries.MAX_AGE, e.g. with this loop disabled)."""
+
+    enabled: bool = True
+    refresh_s: float = Field(300.0, gt=0)
 
 
 class ProgramSettings(BaseModel):
@@ -186,6 +235,7 @@ class Settings(BaseSettings):
     program: ProgramSettings = ProgramSettings()
     sim: SimulatorSettings = SimulatorSettings()
     risk: RiskSettings = RiskSettings()
+    kpis: KpiSettings = KpiSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

@@ -16,12 +16,14 @@ from vigil.settings import Settings
 
 
 async def watch(settings: Settings, token: str, after: int, count: int) -> int:
-    url = f"ws://{settings.api.host}:{settings.api.port}/ws/alerts"
+    url = settings.api.base_url.replace("http", "ws", 1) + "/ws/alerts"  # wss with TLS
     seen = 0
     while True:
         try:
             async with websockets.connect(
-                f"{url}?after={after}", additional_headers={"Authorization": f"Bearer {token}"}
+                f"{url}?after={after}",
+                additional_headers={"Authorization": f"Bearer {token}"},
+                ssl=settings.api.client_ssl(),
             ) as ws:
                 async for raw in ws:
                     event = json.loads(raw)

@@ -10,6 +10,7 @@ from api.routes import (
     alerts,
     audit_log,
     devices,
+    kpis,
     patients,
     program_plans,
     program_records,
@@ -27,6 +28,6 @@ def v1_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (patients, devices, thresholds, silences, readings, alerts, alert_actions,
                    rosters, audit_log, workspace, program_records, program_plans,
-                   tasks):  # fmt: skip
+                   tasks, kpis):  # fmt: skip
         router.include_router(module.router)
     return router

@@ -15,7 +15,8 @@ Layout: render.py (Jinja2, the page context), i18n.py + i18n/*.json (catalogs), 
 seam to sign-in sessions), security.py (headers), format.py and views.py (pure), pages.py and
 alert_pages.py (routes), worklist_source.py (seam to the worklist query), patient_pages.py and
 roster_pages.py (the patients list, patient page and roster; their words in patient_views.py and
-roster_views.py, pure; their data from api.workspace), templates/, static/.
+roster_views.py, pure; their data from api.workspace), kpi_pages.py and kpi_views.py (the
+program KPIs), templates/, static/.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import alert_pages, pages, patient_pages, roster_pages
+from api.web import alert_pages, kpi_pages, pages, patient_pages, roster_pages
 from api.web.render import make_web
 from api.web.security import SecurityHeaders
 
@@ -50,3 +51,4 @@ def install(app: FastAPI) -> None:
     app.include_router(alert_pages.router)
     app.include_router(patient_pages.router)
     app.include_router(roster_pages.router)
+    app.include_router(kpi_pages.router)

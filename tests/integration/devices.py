@@ -17,6 +17,7 @@ from simulators import payloads
 from simulators.device import DeviceConnection, DeviceStats
 from simulators.fleet import SimPatient, cohort, device_password
 from vigil.demo import enrol_demo
+from vigil.runtime import build_broker_accounts
 from vigil.settings import Settings
 
 _closers: list[Callable[[], Awaitable[None]]] = []  # of the running test, newest last
@@ -47,7 +48,17 @@ async def enrol(
     tests are about the pipeline); return them and a nurse token."""
     token = await enrol_demo(settings, patients=patients, seed=1, prefix=tag, dsn=dsn,
                              program=False)  # fmt: skip
-    return cohort(patients, 1, prefix=tag), token
+    enrolled = cohort(patients, 1, prefix=tag)
+    close_at_end(lambda: _forget(settings, [d.device_id for p in enrolled for d in p.devices]))
+    return enrolled, token
+
+
+async def _forget(settings: Settings, device_ids: list[str]) -> None:
+    """Remove the test's device accounts from the broker: its work per account command grows
+    with the accounts it holds (ingest.dynsec), and a suite enrols hundreds of devices."""
+    await build_broker_accounts(settings).run(
+        [{"command": "deleteClient", "username": d} for d in device_ids]
+    )
 
 
 async def connect(settings: Settings, device_id: str, stats: DeviceStats | None = None,

@@ -136,17 +136,21 @@ async def _tokens(pool: AsyncConnectionPool, world: World) -> None:
 
 
 @contextlib.asynccontextmanager
-async def api_client(dsn: str, *, actions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """The REST API on `dsn`, in-process; app exceptions surface as 500 answers, not raises."""
+async def api_client(
+    dsn: str, *, actions: bool = True, **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST API on `dsn`, in-process; app exceptions surface as 500 answers, not raises.
+    `options` go to `create_app` as they are (e.g. `fhir_exports`, `relay`)."""
     async with AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False) as pool:
         app = create_app(
             pool=pool,
             feed=AlertFeed(pool, dsn),
-            clock=utc_now,
+            clock=options.pop("clock", utc_now),
             allowed_origins=[],
             storage_mode="plain",
             response=PgResponse(pool, utc_now) if actions else None,
             broker=build_broker_accounts(load_settings()),
+            **options,
         )
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as client:

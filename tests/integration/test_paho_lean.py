@@ -41,13 +41,21 @@ def payloads() -> list[tuple[bytes, int]]:
     return out
 
 
-async def subscriber(settings: Settings, client: mqtt.Client, topic: str) -> mqtt.Client:
+async def subscriber(
+    settings: Settings, client: mqtt.Client, topic: str, tls: bool = False
+) -> mqtt.Client:
+    """`client` subscribed to `topic` as the ingest's account; with `tls`, on the broker's TLS
+    listener (what the services use with mqtt.service_tls)."""
     subscribed = asyncio.Event()
     client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
     client.on_subscribe = lambda *args: subscribed.set()
     client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
     close_at_end(AsyncioPaho(client, asyncio.get_running_loop()).disconnect)
-    client.connect(settings.mqtt.host, settings.mqtt.port, 30)
+    m = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"service_tls": tls})})
+    host, port, context = m.mqtt.service_endpoint()
+    if context is not None:
+        client.tls_set_context(context)
+    client.connect(host, port, 30)
     await asyncio.wait_for(subscribed.wait(), 10)
     return client
 
@@ -124,18 +132,21 @@ def has_marker(got: list[Received]) -> bool:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("v5", [False, True], ids=["mqtt-3.1.1-parsed", "mqtt-5-through-paho"])
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_the_lean_client_receives_what_stock_paho_receives(
-    settings: Settings, dsn: str, tag: str, v5: bool
+    settings: Settings, dsn: str, tag: str, v5: bool, tls: bool
 ) -> None:
+    """Over TLS too: TLS hands the socket's bytes over record by record, and what it has
+    decrypted but not yet given out no longer shows as the socket being readable."""
     patients, _ = await enrol(settings, dsn, tag, patients=1)
     device = bp_device(patients)
     messages = payloads()
     seen_by_stock: list[Received] = []
     seen_by_lean: list[Received] = []
     clients = [
-        await subscriber(settings, stock(seen_by_stock), readings_topic(device)),
+        await subscriber(settings, stock(seen_by_stock), readings_topic(device), tls),
         await subscriber(
-            settings, lean(seen_by_lean, manual_ack=True, v5=v5), readings_topic(device)
+            settings, lean(seen_by_lean, manual_ack=True, v5=v5), readings_topic(device), tls
         ),
     ]
     try:

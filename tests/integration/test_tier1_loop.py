@@ -109,3 +109,32 @@ async def test_the_patient_is_prompted_and_the_remeasure_decides(
         cur = await aconn.execute("SELECT tier, staff_id FROM pages WHERE alert_id = %s",
                                   (alert["id"],))  # fmt: skip
         assert await cur.fetchall() == [(2, f"nurse-{patient.team_id}")]
+
+
+async def test_the_services_reach_the_broker_over_tls(
+    settings: Settings, dsn: str, aconn: psycopg.AsyncConnection[Any], tag: str, tmp_path: Path
+) -> None:
+    """With mqtt.service_tls the ingest (its subscription and the retained acks it reads at
+    start) and the outbox's publisher use the broker's TLS listener: a reading still opens its
+    alert and the prompt still reaches the meter."""
+    patients, _ = await enrol(settings, dsn, tag, patients=3)
+    patient, meter_id = meter_of(patients)
+    t0 = datetime.now(UTC) - timedelta(minutes=20)
+    received: list[PatientMessage] = []
+
+    async def prompted() -> bool:
+        return len(received) >= 1
+
+    tls = {**FAST_TIMERS, "VIGIL_MQTT__SERVICE_TLS": "true"}
+    async with running_stack(settings, dsn, tag, "embedded", tmp_path, **tls) as stack:
+        meter = await connect(settings, meter_id)
+        meter.on_message = received.append
+        try:
+            await measure(meter, 1, 300.0, t0)
+            await measure(meter, 2, 310.0, t0 + timedelta(minutes=2))
+            assert await eventually(prompted, timeout_s=30), "no prompt reached the meter"
+        finally:
+            meter.disconnect()
+    assert (await the_alert(aconn, patient.patient_id))["tier"] == 1
+    assert received[0].template == "remeasure"
+    assert "mqtt connected over TLS" in stack.log.read_text()

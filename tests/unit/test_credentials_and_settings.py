@@ -37,3 +37,11 @@ def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIGIL_DB__POOL_MIN", "9")
     with pytest.raises(ValidationError, match="pool_min"):
         Settings()
+
+
+def test_api_tls_certificate_and_key_come_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_API__TLS_CERTFILE", "/etc/vigil/api.crt")
+    with pytest.raises(ValidationError, match="set together"):
+        Settings()
+    monkeypatch.setenv("VIGIL_API__TLS_KEYFILE", "/etc/vigil/api.key")
+    assert Settings().api.base_url == "https://127.0.0.1:8700"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PACKAGES = ("vigil", "ingest", "stream", "alerts", "program", "replay", "api", "simulators",
+PACKAGES = ("vigil", "ingest", "stream", "alerts", "program", "reports", "replay", "api", "simulators",
             "bench")  # fmt: skip
 
 
