@@ -2,14 +2,23 @@
 
 `PgAlertStore.record` runs one transaction per batch. It takes a transaction-scoped advisory
 lock first, so alert events get their `seq` in commit order (a websocket client resuming "after
-seq N" can never miss a smaller seq committed later), then for each detection:
+seq N" can never miss a smaller seq committed later), then for each detection, in measurement
+order (`_apply`, over an alerts._tx.Tx):
 
 1. insert it into `detections` ON CONFLICT DO NOTHING: a known id is a redelivery or a replay
    (even of a detection whose alert has since been resolved), and nothing else changes;
 2. lock the open alert of (patient, rule), if any (SELECT ... FOR UPDATE);
 3. fold the detection in with the pure episode functions (fired: open or update; cleared: record
    that the condition cleared on the open alert);
-4. insert the event and insert or update the alert.
+4. insert the event and insert or update the alert; the escalator (alerts.response) runs the
+   machine and records its effects.
+
+A batch does this set-based (alerts._batch.BatchTx, two round trips in pipeline mode: the lock,
+the detections and every read, then every write with the COMMIT); the fold in between is the same
+code. If the batch is refused (a constraint, an unknown patient) it is recorded again one
+detection at a time, each under a savepoint (alerts._tx.DirectTx): a detection that fails is
+logged with its reason and counted (`refused`), the others are recorded. The database being
+unreachable is raised for the caller to retry the batch.
 
 A NOTIFY on `vigil_alert_events` tells the API's live feed that there is something new; it is
 delivered only when the transaction commits.
@@ -27,21 +36,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from alerts._alert_row import VIEW_COLUMNS, AlertRow
+from alerts._batch import BatchTx
 from alerts._sql import (
     EVENTS_CHANNEL,
     EventRow,
     insert_events,
     lock_alert_writes,
 )
-from alerts.episodes import Alert, AlertEvent, AlertStatus, condition_cleared, open_or_update
+from alerts._tx import DirectTx, Tx
+from alerts.episodes import AlertEvent, condition_cleared, open_or_update
 from alerts.response import Escalator
-from stream.detections import Detection, Kind, Severity, Worse
+from stream.detections import Detection, Kind
 
 log = logging.getLogger(__name__)
 
@@ -57,41 +68,101 @@ class PgAlertStore:
         self, pool: AsyncConnectionPool, clock: Callable[[], datetime] = _wall_clock
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self._escalator = Escalator(clock)
+        self.refused = 0  # detections the per-detection fallback could not record
+        self.fallbacks = 0  # batches recorded one by one after the batch was refused
 
     async def record(self, detections: Sequence[Detection]) -> None:
+        """Record a batch of detections in one transaction, set-based (alerts._batch); if that
+        fails for a reason other than the database being unreachable, record them one by one
+        so that one bad detection does not hold back the others."""
         if not detections:
             return
-        ordered = sorted(detections, key=lambda d: (d.measured_at, d.device_id, d.seq))
+        ordered = _ordered(detections)
+        try:
+            # pipeline mode: BEGIN goes with the reads, the writes with COMMIT: two round trips
+            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                tx = await BatchTx.load(conn, ordered, self._clock())
+                new_events = 0
+                for d in ordered:
+                    new_events += await self._apply(tx, d)
+                await tx.flush(conn, notify_events=new_events > 0)
+            return
+        except REFUSALS as exc:
+            if _unreachable(exc):
+                raise
+            self.fallbacks += 1
+            log.warning("alert writer: a batch of %d detections was refused (%s); recording"
+                        " them one by one", len(ordered), _describe(exc))  # fmt: skip
+        await self._one_by_one(ordered)
+
+    async def record_singly(self, detections: Sequence[Detection]) -> None:
+        """The per-detection writer (the batch's fallback), in the same order and transaction
+        shape: a statement per read and write. Kept callable for comparing the two."""
+        if detections:
+            await self._one_by_one(_ordered(detections))
+
+    async def _one_by_one(self, ordered: Sequence[Detection]) -> None:
+        """Each detection under its own savepoint: one that fails is logged with its reason
+        (and counted in `refused`), the others are recorded."""
         async with self._pool.connection() as conn, conn.transaction():
             await lock_alert_writes(conn)
-            new_events = 0
+            tx, new_events = DirectTx(conn), 0
             for d in ordered:
-                new_events += await self._apply(conn, d)
+                try:
+                    async with conn.transaction():
+                        new_events += await self._apply(tx, d)
+                except REFUSALS as exc:
+                    if _unreachable(exc):
+                        raise
+                    self.refused += 1
+                    log.error("alert writer: detection %s (rule %s) not recorded: %s",
+                              d.id, d.rule_id, _describe(exc))  # fmt: skip
             if new_events:
                 await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
 
-    async def _apply(self, conn: AsyncConnection[Any], d: Detection) -> int:
-        if not await _insert_detection(conn, d):
+    async def _apply(self, tx: Tx, d: Detection) -> int:
+        if not await tx.is_new(d):
             return 0  # seen before: a redelivery or a replay changes nothing
-        current = await _open_alert(conn, d.patient_id, d.rule_id)
+        current = await tx.open_alert(d.patient_id, d.rule_id)
         if d.kind is Kind.CLEARED:
             if current is None:
                 return 0
-            await conn.execute(
-                "UPDATE alerts SET condition_cleared_at = %s, updated_at = now() WHERE id = %s",
-                (d.measured_at, current.id),
-            )
-            await self._escalator.cleared(conn, condition_cleared(current, d))
+            await tx.mark_cleared(current.id, d.measured_at)
+            await self._escalator.cleared(tx, condition_cleared(current, d))
             return 1
         alert, event = open_or_update(current, d)
         if current is None:
-            await _insert_alert(conn, alert)
-            await self._escalator.opened(conn, d, event)
+            await tx.insert_alert(alert)
+            await self._escalator.opened(tx, d, event)
         else:
-            await _update_alert(conn, alert)
-            await self._escalator.repeated(conn, d, event)
+            await tx.update_alert(alert)
+            await self._escalator.repeated(tx, d, event)
         return 1
+
+
+REFUSALS = (psycopg.Error, LookupError, ValueError, AssertionError)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database is down or the connection broke: the caller retries the whole batch."""
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(
+        exc, psycopg.errors.PipelineAborted
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__}{f' [{sqlstate}]' if sqlstate else ''}"
+
+
+def _ordered(detections: Sequence[Detection]) -> list[Detection]:
+    """In measurement order, each id once (the first): the order every writer applies them."""
+    unique: dict[uuid.UUID, Detection] = {}
+    for d in detections:
+        unique.setdefault(d.id, d)
+    return sorted(unique.values(), key=lambda d: (d.measured_at, d.device_id, d.seq))
 
 
 async def append_events(
@@ -128,65 +199,3 @@ async def _views(conn: AsyncConnection[Any], ids: set[uuid.UUID]) -> dict[uuid.U
     if missing := ids - views.keys():
         raise LookupError(f"no such alerts: {sorted(map(str, missing))}")
     return views
-
-
-async def _open_alert(conn: AsyncConnection[Any], patient_id: str, rule_id: str) -> Alert | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        """
-        SELECT id, patient_id, rule_id, title, severity, status, metric, unit, worse,
-               first_value, last_value, worst_value, count, opened_at, last_seen_at
-          FROM alerts
-         WHERE patient_id = %s AND rule_id = %s AND status <> 'resolved'
-           FOR UPDATE
-        """,
-        (patient_id, rule_id),
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    row["severity"] = Severity(row["severity"])
-    row["status"] = AlertStatus(row["status"])
-    row["worse"] = Worse(row["worse"])
-    return Alert(**row)
-
-
-async def _insert_detection(conn: AsyncConnection[Any], d: Detection) -> bool:
-    cur = await conn.execute(
-        """
-        INSERT INTO detections (id, patient_id, rule_id, kind, severity, late, device_id, seq,
-                                metric, value, unit, measured_at, details, rule_version)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (id) DO NOTHING
-        """,
-        (d.id, d.patient_id, d.rule_id, d.kind.value, d.severity.value, d.late, d.device_id, d.seq,
-         d.metric, d.value, d.unit, d.measured_at, Jsonb(dict(d.details)), d.rule_version),
-    )  # fmt: skip
-    return cur.rowcount == 1
-
-
-async def _insert_alert(conn: AsyncConnection[Any], a: Alert) -> bool:
-    cur = await conn.execute(
-        """
-        INSERT INTO alerts (id, patient_id, rule_id, title, severity, status, metric, unit, worse,
-                            first_value, last_value, worst_value, count, opened_at, last_seen_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (id) DO NOTHING
-        """,
-        (a.id, a.patient_id, a.rule_id, a.title, a.severity.value, a.status.value, a.metric,
-         a.unit, a.worse.value, a.first_value, a.last_value, a.worst_value, a.count, a.opened_at,
-         a.last_seen_at),
-    )  # fmt: skip
-    return cur.rowcount == 1
-
-
-async def _update_alert(conn: AsyncConnection[Any], a: Alert) -> None:
-    await conn.execute(
-        """
-        UPDATE alerts
-           SET last_value = %s, worst_value = %s, count = %s, last_seen_at = %s, updated_at = now(),
-               condition_cleared_at = NULL
-         WHERE id = %s
-        """,
-        (a.last_value, a.worst_value, a.count, a.last_seen_at, a.id),
-    )

@@ -40,6 +40,7 @@ from alerts import _sql, lifecycle
 from alerts._alert_row import AlertRow
 from alerts._codec import policy_with, to_json
 from alerts._locked import Lead, Locked, lock, mirror
+from alerts._tx import DirectTx, Tx
 from alerts.actions import (
     Acknowledge,
     Action,
@@ -75,7 +76,6 @@ from alerts.escalation import (
     step,
 )
 from alerts.messages import Template, for_rule, render
-from alerts.roster_store import who_to_page
 from alerts.routing import route_for
 from stream.detections import Detection
 
@@ -109,40 +109,40 @@ class Escalator:
         # An alert opened before escalations were stored: start its machine now.
         return locked.state or self._start(locked, locked.alert.dangerous, now).state
 
-    async def opened(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
+    async def opened(self, tx: Tx, d: Detection, lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await lock(conn, lead.alert_id, now)
+        locked = await tx.lock(lead.alert_id, now)
         assert locked is not None, "the alert was inserted in this transaction"
         # A value dangerous on its own (the rule table says so): never snoozed or silenced; a
         # late one is recorded for review, never paged (DESIGN 4): alerts.lifecycle.opened.
         first = lifecycle.opened(self._policy(locked), d, now.timestamp(), locked.silence,
                                  locked.recent.by_rule)  # fmt: skip
-        await self.transition(conn, locked, first, now, Lead.of(lead))
+        await self.transition(tx, locked, first, now, Lead.of(lead))
 
-    async def repeated(self, conn: AsyncConnection[Any], d: Detection, lead: AlertEvent) -> None:
+    async def repeated(self, tx: Tx, d: Detection, lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await lock(conn, lead.alert_id, now)
+        locked = await tx.lock(lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         moved = lifecycle.repeated(state, d, now.timestamp(), locked.silence is not None)
-        await self.transition(conn, locked, moved, now, Lead.of(lead))
+        await self.transition(tx, locked, moved, now, Lead.of(lead))
 
-    async def cleared(self, conn: AsyncConnection[Any], lead: AlertEvent) -> None:
+    async def cleared(self, tx: Tx, lead: AlertEvent) -> None:
         now = self._clock()
-        locked = await lock(conn, lead.alert_id, now)
+        locked = await tx.lock(lead.alert_id, now)
         assert locked is not None, "the alert is locked by this transaction"
         state = self._state(locked, now)
         if state.tier is not Tier.PATIENT:  # a clinician has it and records the outcome
-            await self.transition(conn, locked, Step(state), now, Lead.of(lead))
+            await self.transition(tx, locked, Step(state), now, Lead.of(lead))
             return
         done = lifecycle.cleared(state, now.timestamp())
         changes = {"resolved_at": now, "resolved_by": "system"}
-        alert = await self.transition(conn, locked, done, now, Lead.of(lead), changes)
-        await self._message(conn, locked, alert, Template.ADVICE, done.state.fence)
+        alert = await self.transition(tx, locked, done, now, Lead.of(lead), changes)
+        await self._message(tx, locked, alert, Template.ADVICE, done.state.fence)
 
     async def transition(
         self,
-        conn: AsyncConnection[Any],
+        tx: Tx,
         locked: Locked,
         first: Step,
         now: datetime,
@@ -152,25 +152,24 @@ class Escalator:
         """Carry out `first` (and what paging nobody leads to), store the state and the events;
         return the alert as stored. Raises ActionRefusedError if the machine refused the event."""
         before = locked.state
-        state, events, refused = await self._carry_out(conn, locked, first, now)
+        state, events, refused = await self._carry_out(tx, locked, first, now)
         if refused:
             raise ActionRefusedError(refused[0])
         if state is before and not events and not changes:
             alert = locked.alert  # nothing to store (e.g. a repeat a clinician already has)
         else:
             columns = mirror(state, before, now, changes or {})
-            alert = await _sql.save_escalation(conn, locked.alert.id, state, to_json(state),
-                                               columns)  # fmt: skip
+            alert = await tx.save_escalation(locked.alert.id, state, to_json(state), columns)
         payload = {**lead.payload, "from_tier": int(before.tier) if before else None}
         rows = [(lead.id, lead.kind, lead.at or now, payload, lead.actor)]
         for i, (kind, detail) in enumerate(events):
             effect_id = uuid.uuid5(ALERT_NAMESPACE, f"{lead.id}|effect|{i}")
             rows.append((effect_id, kind, now, {"detail": detail}, "system"))
-        await _sql.insert_events(conn, alert, rows)
+        await tx.insert_events(alert, rows)
         return alert
 
     async def _carry_out(
-        self, conn: AsyncConnection[Any], locked: Locked, first: Step, now: datetime
+        self, tx: Tx, locked: Locked, first: Step, now: datetime
     ) -> tuple[Escalation, list[tuple[str, dict[str, Any]]], list[str]]:
         state, queue = first.state, deque(first.effects)
         events: list[tuple[str, dict[str, Any]]] = []
@@ -183,9 +182,9 @@ class Escalator:
                 refused.append(effect.reason)
             elif isinstance(effect, PromptPatient):
                 template = Template(effect.template)
-                await self._message(conn, locked, locked.alert, template, state.fence)
+                await self._message(tx, locked, locked.alert, template, state.fence)
                 events.append(("prompted", {"template": template.value, "lang": locked.lang}))
-            elif not await self._page(conn, locked, state, effect, now, events) and not (
+            elif not await self._page(tx, locked, state, effect, now, events) and not (
                 effect.backup and effect.tier is Tier.DOCTOR
             ):
                 nobody = step(state, NobodyOnCall(effect.tier), now.timestamp())
@@ -197,7 +196,7 @@ class Escalator:
 
     async def _page(
         self,
-        conn: AsyncConnection[Any],
+        tx: Tx,
         locked: Locked,
         state: Escalation,
         notify: Notify,
@@ -205,9 +204,9 @@ class Escalator:
         events: list[tuple[str, dict[str, Any]]],
     ) -> bool:
         """Page the tier's on-call people (or its backups); False when there is nobody."""
-        who = await who_to_page(conn, locked.alert.patient_id, notify.tier, now)
+        who = await tx.who_to_page(locked.alert.patient_id, notify.tier, now)
         staff = who.backup if notify.backup else who.primary
-        await _sql.insert_pages(conn, locked.alert, staff, notify.backup, state.fence, now,
+        await tx.insert_pages(locked.alert, staff, notify.backup, state.fence, now,
                                 int(notify.tier))  # fmt: skip
         detail = {"tier": int(notify.tier), "backup": notify.backup, "staff_ids": list(staff)}
         events.append(("paged" if staff else "nobody_on_call", detail))
@@ -218,7 +217,7 @@ class Escalator:
 
     async def _message(
         self,
-        conn: AsyncConnection[Any],
+        tx: Tx,
         locked: Locked,
         alert: AlertRow,
         template: Template,
@@ -229,7 +228,7 @@ class Escalator:
                       unit=alert.unit, rule_id=alert.rule_id, since=since)  # fmt: skip
         message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{alert.id}|{fence}|{template}")
         sent = for_rule(template, alert.rule_id).value  # what the patient actually got
-        await _sql.insert_message(conn, message_id, alert, sent, locked.lang, body)
+        await tx.insert_message(message_id, alert, sent, locked.lang, body)
 
 
 class PgResponse:
@@ -303,7 +302,7 @@ class PgResponse:
                 first = step(state, Resolved(outcome, actor.id), at)
                 changes = {"resolved_at": now, "resolved_by": actor.id}
                 lead = Lead(lead_id, "resolved", actor.id, record)
-        return await self.escalator.transition(conn, locked, first, now, lead, changes)
+        return await self.escalator.transition(DirectTx(conn), locked, first, now, lead, changes)
 
     async def fire(self, alert_id: uuid.UUID, fence: int, now: datetime | None = None) -> bool:
         """A timer armed at `fence` went off; True if it moved the alert (at most once)."""
@@ -319,7 +318,7 @@ class PgResponse:
             missed = {"missed": _value(locked.alert.due)}
             lead = Lead(uuid.uuid5(ALERT_NAMESPACE, f"deadline|{alert_id}|{fence}"),
                          "deadline_passed", payload=missed)  # fmt: skip
-            await self.escalator.transition(conn, locked, moved, now, lead)
+            await self.escalator.transition(DirectTx(conn), locked, moved, now, lead)
             await conn.execute("SELECT pg_notify(%s, '')", (_sql.EVENTS_CHANNEL,))
         return True
 

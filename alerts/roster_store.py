@@ -72,7 +72,33 @@ async def who_to_page(
     if row is None:
         return OnCall((), ())
     team_id, doctor, shifts, overrides, backups = row
-    roster = _roster(team_id, shifts, overrides, backups)
+    return paging(_roster(team_id, shifts, overrides, backups), doctor, tier, at)
+
+
+PAGING_MANY = """
+SELECT p.id, p.team_id, p.responsible_doctor,
+       (SELECT COALESCE(json_agg(json_build_array(staff_id, role, tz, weekdays, start_time,
+                                                  end_time) ORDER BY id), '[]')
+          FROM roster_shifts WHERE team_id = p.team_id),
+       (SELECT COALESCE(json_agg(json_build_array(staff_id, role, starts_at, ends_at, replaces)
+                                 ORDER BY id), '[]')
+          FROM roster_overrides WHERE team_id = p.team_id AND ends_at > %(since)s),
+       (SELECT COALESCE(json_agg(json_build_array(role, staff_id) ORDER BY role, position), '[]')
+          FROM roster_backups WHERE team_id = p.team_id)
+  FROM patients p WHERE p.id = ANY(%(patients)s)
+"""
+"""`_PAGING` for many patients, with every override ending after `since` (`on_call` keeps those
+in force when it pages): the batched alert writer (alerts._batch) reads it once per batch."""
+
+
+def paging_for(row: tuple[Any, ...], tier: Tier, at: datetime) -> OnCall:
+    """Who to notify, from a row of `PAGING_MANY` without its patient id (overrides are
+    filtered by `at` here)."""
+    team_id, doctor, shifts, overrides, backups = row
+    return paging(_roster(team_id, shifts, overrides, backups), doctor, tier, at)
+
+
+def paging(roster: TeamRoster, doctor: str | None, tier: Tier, at: datetime) -> OnCall:
     rota = on_call(roster, tier, at)
     if tier is not Tier.DOCTOR or doctor is None:
         return rota

@@ -14,7 +14,8 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from vigil.paths import SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
@@ -24,8 +25,7 @@ FAULTS = ("kill", "database", "database-crash", "broker", "backlog", "poison", "
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "what",
-        choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults", "reports"],
+        "what", choices=["ingest", "stream", "quality", "ws", "ui", "program", "faults", "reports"]
     )
     p.add_argument("--json", action="store_true", help="end with one line of JSON")
     p.add_argument(
@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="device messages per round (ingest: 60,000, so a round lasts seconds; stream: 20,000)",
     )
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (median reported)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of the whole bench: each figure is their median, with its spread"
+                   " (min-max) as <figure>_spread; faults and quality run once")  # fmt: skip
     p.add_argument("--live-s", type=float, default=30.0, help="stream: seconds of live load")
     p.add_argument(
         "--only",
@@ -92,42 +95,37 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         services = ["postgres"]
     subprocess.run([str(SERVICES_SCRIPT), "up", *services], check=True)
     settings = load_settings()  # now with the endpoints and secrets services.sh wrote
-    if args.what == "ingest":
-        from bench.ingest import ingest_figures
+    start = _conditions(settings, args.repeat)
 
-        figures = asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
-    elif args.what == "program":
-        from bench.program import program_figures
+    def once() -> dict[str, Any]:
+        if args.what == "ingest":
+            from bench.ingest import ingest_figures
 
-        figures = asyncio.run(
-            program_figures(settings, args.program_patients, args.messages or 40_000, args.rounds)
-        )
-    elif args.what == "reports":
-        from bench.reports import report_figures
+            return asyncio.run(ingest_figures(settings, args.messages or 60_000, args.rounds))
+        if args.what == "program":
+            from bench.program import program_figures
 
-        figures = asyncio.run(report_figures(settings))
-    elif args.what == "ws":
-        from bench.ws import ws_figures
+            return asyncio.run(program_figures(settings, args.program_patients,
+                                               args.messages or 40_000, args.rounds))  # fmt: skip
+        if args.what == "reports":
+            from bench.reports import report_figures
 
-        figures = asyncio.run(
-            ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
-        )
-    else:
+            return asyncio.run(report_figures(settings))
+        if args.what == "ws":
+            from bench.ws import ws_figures
+
+            return asyncio.run(
+                ws_figures(settings, args.clients, args.events, args.detections, args.live_s)
+            )
         from bench.stream import PHASES, stream_figures
 
         phases = tuple(p for p in args.only.split(",") if p) or PHASES
         if unknown := set(phases) - set(PHASES):
             raise SystemExit(f"vigil bench stream --only: unknown phases {sorted(unknown)}")
-        figures = asyncio.run(
-            stream_figures(
-                settings,
-                args.messages or 20_000,
-                args.live_s,
-                args.patients_state,
-                phases,
-                args.backlog,
-            )
-        )
+        return asyncio.run(stream_figures(settings, args.messages or 20_000, args.live_s,
+                                          args.patients_state, phases, args.backlog))  # fmt: skip
+
+    figures = {**repeated(args.repeat, once), "conditions": start}
     for key, value in figures.items():
         if key != "rounds_detail":
             print(f"{key:>22}: {value}", file=sys.stderr)
@@ -136,12 +134,30 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _conditions(settings: Settings | None, repeats: int) -> dict[str, Any]:
+    """The bench's conditions (bench.conditions), printed before it starts."""
+    from bench.conditions import announce, conditions
+
+    start = conditions(settings, repeats)
+    announce(start)
+    return start
+
+
+def repeated(n: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from bench.conditions import repeated as repeat
+
+    return repeat(n, run)
+
+
 def _ui(args: argparse.Namespace) -> int:
     subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
     from bench.ui import BROWSER_NOTE, ui_figures
 
-    figures = asyncio.run(ui_figures(load_settings(), args.ui_patients, args.open_alerts,
-                                     args.trials))  # fmt: skip
+    settings = load_settings()
+    start = _conditions(settings, args.repeat)
+    figures = repeated(args.repeat, lambda: asyncio.run(
+        ui_figures(settings, args.ui_patients, args.open_alerts, args.trials)))  # fmt: skip
+    figures["conditions"] = start
     for key, value in figures.items():
         print(f"{key:>26}: {value}", file=sys.stderr)
     print(BROWSER_NOTE, file=sys.stderr)
@@ -162,13 +178,14 @@ def _faults(args: argparse.Namespace) -> int:
         return 2
     subprocess.run([str(SERVICES_SCRIPT), "up", "mosquitto", "postgres"], check=True)
     plan = LoadPlan(rate=args.rate, messages=args.messages or 2000)
+    start = _conditions(load_settings(), 1)  # invariants, not rates: one run
 
     def report(r: dict[str, object]) -> None:
         print("  ".join(f"{k}={v}" for k, v in r.items()), file=sys.stderr, flush=True)
 
     figures = asyncio.run(faults_figures(load_settings(), names, plan, args.down_s, report))
     if args.json:
-        print(json.dumps(figures))
+        print(json.dumps({**figures, "conditions": start}))
     return 0 if figures["all_ok"] else 1
 
 
@@ -189,8 +206,9 @@ def _quality(args: argparse.Namespace, settings: Settings) -> int:
                         seeds=tuple(int(x) for x in args.seeds.split(",") if x),
                         spo2=not args.no_spo2,
                         operator=lambda: build_core(settings).operator)  # fmt: skip
+    start = _conditions(None, 1)  # no database; the seeds are its repeats
     if args.sweep is None:
-        print(json.dumps(quality_figures(q)))
+        print(json.dumps({**quality_figures(q), "conditions": start}))
         return 0
     if args.sweep not in SWEEPS or not args.values:
         print(f"--sweep takes one of {sorted(SWEEPS)} and --values", file=sys.stderr)

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 
+from alerts._tx import DirectTx
 from alerts.actions import (
     Acknowledge,
     ActionRefusedError,
@@ -355,7 +356,7 @@ async def test_a_dangerous_value_cannot_be_snoozed(world: World) -> None:
 
 async def record_then_fail(world: World, d: Detection) -> None:
     async with world.pool.connection() as conn, conn.transaction():
-        await world.store._apply(conn, d)
+        await world.store._apply(DirectTx(conn), d)  # the per-detection writer's path
         raise ZeroDivisionError("the transaction rolls back")
 
 
