@@ -7,7 +7,9 @@ a table this module keeps up to date incrementally; the KPI queries read only it
 
 Refresh (`refresh`, `ensure_fresh`, `refresh_loop`):
 - timescaledb: `CALL refresh_continuous_aggregate` (it needs an autocommit connection); its
-  invalidation log re-materialises the days that late readings touched;
+  invalidation log re-materialises the days that late readings touched. A second refresh while
+  one runs fails at once with LockNotAvailable: `refresh` returns None then, as in plain mode
+  (a KPI read and the refresh loop meet there);
 - plain: the (patient, UTC day) pairs of readings stored since the last mark minus `OVERLAP`
   (a sink transaction that began before the mark commits after it) are recomputed from
   `readings` and upserted, in one transaction serialised by an advisory lock. The first refresh
@@ -30,6 +32,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.errors import LockNotAvailable
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -84,15 +87,11 @@ async def storage_mode(conn: AsyncConnection[Any]) -> str:
 
 async def refresh(conn: AsyncConnection[Any], overlap: timedelta = OVERLAP) -> Refreshed | None:
     """Bring `readings_daily` up to date. `conn` must be in autocommit mode (TimescaleDB's
-    refresh cannot run inside a transaction). None: another process is refreshing (plain)."""
+    refresh cannot run inside a transaction). None: another process is refreshing."""
     if not conn.autocommit:
         raise ValueError("refresh needs an autocommit connection")
     if await storage_mode(conn) == "timescaledb":
-        cur = await conn.execute("SELECT now()")
-        started = (await cur.fetchone() or (None,))[0]
-        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
-        await conn.execute(_SET_MARK, {"n": MARK, "after": started})
-        return Refreshed("timescaledb", -1)
+        return await _refresh_continuous(conn)
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s), now()", (_LOCK,))
         locked, started = await cur.fetchone() or (False, None)
@@ -111,6 +110,19 @@ async def refresh(conn: AsyncConnection[Any], overlap: timedelta = OVERLAP) -> R
     if mark is None:  # the table was just filled: statistics and a visibility map for the plans
         await conn.execute("VACUUM (ANALYZE) readings_daily")
     return Refreshed("plain", rows)
+
+
+async def _refresh_continuous(conn: AsyncConnection[Any]) -> Refreshed | None:
+    """TimescaleDB refuses a refresh of the aggregate while another one runs (LockNotAvailable,
+    at once): that one brings it up to date, as the advisory lock's holder does in plain mode."""
+    cur = await conn.execute("SELECT now()")
+    started = (await cur.fetchone() or (None,))[0]
+    try:
+        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
+    except LockNotAvailable:
+        return None
+    await conn.execute(_SET_MARK, {"n": MARK, "after": started})
+    return Refreshed("timescaledb", -1)
 
 
 async def ensure_fresh(conn: AsyncConnection[Any], max_age: timedelta) -> Refreshed | None:

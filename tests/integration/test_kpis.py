@@ -262,3 +262,46 @@ async def test_timescaledb_and_plain_give_the_same_numbers(
             await w.add(conn, f"{tag}-p-bp-ok", f"{tag}-p-bp-ok-bp",
                         [(T0 + timedelta(days=2, hours=12), "systolic_bp", 200.0)])  # fmt: skip
     assert (await refreshed_kpis(ts, tag)).figures == (await refreshed_kpis(plain, tag)).figures
+
+
+async def test_a_refresh_while_another_runs_yields_to_it_in_timescaledb_mode(
+    settings: Settings, databases: Databases, tag: str
+) -> None:
+    """TimescaleDB refuses a concurrent refresh of the aggregate: the second refresh returns
+    None (as plain mode's advisory lock does) instead of failing a KPI read. The first refresh
+    is held in flight by a lock on the aggregate's materialisation table."""
+    if not timescaledb_available(settings):
+        pytest.skip("the timescaledb extension is not installed in this PostgreSQL")
+    dsn = databases.create(tag, "timescaledb")
+    await seeded(dsn, tag)
+    async with (
+        await AsyncConnection.connect(dsn) as holder,
+        await AsyncConnection.connect(dsn, autocommit=True) as first,
+        await AsyncConnection.connect(dsn, autocommit=True) as second,
+    ):
+        await holder.execute(f"LOCK TABLE {await _materialization(holder)} IN EXCLUSIVE MODE")
+        running = asyncio.create_task(q.refresh(first))
+        try:
+            assert await eventually(lambda: _waits_for_a_lock(second, first.info.backend_pid))
+            assert await q.refresh(second) is None
+        finally:  # release the first refresh whatever happened, or closing would wait for it
+            await holder.commit()
+            done = await running
+        assert done == q.Refreshed("timescaledb", -1)
+    assert (await refreshed_kpis(dsn, tag)).figures["patients"]["enrolled"] > 0
+
+
+async def _materialization(conn: AsyncConnection[Any]) -> str:
+    cur = await conn.execute(
+        "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)"
+        " FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_daily'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def _waits_for_a_lock(conn: AsyncConnection[Any], pid: int) -> bool:
+    cur = await conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+    row = await cur.fetchone()
+    return row is not None and row[0] == "Lock"
