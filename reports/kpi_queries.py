@@ -58,13 +58,16 @@ _UPSERT = """
         sum_value = EXCLUDED.sum_value, n_tir = EXCLUDED.n_tir, n_tbr = EXCLUDED.n_tbr
 """
 _FULL = f"INSERT INTO readings_daily {_DAILY_SELECT} FROM readings r GROUP BY 1, 2, 3, 4 {_UPSERT}"
+# `t.day + interval '24 hours'`, not '1 day': a day added to a timestamptz follows the session's
+# time zone, so the UTC day on which its clocks go back would span 25 hours (a reading counted
+# in two days) and the one on which they go forward 23.
 _INCREMENTAL = f"""
     WITH touched AS (
         SELECT DISTINCT patient_id, metric, date_bin('1 day', time, '{DAY_ORIGIN}') AS day
         FROM readings WHERE stored_at > %(after)s)
     INSERT INTO readings_daily {_DAILY_SELECT}
     FROM touched t JOIN readings r ON r.patient_id = t.patient_id AND r.metric = t.metric
-        AND r.time >= t.day AND r.time < t.day + interval '1 day'
+        AND r.time >= t.day AND r.time < t.day + interval '24 hours'
     GROUP BY 1, 2, 3, 4 {_UPSERT}
 """
 _SET_MARK = """

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import AsyncConnection
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from reports import kpi_queries as q
@@ -198,6 +199,19 @@ async def test_the_plain_aggregate_equals_the_raw_readings_and_takes_late_ones(
         assert after == w.sums_from_raw(patients, PERIOD)
         ok = next(p for p in after if p.patient_id == f"{tag}-p-bp-ok")
         assert (ok.n_sbp, ok.sum_sbp, ok.days_with_data) == (30, 28 * 134 + 320, 15)
+
+
+async def test_the_plain_refresh_keeps_utc_days_whatever_the_sessions_time_zone(
+    dsn: str, tag: str
+) -> None:
+    """US clocks go back on T0's day (1 November 2026): a session in Los Angeles time recomputes
+    the same 24-hour UTC days as one in UTC, counting each reading once."""
+    w = await seeded(dsn, tag)
+    zoned = make_conninfo(dsn, options="-c TimeZone=America/Los_Angeles")
+    async with await AsyncConnection.connect(zoned, autocommit=True) as conn:
+        assert await q.refresh(conn) is not None  # the first one aggregates everything at once
+        assert await q.refresh(conn, overlap=timedelta(days=3650)) is not None  # day by day
+    assert table(dsn) == w.daily_from_raw()
 
 
 async def test_a_sink_transaction_in_flight_during_a_refresh_is_counted_by_the_next(
