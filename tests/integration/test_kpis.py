@@ -319,3 +319,34 @@ async def _waits_for_a_lock(conn: AsyncConnection[Any], pid: int) -> bool:
     cur = await conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
     row = await cur.fetchone()
     return row is not None and row[0] == "Lock"
+
+
+async def test_the_first_timescaledb_refresh_leaves_statistics_for_the_kpi_plans(
+    settings: Settings, databases: Databases, tag: str
+) -> None:
+    """As in plain mode, the first refresh vacuums and analyses what it filled (the
+    materialisation hypertable's chunks); a KPI read planned without took twice as long."""
+    if not timescaledb_available(settings):
+        pytest.skip("the timescaledb extension is not installed in this PostgreSQL")
+    dsn = databases.create(tag, "timescaledb")
+    await seeded(dsn, tag)
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        assert await _unvacuumed_chunks(conn) == (0, 0)  # WITH NO DATA: nothing yet
+        assert await q.refresh(conn) is not None
+        chunks, unvacuumed = await _unvacuumed_chunks(conn)
+        assert chunks > 0 and unvacuumed == 0
+
+
+async def _unvacuumed_chunks(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    """(chunks of the aggregate's materialisation, those never vacuumed and analysed)."""
+    cur = await conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE s.last_vacuum IS NULL OR s.last_analyze IS NULL)"
+        " FROM timescaledb_information.chunks c"
+        " JOIN timescaledb_information.continuous_aggregates a"
+        "   ON a.materialization_hypertable_name = c.hypertable_name"
+        " JOIN pg_stat_user_tables s ON s.relid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass"
+        " WHERE a.view_name = 'readings_daily'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
