@@ -15,6 +15,11 @@
 # collide with system instances (override with VIGIL_MQTT_PORT, VIGIL_PG_PORT, VIGIL_KAFKA_PORT,
 # VIGIL_KAFKA_CONTROLLER_PORT).
 #
+# PostgreSQL's server binaries are the newest /usr/lib/postgresql/*/bin unless VIGIL_PG_BINDIR
+# names another bin directory (e.g. a private relocated copy of PostgreSQL with TimescaleDB built
+# into it, to test TimescaleDB mode without touching the system installation). Its pg_config
+# decides the mode as usual: TimescaleDB is preloaded when its sharedir has the extension.
+#
 # PostgreSQL is locked down for a shared host: SCRAM passwords on every connection (socket and
 # TCP; pg_hba.conf is rendered on every start), a socket directory only the cluster owner can
 # enter, the application role `vigil` without administrative rights, and a server log without
@@ -46,7 +51,7 @@ die() { say "error: $*"; exit 1; }
 
 pg_bindir() {
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  d=${VIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
   [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
 }
 

@@ -7,7 +7,10 @@ a table this module keeps up to date incrementally; the KPI queries read only it
 
 Refresh (`refresh`, `ensure_fresh`, `refresh_loop`):
 - timescaledb: `CALL refresh_continuous_aggregate` (it needs an autocommit connection); its
-  invalidation log re-materialises the days that late readings touched;
+  invalidation log re-materialises the days that late readings touched. A second refresh while
+  one runs fails at once with LockNotAvailable: `refresh` returns None then, as in plain mode
+  (a KPI read and the refresh loop meet there). The first refresh is followed by VACUUM ANALYZE
+  of the materialisation hypertable, as in plain mode (the KPI read took twice as long without);
 - plain: the (patient, UTC day) pairs of readings stored since the last mark minus `OVERLAP`
   (a sink transaction that began before the mark commits after it) are recomputed from
   `readings` and upserted, in one transaction serialised by an advisory lock. The first refresh
@@ -30,7 +33,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.errors import LockNotAvailable
 from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool
 
 from reports import kpis as k
@@ -55,14 +60,23 @@ _UPSERT = """
         sum_value = EXCLUDED.sum_value, n_tir = EXCLUDED.n_tir, n_tbr = EXCLUDED.n_tbr
 """
 _FULL = f"INSERT INTO readings_daily {_DAILY_SELECT} FROM readings r GROUP BY 1, 2, 3, 4 {_UPSERT}"
+# `t.day + interval '24 hours'`, not '1 day': a day added to a timestamptz follows the session's
+# time zone, so the UTC day on which its clocks go back would span 25 hours (a reading counted
+# in two days) and the one on which they go forward 23.
 _INCREMENTAL = f"""
     WITH touched AS (
         SELECT DISTINCT patient_id, metric, date_bin('1 day', time, '{DAY_ORIGIN}') AS day
         FROM readings WHERE stored_at > %(after)s)
     INSERT INTO readings_daily {_DAILY_SELECT}
     FROM touched t JOIN readings r ON r.patient_id = t.patient_id AND r.metric = t.metric
-        AND r.time >= t.day AND r.time < t.day + interval '1 day'
+        AND r.time >= t.day AND r.time < t.day + interval '24 hours'
     GROUP BY 1, 2, 3, 4 {_UPSERT}
+"""
+# Where TimescaleDB keeps the continuous aggregate's rows (VACUUM does not take the view).
+_MATERIALIZATION = """
+    SELECT materialization_hypertable_schema, materialization_hypertable_name
+    FROM timescaledb_information.continuous_aggregates
+    WHERE view_schema = current_schema() AND view_name = 'readings_daily'
 """
 _SET_MARK = """
     INSERT INTO kpi_refresh_marks (name, stored_after, at) VALUES (%(n)s, %(after)s, now())
@@ -84,15 +98,11 @@ async def storage_mode(conn: AsyncConnection[Any]) -> str:
 
 async def refresh(conn: AsyncConnection[Any], overlap: timedelta = OVERLAP) -> Refreshed | None:
     """Bring `readings_daily` up to date. `conn` must be in autocommit mode (TimescaleDB's
-    refresh cannot run inside a transaction). None: another process is refreshing (plain)."""
+    refresh cannot run inside a transaction). None: another process is refreshing."""
     if not conn.autocommit:
         raise ValueError("refresh needs an autocommit connection")
     if await storage_mode(conn) == "timescaledb":
-        cur = await conn.execute("SELECT now()")
-        started = (await cur.fetchone() or (None,))[0]
-        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
-        await conn.execute(_SET_MARK, {"n": MARK, "after": started})
-        return Refreshed("timescaledb", -1)
+        return await _refresh_continuous(conn)
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s), now()", (_LOCK,))
         locked, started = await cur.fetchone() or (False, None)
@@ -111,6 +121,25 @@ async def refresh(conn: AsyncConnection[Any], overlap: timedelta = OVERLAP) -> R
     if mark is None:  # the table was just filled: statistics and a visibility map for the plans
         await conn.execute("VACUUM (ANALYZE) readings_daily")
     return Refreshed("plain", rows)
+
+
+async def _refresh_continuous(conn: AsyncConnection[Any]) -> Refreshed | None:
+    """TimescaleDB refuses a refresh of the aggregate while another one runs (LockNotAvailable,
+    at once): that one brings it up to date, as the advisory lock's holder does in plain mode."""
+    cur = await conn.execute(
+        "SELECT now(), EXISTS (SELECT FROM kpi_refresh_marks WHERE name = %s)", (MARK,)
+    )
+    started, marked = await cur.fetchone() or (None, False)
+    try:
+        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
+    except LockNotAvailable:
+        return None
+    await conn.execute(_SET_MARK, {"n": MARK, "after": started})
+    if not marked:  # the first refresh filled it: the same statistics and visibility map
+        cur = await conn.execute(_MATERIALIZATION)
+        for schema, table in await cur.fetchall():
+            await conn.execute(SQL("VACUUM (ANALYZE) {}").format(Identifier(schema, table)))
+    return Refreshed("timescaledb", -1)
 
 
 async def ensure_fresh(conn: AsyncConnection[Any], max_age: timedelta) -> Refreshed | None:

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import AsyncConnection
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from reports import kpi_queries as q
@@ -200,6 +201,19 @@ async def test_the_plain_aggregate_equals_the_raw_readings_and_takes_late_ones(
         assert (ok.n_sbp, ok.sum_sbp, ok.days_with_data) == (30, 28 * 134 + 320, 15)
 
 
+async def test_the_plain_refresh_keeps_utc_days_whatever_the_sessions_time_zone(
+    dsn: str, tag: str
+) -> None:
+    """US clocks go back on T0's day (1 November 2026): a session in Los Angeles time recomputes
+    the same 24-hour UTC days as one in UTC, counting each reading once."""
+    w = await seeded(dsn, tag)
+    zoned = make_conninfo(dsn, options="-c TimeZone=America/Los_Angeles")
+    async with await AsyncConnection.connect(zoned, autocommit=True) as conn:
+        assert await q.refresh(conn) is not None  # the first one aggregates everything at once
+        assert await q.refresh(conn, overlap=timedelta(days=3650)) is not None  # day by day
+    assert table(dsn) == w.daily_from_raw()
+
+
 async def test_a_sink_transaction_in_flight_during_a_refresh_is_counted_by_the_next(
     dsn: str, tag: str
 ) -> None:
@@ -262,3 +276,77 @@ async def test_timescaledb_and_plain_give_the_same_numbers(
             await w.add(conn, f"{tag}-p-bp-ok", f"{tag}-p-bp-ok-bp",
                         [(T0 + timedelta(days=2, hours=12), "systolic_bp", 200.0)])  # fmt: skip
     assert (await refreshed_kpis(ts, tag)).figures == (await refreshed_kpis(plain, tag)).figures
+
+
+async def test_a_refresh_while_another_runs_yields_to_it_in_timescaledb_mode(
+    settings: Settings, databases: Databases, tag: str
+) -> None:
+    """TimescaleDB refuses a concurrent refresh of the aggregate: the second refresh returns
+    None (as plain mode's advisory lock does) instead of failing a KPI read. The first refresh
+    is held in flight by a lock on the aggregate's materialisation table."""
+    if not timescaledb_available(settings):
+        pytest.skip("the timescaledb extension is not installed in this PostgreSQL")
+    dsn = databases.create(tag, "timescaledb")
+    await seeded(dsn, tag)
+    async with (
+        await AsyncConnection.connect(dsn) as holder,
+        await AsyncConnection.connect(dsn, autocommit=True) as first,
+        await AsyncConnection.connect(dsn, autocommit=True) as second,
+    ):
+        await holder.execute(f"LOCK TABLE {await _materialization(holder)} IN EXCLUSIVE MODE")
+        running = asyncio.create_task(q.refresh(first))
+        try:
+            assert await eventually(lambda: _waits_for_a_lock(second, first.info.backend_pid))
+            assert await q.refresh(second) is None
+        finally:  # release the first refresh whatever happened, or closing would wait for it
+            await holder.commit()
+            done = await running
+        assert done == q.Refreshed("timescaledb", -1)
+    assert (await refreshed_kpis(dsn, tag)).figures["patients"]["enrolled"] > 0
+
+
+async def _materialization(conn: AsyncConnection[Any]) -> str:
+    cur = await conn.execute(
+        "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)"
+        " FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_daily'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def _waits_for_a_lock(conn: AsyncConnection[Any], pid: int) -> bool:
+    cur = await conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+    row = await cur.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+async def test_the_first_timescaledb_refresh_leaves_statistics_for_the_kpi_plans(
+    settings: Settings, databases: Databases, tag: str
+) -> None:
+    """As in plain mode, the first refresh vacuums and analyses what it filled (the
+    materialisation hypertable's chunks); a KPI read planned without took twice as long."""
+    if not timescaledb_available(settings):
+        pytest.skip("the timescaledb extension is not installed in this PostgreSQL")
+    dsn = databases.create(tag, "timescaledb")
+    await seeded(dsn, tag)
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        assert await _unvacuumed_chunks(conn) == (0, 0)  # WITH NO DATA: nothing yet
+        assert await q.refresh(conn) is not None
+        chunks, unvacuumed = await _unvacuumed_chunks(conn)
+        assert chunks > 0 and unvacuumed == 0
+
+
+async def _unvacuumed_chunks(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    """(chunks of the aggregate's materialisation, those never vacuumed and analysed)."""
+    cur = await conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE s.last_vacuum IS NULL OR s.last_analyze IS NULL)"
+        " FROM timescaledb_information.chunks c"
+        " JOIN timescaledb_information.continuous_aggregates a"
+        "   ON a.materialization_hypertable_name = c.hypertable_name"
+        " JOIN pg_stat_user_tables s ON s.relid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass"
+        " WHERE a.view_name = 'readings_daily'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

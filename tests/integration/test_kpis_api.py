@@ -1,5 +1,6 @@
 """Program KPIs over REST: the team's staff read them as JSON and CSV; another team's staff get
-"not found", patients and devices are refused; a backwards period is a 422."""
+"not found", patients and devices are refused; a backwards period is a 422. In both storage
+modes (TimescaleDB's continuous aggregate where the extension is installed)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ import io
 
 import pytest
 
+from tests.integration.conftest import Databases, timescaledb_available
 from tests.integration.rest_world import api_client, seed
+from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 V1 = "/api/v1"
 
 
-async def test_kpis_for_the_teams_staff_only_as_json_and_csv(dsn: str, tag: str) -> None:
+@pytest.mark.parametrize("mode", ["plain", "timescaledb"])
+async def test_kpis_for_the_teams_staff_only_as_json_and_csv(
+    settings: Settings, databases: Databases, tag: str, mode: str
+) -> None:
+    if mode == "timescaledb" and not timescaledb_available(settings):
+        pytest.skip("timescaledb extension not installed")
+    dsn = databases.create(tag, mode)
     w = await seed(dsn, tag)
     team, other = w.teams[0].id, w.teams[1].id
     async with api_client(dsn) as c:
