@@ -23,10 +23,12 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
+from api.metrics import router as metrics_router
 from api.routes import session
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
+from ingest.metrics import Metrics
 from ingest.retry import describe, frames
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ def create_app(
     response: PgResponse | None = None,
     sessions: SessionPolicy | None = None,
     broker: BrokerAccounts | None = None,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,8 +79,11 @@ def create_app(
     app.state.broker = broker  # device credentials; None: those endpoints answer 503
     app.state.storage_mode = storage_mode
     app.state.health_stats = stats  # the pipeline's counters and alarms (embedded runner)
+    app.state.metrics = metrics  # /metrics (api.metrics); None: 404
+    app.state.metrics_token = metrics_token
     error_handlers.install(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)
