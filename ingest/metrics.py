@@ -268,4 +268,7 @@ def serve(metrics: Metrics, host: str, port: int) -> None:
     the GIL), the pool's figures and the histograms (which lock)."""
     from prometheus_client import start_http_server
 
-    start_http_server(port, addr=host, registry=metrics.registry)
+    try:
+        start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:  # fatal: a process told to expose metrics must not run blind
+        raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,6 +64,18 @@ def scrape(url: str) -> str:
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
         assert answer.headers["content-type"].startswith("text/plain")
         return str(answer.read().decode())
+
+
+def distinct_ports(n: int) -> list[int]:
+    """`n` free loopback ports, all different (each held until all are picked)."""
+    held = [socket.socket() for _ in range(n)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def identifiers(patients: Iterable[Any]) -> set[str]:
@@ -183,3 +196,44 @@ async def test_who_may_scrape_and_the_database_figures(
     assert value(found, "vigil_db_pool_max", pool="main") == mine.db.pool_max
     ids = {p for t in world.teams for p in t.patients} | {t.device for t in world.teams}
     assert not label_values(found) & ids
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(180)
+async def test_the_kafka_deployment_s_ingest_and_worker_serve_their_own_metrics(
+    settings: Settings, dsn: str, tag: str, tmp_path: Path
+) -> None:
+    patients, _ = await enrol(settings, dsn, tag, patients=1)
+    device = bp_device(patients, 0)
+    ports = dict(zip(("ingest", "worker"), distinct_ports(2), strict=True))
+    per_process = {name: {"VIGIL_METRICS__PORT": str(port)} for name, port in ports.items()}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    async with running_stack(
+        settings, dsn, tag, "kafka", tmp_path, per_process, VIGIL_LOG_FORMAT="json"
+    ) as stack:
+        conn = await connect(settings, device)
+        for seq in range(1, 4):
+            await conn.publish_raw(readings_topic(device), bp_payload(device, seq, 125.0))
+
+        async def through() -> tuple[Samples, Samples] | None:
+            try:
+                ingest, worker = [samples(await asyncio.to_thread(scrape, url[n])) for n in ports]
+            except OSError:  # the worker's exporter starts once it has joined
+                return None
+            done = value(worker, "vigil_stream_readings_stored_total") == 9
+            done = done and ("vigil_stream_backlog_messages", ()) in worker  # probed every 5 s
+            return (ingest, worker) if done else None
+
+        found = await eventually(through, timeout_s=60)
+        assert found, stack.tail()
+    ingest, worker = found
+    assert value(ingest, "vigil_ingest_readings_accepted_total") == 9
+    assert ("vigil_stream_readings_stored_total", ()) not in ingest  # the worker stores
+    assert value(worker, "vigil_stream_batch_messages_sum") == 3
+    assert ("vigil_stream_backlog_messages", ()) in worker  # the Kafka consumer lag
+    assert value(worker, "vigil_db_pool_max", pool="main") > 0
+    ids = identifiers(patients)
+    assert not (label_values(ingest) | label_values(worker)) & ids
+    lines = [line for line in stack.log.read_text().splitlines() if line.strip()]
+    loggers = {json.loads(line)["logger"] for line in lines}  # Faust's lines are JSON too
+    assert any(name.startswith(("faust", "mode", "aiokafka")) for name in loggers), loggers
