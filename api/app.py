@@ -1,5 +1,6 @@
-"""The FastAPI application: health, the REST API (/api/v1), staff sign-in (/auth), the alerts
-websocket and the clinician workspace's pages (api.web).
+"""The FastAPI application: health, the operators' metrics (/metrics, api.metrics), the REST API
+(/api/v1), staff sign-in (/auth), the alerts websocket and the clinician workspace's pages
+(api.web).
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.

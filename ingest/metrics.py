@@ -13,7 +13,7 @@ without HTTP (`vigil ingest`, `vigil worker`) serves it with `serve` when `metri
 
 Cheap on the hot path: counters are not incremented per reading; they are read from the stats
 objects at scrape time. Per stream batch, `BatchMetrics.batch` makes two histogram observations
-and sets two gauges.
+and sets two gauges; per ingest store (a group of MQTT batches), `StoreMetrics.store` two.
 
 No PHI in any label: label values come from bounded enums only (rejection reason, alert tier,
 severity and due, technical alert and pipeline alarm kinds, pool names). No patient, device or
@@ -160,6 +160,25 @@ class BatchMetrics:
         self._newest = (max(received, received_s), max(measured, measured_s))
 
 
+class StoreMetrics:
+    """The ingest's store stage: each group of decoded batches made durable (hand-off and
+    rejections, retries included) before its PUBACKs go out."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._messages = Histogram(
+            "vigil_ingest_store_messages", "MQTT messages per ingest store (one hand-off)",
+            buckets=BATCH_SIZES, registry=registry,
+        )  # fmt: skip
+        self._seconds = Histogram(
+            "vigil_ingest_store_seconds", "one ingest store until durable (seconds)",
+            buckets=BATCH_SECONDS, registry=registry,
+        )  # fmt: skip
+
+    def store(self, messages: int, seconds: float) -> None:
+        self._messages.observe(messages)
+        self._seconds.observe(seconds)
+
+
 class _Figures(Collector):
     """Families computed at scrape time by a function (no state of its own)."""
 
@@ -176,6 +195,7 @@ class Metrics:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
         self.batches = BatchMetrics(self.registry, clock)
+        self.stores = StoreMetrics(self.registry)
         self._refreshers: list[Callable[[], Any]] = []
 
     def add(self, produce: Callable[[], Iterator[Metric]]) -> None:

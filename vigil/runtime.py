@@ -7,8 +7,9 @@
 - `run_api`: the API alone (distributed deployment).
 The Faust worker is started by `vigil.worker`.
 
-Every process reports its storage mode at start, stops cleanly on SIGINT/SIGTERM and logs its
-tasks' await chains on SIGUSR1 (`vigil.diagnostics`).
+Every process reports its storage mode at start, stops cleanly on SIGINT/SIGTERM, logs its
+tasks' await chains on SIGUSR1 (`vigil.diagnostics`) and keeps one `ingest.metrics.Metrics`,
+served at the API's /metrics or by the exporter on `metrics.port` (`vigil.observability`).
 """
 
 from __future__ import annotations
@@ -194,7 +195,11 @@ def build_api_server(
 
 
 async def start_ingest_tasks(
-    settings: Settings, pool: AsyncConnectionPool, service: IngestService, receiver: MqttReceiver
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    service: IngestService,
+    receiver: MqttReceiver,
+    metrics: Metrics | None = None,
 ) -> list[Coroutine[Any, Any, None]]:
     """The ingest's start-up (`ingest.startup`), with its values taken from the settings."""
     m, s = settings.mqtt, settings.ingest
@@ -212,6 +217,7 @@ async def start_ingest_tasks(
         max_batch=s.batch_max_messages,
         linger_s=s.batch_linger_ms / 1000,
         in_flight=s.batches_in_flight,
+        metrics=metrics,
     )
     # Created last, like the other tasks: a failed start-up leaves no coroutine un-awaited.
     retention = retain_rejected(pool, keep_s=s.rejected_retention_days * 86_400,
@@ -246,7 +252,7 @@ async def run_embedded(settings: Settings) -> None:
         server = build_api_server(settings, pool, mode, stats, metrics)
         receiver = build_receiver(settings)
         watch_backlog(metrics, lambda: receiver.backlog + bus.waiting)
-        ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
+        ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver, metrics)
 
         async def lag() -> int:
             return receiver.backlog + bus.waiting
@@ -289,7 +295,7 @@ async def run_ingest(settings: Settings) -> None:
             metrics.watch_ingest(service.stats)
             watch_pool(metrics, "main", pool)
             watch_backlog(metrics, lambda: receiver.backlog)
-            tasks = await start_ingest_tasks(settings, pool, service, receiver)
+            tasks = await start_ingest_tasks(settings, pool, service, receiver, metrics)
             serve_exporter(metrics, settings, "ingest")
             # Tier-1 delivery runs here in the distributed deployment: the ingest is the process
             # that holds the broker account; the internet-facing API process holds none.

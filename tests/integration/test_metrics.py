@@ -129,6 +129,8 @@ async def test_metrics_move_as_readings_flow_and_logs_are_json_without_ids(
     assert moved("vigil_ingest_rejected_bytes_total") >= len(b"{not json")
     assert moved("vigil_stream_readings_stored_total") == 17
     assert moved("vigil_stream_batch_messages_count") >= 1
+    assert moved("vigil_ingest_store_messages_sum") == 7  # every message, rejected ones too
+    assert moved("vigil_ingest_store_seconds_count") == moved("vigil_ingest_store_messages_count")
     assert moved("vigil_stream_batch_messages_sum") == 6  # the valid messages, in batches
     assert value(after, "vigil_stream_newest_received_timestamp_seconds") > 1.7e9
     for family in ("vigil_db_pool_size", "vigil_websocket_clients", "vigil_outbox_unsent",
