@@ -27,8 +27,8 @@ own processes side by side).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -196,12 +196,12 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.batches = BatchMetrics(self.registry, clock)
         self.stores = StoreMetrics(self.registry)
-        self._refreshers: list[Callable[[], Any]] = []
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
 
     def add(self, produce: Callable[[], Iterator[Metric]]) -> None:
         self.registry.register(_Figures(produce))
 
-    def add_refresher(self, refresh: Callable[[], Any]) -> None:
+    def add_refresher(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """An async function awaited before each /metrics answer (cached database figures)."""
         self._refreshers.append(refresh)
 
