@@ -1,5 +1,6 @@
-"""The FastAPI application: health, the REST API (/api/v1), FHIR R4 (/fhir/R4), staff sign-in
-(/auth), the alerts websocket and the clinician workspace's pages (api.web).
+"""The FastAPI application: health, the operators' metrics (/metrics, api.metrics), the REST API
+(/api/v1), FHIR R4 (/fhir/R4), staff sign-in (/auth), the alerts websocket and the clinician
+workspace's pages (api.web).
 
 `create_app` receives everything it needs (pool, feed, clock, the alert response, settings
 values) from the composition root; it reads no environment and opens nothing at import time.
@@ -23,11 +24,13 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.response import PgResponse
 from api import error_handlers, health, web, ws
 from api.feed import AlertFeed
+from api.metrics import router as metrics_router
 from api.routes import fhir, fhir_bulk, fhir_post, session
 from api.routes.fhir_post import ReadingRelay
 from api.routes.v1 import v1_router
 from api.session_policy import SessionPolicy
 from ingest.dynsec import BrokerAccounts
+from ingest.metrics import Metrics
 from ingest.retry import describe, frames
 from reports.fhir_bulk import ExportPlace
 
@@ -55,6 +58,8 @@ def create_app(
     broker: BrokerAccounts | None = None,
     fhir_exports: ExportPlace | None = None,
     relay: ReadingRelay | None = None,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,8 +87,11 @@ def create_app(
     app.state.fhir_exports = fhir_exports  # None: FHIR bulk export answers 503
     app.state.fhir_tasks = {}  # export jobs running in this process, by id
     app.state.relay = relay  # this process's ingest (embedded runner); None: FHIR posts 503
+    app.state.metrics = metrics  # /metrics (api.metrics); None: 404
+    app.state.metrics_token = metrics_token
     error_handlers.install(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(ws.router)
     app.include_router(v1_router())
     app.include_router(session.router)

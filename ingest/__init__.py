@@ -10,7 +10,12 @@ Public surface:
   PostgreSQL repositories (repository.py: bindings, rejections and their retention, technical
   alarms, `PgHandledSeqs` the database's truth for device acks), device credentials in the
   broker (dynsec.py);
-- `start_ingest` (startup.py): the start-up order (bindings, acks read back, receiver, loop).
+- `start_ingest` (startup.py): the start-up order (bindings, acks read back, receiver, loop);
+- `Metrics` (metrics.py): one process's Prometheus registry and every family's definition, for
+  all rooms (the lowest room that counts; issue 13); `serve`, the exporter of processes
+  without HTTP;
+- `JsonFormatter`, `ref`, `refs`, `loggable` (logs.py): JSON-lines logs and the pseudonyms log
+  lines use instead of device and patient ids.
 
 Errors: the contract never raises (it returns rejections). Adapters raise
 `ingest.mqtt.MqttError` (fatal: the broker refused us), `ingest.bound.WireFormatError` (fatal for

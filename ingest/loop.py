@@ -34,6 +34,7 @@ from datetime import datetime
 
 from ingest.acks import AckCoalescer, ack_payload
 from ingest.contract import ack_topic
+from ingest.metrics import Metrics
 from ingest.mqtt import MqttReceiver
 from ingest.ports import TechnicalAlert
 from ingest.retry import retrying
@@ -52,9 +53,13 @@ async def run_ingest(
     linger_s: float = 0.005,
     ack_interval_s: float = 1.0,
     in_flight: int = 8,
+    metrics: Metrics | None = None,
 ) -> None:
-    """Run until cancelled (or a non-retriable error)."""
+    """Run until cancelled (or a non-retriable error). Each store's size and duration go to
+    `metrics` (without, to a registry of its own nobody serves: every caller runs the same
+    instrumented path)."""
     coalescer = AckCoalescer(ack_interval_s)
+    observe = (metrics or Metrics()).stores.store
     decoded: asyncio.Queue[DecodedBatch] = asyncio.Queue(maxsize=in_flight)
 
     async def decode_ahead() -> None:
@@ -67,16 +72,20 @@ async def run_ingest(
         coalescer.record(result.device_acks, result.rejected_seqs)
         _publish_due(receiver, coalescer, clock)
 
+    async def store(batches: list[DecodedBatch]) -> BatchResult:
+        messages, started = sum(len(b.raw) for b in batches), time.monotonic()
+        what = f"storing {messages} messages"
+        result = await retrying(service.store, batches, retriable=retriable, what=what, log=log)
+        observe(messages, time.monotonic() - started)
+        return result
+
     async def store_in_order() -> None:
         durable: tuple[list[DecodedBatch], BatchResult] | None = None  # not acknowledged yet
         while True:
             batches = [await decoded.get()]
             while not decoded.empty():
                 batches.append(decoded.get_nowait())
-            what = f"storing {sum(len(b.raw) for b in batches)} messages"
-            storing = asyncio.create_task(
-                retrying(service.store, batches, retriable=retriable, what=what, log=log)
-            )
+            storing = asyncio.create_task(store(batches))
             if durable is not None:  # thousands of PUBACKs, sent while the next group is written
                 acknowledge(*durable)
             durable = (batches, await storing)

@@ -15,6 +15,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.bindings import Binding, BindingIndex
+from ingest.logs import loggable
 from ingest.pg_listen import listen
 from ingest.ports import RejectedRecord, TechnicalAlert
 
@@ -179,7 +180,7 @@ class PgTechnicalAlarms:
                 (at, kind, subject),
             )
         if cur.rowcount:  # say so only when an open alert was resolved
-            log.info("technical alert %s for %s cleared", kind, subject)
+            log.info("technical alert %s for %s cleared", kind, loggable(kind, subject))
 
     async def raise_alarm(self, alert: TechnicalAlert) -> None:
         async with self._pool.connection() as conn:
@@ -199,4 +200,5 @@ class PgTechnicalAlarms:
                     "at": alert.at,
                 },
             )
-        log.warning("technical alert %s for %s: %s", alert.kind, alert.subject, alert.detail)
+        subject = loggable(alert.kind, alert.subject)
+        log.warning("technical alert %s for %s: %s", alert.kind, subject, alert.detail)

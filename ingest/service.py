@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from ingest.bindings import BindingIndex
 from ingest.bound import BoundMessage
 from ingest.contract import DEFAULT_LIMITS, Limits, Rejection, RejectReason, decode
+from ingest.logs import refs
 from ingest.monitor import BadDataMonitor
 from ingest.ports import (
     HandledSeqs,
@@ -218,13 +219,13 @@ class IngestService:
         self.stats.rejected_bytes += sum(r.payload_bytes for r in rejected if r.first)
         self.stats.rejected_bytes_stored += sum(len(r.payload) for r in rejected)
         devices = sorted({str(record.rejection.device_id) for record in rejected})
-        # Reasons and device ids only: values and payloads are PHI and stay in the database.
+        # Reasons and pseudonyms only: ids, values and payloads stay in the database.
         log.warning(
-            "rejected %d: %s (devices: %s%s)",
+            "rejected %d: %s (%d devices: %s)",
             len(rejected),
             ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())),
-            ", ".join(devices[:5]),
-            "…" if len(devices) > 5 else "",
+            len(devices),
+            refs(devices),
         )
         for record in rejected:
             r = record.rejection

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.bindings import BindingIndex
 from ingest.loop import run_ingest
+from ingest.metrics import Metrics
 from ingest.mqtt import MqttReceiver
 from ingest.ports import HandledSeqs
 from ingest.repository import PgHandledSeqs, load_bindings, watch_bindings
@@ -47,6 +48,7 @@ async def start_ingest(
     max_batch: int,
     linger_s: float,
     in_flight: int,
+    metrics: Metrics | None = None,
 ) -> list[Coroutine[Any, Any, None]]:
     """Start the receiver once the service is ready for it; return the tasks to run until
     stopped: the bindings watcher, the ingest loop, and the receiver's stop at exit."""
@@ -64,7 +66,7 @@ async def start_ingest(
              len(acks), advanced)  # fmt: skip
     await receiver.start()
     loop = run_ingest(receiver, service, clock=clock, retriable=retriable, max_batch=max_batch,
-                      linger_s=linger_s, in_flight=in_flight)  # fmt: skip
+                      linger_s=linger_s, in_flight=in_flight, metrics=metrics)  # fmt: skip
     # The watcher is created last only so that a failure above leaves no coroutine un-awaited:
     # it reloads the bindings at once when it runs.
     watcher = watch_bindings(pool, conninfo, on_bindings, binding_refresh_s)

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.messages import Template, render
 from alerts.repository import PgAlertStore
+from ingest.logs import ref
 from ingest.retry import describe
 from program import scheduler_store as store
 from program.advice import GROUP_OF
@@ -81,7 +82,8 @@ class ProgramScheduler:
                 try:
                     ZoneInfo(p.prefs.tz)
                 except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
-                    log.error("patient %s: unknown time zone; no program messages", p.patient_id)
+                    log.error("patient %s: unknown time zone; no program messages",
+                              ref(p.patient_id))  # fmt: skip
                     continue
                 group = next((GROUP_OF[i.template] for i in p.items if i.template in GROUP_OF),
                              "general")  # fmt: skip

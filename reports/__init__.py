@@ -25,4 +25,8 @@ refresh, ensure_fresh, refresh_loop, team_kpis, read) over the daily aggregate o
 FHIR R4 (part 3): `fhir_codes`, `fhir`, `fhir_search` and `fhir_inbound` (pure: the LOINC/UCUM
 table, resources, search parameters, posted Observations into the device contract),
 `fhir_store` (SQL) and `fhir_bulk` (export jobs, NDJSON files under the state directory).
+
+Operators' metrics (part 4): the metric definitions live in `ingest.metrics` (the lowest room
+that counts); here only the figures read from the database at scrape time, `metrics`
+(`StoredFigures`, cached, single-flight) with its SQL in `metrics_queries`.
 """

@@ -10,8 +10,10 @@ natural key, detections and alert events on their deterministic ids.
 
 Reads no clock: the runner passes the processing time of each batch (`now`, epoch seconds) and
 injects a monotonic clock for the health bookkeeping (`PipelineStats`, watched by the runner's
-health monitor). Must not: import an I/O library or decide what a reading means (the operator
-does).
+health monitor) and for the batch's duration, which goes with its size and its last reading's
+receipt and measurement times to the injected `observe` (the operators' metrics,
+`ingest.metrics.BatchMetrics.batch`; once per batch, never per reading). Must not: import an
+I/O library or decide what a reading means (the operator does).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.bound import BoundMessage
+from ingest.logs import refs
 from ingest.ports import RejectionStore
 from ingest.quarantine import isolating, quarantined, seq_reused
 from ingest.retry import describe, retrying
@@ -47,6 +50,10 @@ class ReadingStore(Protocol):
 
 class DetectionSink(Protocol):
     async def record(self, detections: Sequence[Detection]) -> None: ...
+
+
+# (messages, seconds, the last message's receipt and measurement times in epoch seconds)
+ObserveBatch = Callable[[int, float, float, float], None]
 
 
 @dataclass(slots=True)
@@ -80,8 +87,10 @@ class StreamPipeline:
         monotonic: Callable[[], float],
         retriable: tuple[type[BaseException], ...] = (),
         quarantine: RejectionStore | None = None,
+        observe: ObserveBatch | None = None,
     ) -> None:
         self._store = store
+        self._observe = observe
         self._quarantine = quarantine
         self._sink = sink
         self.core = core
@@ -91,6 +100,7 @@ class StreamPipeline:
 
     async def process(self, messages: Sequence[BoundMessage], now: float) -> BatchOutcome:
         """Detect (at processing time `now`, epoch seconds), then store durably."""
+        started = self._monotonic()
         out = self.core.process(messages, now)
         new = await retrying(
             self._write,
@@ -106,6 +116,10 @@ class StreamPipeline:
         s.late += len(out.late)
         s.detections += len(out.detections)
         s.last_batch_at = self._monotonic()
+        if self._observe is not None and messages:
+            last = messages[-1].message
+            self._observe(len(messages), s.last_batch_at - started,
+                          last.received_at.timestamp(), last.measured_at.timestamp())  # fmt: skip
         return BatchOutcome(len(messages), new, tuple(out.detections))
 
     async def tick(self, now: float) -> tuple[Detection, ...]:
@@ -145,7 +159,8 @@ class StreamPipeline:
         """A stored seq sent again with other content: neither kept nor dropped silently."""
         self.stats.seq_reused += len(reused)
         devices = sorted({b.message.device_id for b in reused})
-        log.warning("refused %d reused seqs (devices: %s)", len(reused), ", ".join(devices[:5]))
+        log.warning("refused %d reused seqs (%d devices: %s)", len(reused), len(devices),
+                    refs(devices))  # fmt: skip
         if self._quarantine is not None:
             await self._quarantine.store([seq_reused(b) for b in reused])
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from ingest.logs import configure as configure_logging
 from ingest.retry import describe, frames
 from vigil.paths import BENCH_DIR, REPO, SERVICES_SCRIPT
 from vigil.settings import Settings, load_settings
@@ -22,12 +23,6 @@ from vigil.settings import Settings, load_settings
 log = logging.getLogger("vigil")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 def _report_libraries(settings: Settings) -> None:
@@ -291,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, sys.stderr)
     _report_libraries(settings)
     handler: Handler = args.handler
     try:

@@ -7,8 +7,9 @@
 - `run_api`: the API alone (distributed deployment).
 The Faust worker is started by `vigil.worker`.
 
-Every process reports its storage mode at start, stops cleanly on SIGINT/SIGTERM and logs its
-tasks' await chains on SIGUSR1 (`vigil.diagnostics`).
+Every process reports its storage mode at start, stops cleanly on SIGINT/SIGTERM, logs its
+tasks' await chains on SIGUSR1 (`vigil.diagnostics`) and keeps one `ingest.metrics.Metrics`,
+served at the API's /metrics or by the exporter on `metrics.port` (`vigil.observability`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ingest.contract import Limits
 from ingest.downlink import MqttPublisher
 from ingest.dynsec import BrokerAccounts
 from ingest.kafka import KafkaHandoff, ensure_topic
+from ingest.metrics import Metrics
 from ingest.monitor import BadDataMonitor
 from ingest.mqtt import MqttReceiver, retained_acks
 from ingest.pg_listen import RETRIABLE as DATABASE_RETRIABLE
@@ -62,6 +64,13 @@ from stream.health import PipelineHealth
 from stream.tasks import health_monitor, restore, snapshotter, ticker
 from vigil.diagnostics import install_task_dump
 from vigil.migrate import storage_mode
+from vigil.observability import (
+    api_metrics,
+    serve_exporter,
+    watch_backlog,
+    watch_health,
+    watch_pool,
+)
 from vigil.settings import Settings
 from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
 
@@ -164,8 +173,12 @@ def build_api_server(
     mode: str,
     stats: Callable[[], dict[str, Any]] | None,
     relay: IngestService | None = None,
+    metrics: Metrics | None = None,
 ) -> uvicorn.Server:
     feed = AlertFeed(pool, settings.db.dsn.get_secret_value(), queue_max=settings.api.ws_queue_max)
+    if metrics is not None:
+        api_metrics(metrics, settings, pool, feed, utc_now)
+    token = settings.metrics.token
     app = create_app(
         pool=pool,
         feed=feed,
@@ -178,26 +191,33 @@ def build_api_server(
         broker=build_broker_accounts(settings),
         fhir_exports=fhir_export_place(settings),
         relay=relay,  # FHIR-posted Observations go through this process's ingest, if any
+        metrics=metrics,
+        metrics_token=None if token is None else token.get_secret_value(),
     )
     # No per-message deflate on the websocket: each alert event is serialised once for every
     # subscriber (api.feed), and compressing it again per connection would cost more CPU than
     # the fan-out itself (see `vigil bench ws`).
     # Inbound websocket messages are bounded (api.ws_max_message_bytes): the socket's only
     # inbound messages are small JSON requests. No `server` header: strangers are not told the
-    # software that answers.
+    # software that answers. No logging configuration of uvicorn's own: its lines go through
+    # the process's handler (text or JSON lines, vigil.observability).
     # With api.tls_certfile/keyfile the API serves https itself: the session cookie is then
     # Secure and HSTS is sent (api.routes.session, api.web.security).
     a = settings.api
     config = uvicorn.Config(app, host=a.host, port=a.port, log_level="warning", lifespan="on",
                             ws_per_message_deflate=False, ws_max_size=a.ws_max_message_bytes,
-                            server_header=False,
+                            server_header=False, log_config=None,
                             ssl_certfile=str(a.tls_certfile) if a.tls_certfile else None,
                             ssl_keyfile=str(a.tls_keyfile) if a.tls_keyfile else None)  # fmt: skip
     return uvicorn.Server(config)
 
 
 async def start_ingest_tasks(
-    settings: Settings, pool: AsyncConnectionPool, service: IngestService, receiver: MqttReceiver
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    service: IngestService,
+    receiver: MqttReceiver,
+    metrics: Metrics | None = None,
 ) -> list[Coroutine[Any, Any, None]]:
     """The ingest's start-up (`ingest.startup`), with its values taken from the settings."""
     m, s = settings.mqtt, settings.ingest
@@ -217,6 +237,7 @@ async def start_ingest_tasks(
         max_batch=s.batch_max_messages,
         linger_s=s.batch_linger_ms / 1000,
         in_flight=s.batches_in_flight,
+        metrics=metrics,
     )
     # Created last, like the other tasks: a failed start-up leaves no coroutine un-awaited.
     retention = retain_rejected(pool, keep_s=s.rejected_retention_days * 86_400,
@@ -230,11 +251,16 @@ async def run_embedded(settings: Settings) -> None:
     async with open_pool(settings) as pool:
         core = build_core(settings)
         log.info("operator state of %d patients restored", await restore(pool, core))
-        pipeline, store = build_pipeline(settings, pool, core, RETRIABLE)
+        metrics = Metrics()
+        pipeline, store = build_pipeline(settings, pool, core, RETRIABLE, metrics)
         lock = asyncio.Lock()  # batches, ticks and snapshots take turns with the operator state
         bus = EmbeddedBus(pipeline, lock, max_batch=settings.stream.sink_batch_max)
         service = build_ingest(settings, pool, bus)
         health = PipelineHealth(health_limits(settings))
+        metrics.watch_ingest(service.stats)
+        metrics.watch_stream(lambda: pipeline.stats)
+        watch_health(metrics, health)
+        watch_pool(metrics, "main", pool)
 
         def stats() -> dict[str, Any]:
             return {
@@ -243,9 +269,10 @@ async def run_embedded(settings: Settings) -> None:
                 "alarms": dict(health.active),
             }
 
-        server = build_api_server(settings, pool, mode, stats, relay=service)
+        server = build_api_server(settings, pool, mode, stats, relay=service, metrics=metrics)
         receiver = build_receiver(settings)
-        ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver)
+        watch_backlog(metrics, lambda: receiver.backlog + bus.waiting)
+        ingest_tasks = await start_ingest_tasks(settings, pool, service, receiver, metrics)
 
         async def lag() -> int:
             return receiver.backlog + bus.waiting
@@ -279,7 +306,13 @@ async def run_ingest(settings: Settings) -> None:
         await handoff.start()
         try:
             service = build_ingest(settings, pool, handoff)
-            tasks = await start_ingest_tasks(settings, pool, service, build_receiver(settings))
+            receiver = build_receiver(settings)
+            metrics = Metrics()
+            metrics.watch_ingest(service.stats)
+            watch_pool(metrics, "main", pool)
+            watch_backlog(metrics, lambda: receiver.backlog)
+            tasks = await start_ingest_tasks(settings, pool, service, receiver, metrics)
+            serve_exporter(metrics, settings, "ingest")
             # Tier-1 delivery runs here in the distributed deployment: the ingest is the process
             # that holds the broker account; the internet-facing API process holds none.
             tasks.append(outbox_sender(settings, pool))
@@ -294,7 +327,9 @@ async def run_ingest(settings: Settings) -> None:
 async def run_api(settings: Settings) -> None:
     mode = await asyncio.to_thread(report_mode, settings)
     async with open_pool(settings) as pool:
-        server = build_api_server(settings, pool, mode, None)
+        metrics = Metrics()
+        watch_pool(metrics, "main", pool)
+        server = build_api_server(settings, pool, mode, None, metrics=metrics)
         # The API process keeps the escalation timers in the distributed deployment (the
         # Faust workers write alerts; their deadlines reach this process by NOTIFY).
         await _until_stopped(

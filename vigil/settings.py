@@ -212,6 +212,19 @@ class ProgramSettings(BaseModel):
     catch_up_s: float = Field(3600.0, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    """The operators' metrics (ingest.metrics; README, operations). The API serves /metrics:
+    with `token` set, to `Authorization: Bearer <token>` only; without, to loopback clients
+    only (others get 404). `port`: the exporter of a process without HTTP (`vigil ingest`,
+    `vigil worker`), off unless set, on `host` (loopback unless told otherwise)."""
+
+    token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535)
+    # Database figures (open alerts, outbox) are queried at most once per this long.
+    db_max_age_s: float = Field(10.0, gt=0)
+
+
 class SimulatorSettings(BaseModel):
     # Simulated devices derive their MQTT passwords from this secret (see simulators.fleet).
     secret: SecretStr = SecretStr("")
@@ -225,6 +238,8 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".vigil")
     bus: Literal["embedded", "kafka"] = "embedded"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `json`: one JSON object per line (ts, level, logger, message; ingest.logs)
+    log_format: Literal["text", "json"] = "text"
     mqtt: MqttSettings = MqttSettings()
     db: DbSettings = DbSettings()
     kafka: KafkaSettings = KafkaSettings()
@@ -236,6 +251,7 @@ class Settings(BaseSettings):
     sim: SimulatorSettings = SimulatorSettings()
     risk: RiskSettings = RiskSettings()
     kpis: KpiSettings = KpiSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

@@ -13,6 +13,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.repository import PgAlertStore
+from ingest.metrics import Metrics
 from ingest.repository import PgRejectionStore
 from stream.core import StreamCore
 from stream.health import HealthLimits
@@ -42,11 +43,16 @@ def build_pipeline(
     pool: AsyncConnectionPool,
     core: StreamCore,
     retriable: tuple[type[BaseException], ...],
+    metrics: Metrics | None = None,
 ) -> tuple[StreamPipeline, PgReadingStore]:
+    """The pipeline and its readings store; its batches observed by `metrics` (a process's
+    metrics; without, a registry of its own that nobody serves, so that every caller, the
+    benchmarks included, runs the same instrumented path)."""
     store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
+    observe = (metrics or Metrics()).batches.batch
     pipeline = StreamPipeline(
         store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable,
-        quarantine=PgRejectionStore(pool),
+        quarantine=PgRejectionStore(pool), observe=observe,
     )  # fmt: skip
     return pipeline, store
 

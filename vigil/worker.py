@@ -16,7 +16,9 @@ from typing import NoReturn
 import faust
 from psycopg_pool import AsyncConnectionPool
 
+from ingest import logs
 from ingest.kafka import ensure_topic
+from ingest.metrics import Metrics
 from ingest.repository import PgTechnicalAlarms
 from ingest.retry import describe, frames
 from stream.core import StreamCore
@@ -25,6 +27,7 @@ from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
 from stream.tasks import health_monitor
 from vigil.diagnostics import install_task_dump
+from vigil.observability import serve_exporter, watch_backlog, watch_health, watch_pool
 from vigil.runtime import RETRIABLE, report_mode
 from vigil.settings import Settings
 from vigil.streaming import build_core, build_pipeline, health_limits, overrides_watcher
@@ -32,11 +35,21 @@ from vigil.streaming import build_core, build_pipeline, health_limits, overrides
 log = logging.getLogger("vigil")
 
 
-def make_app(settings: Settings) -> faust.App:
+def make_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     dsn = settings.db.dsn.get_secret_value()
     core = build_core(settings)
     apps: list[faust.App] = []  # the app, once built: the lag probe needs its consumer
     background: set[asyncio.Task[None]] = set()
+    metrics = metrics or Metrics()
+    pipelines: list[StreamPipeline] = []  # the pipeline, once its database is open
+    lags: list[int] = []  # the Kafka consumer lag, as the health monitor last saw it
+    metrics.watch_stream(lambda: pipelines[0].stats if pipelines else None)
+    watch_backlog(metrics, lambda: lags[-1] if lags else None)
+
+    async def lag() -> int:
+        n = await consumer_lag(apps[0])
+        lags[:] = [n]
+        return n
 
     async def pipeline(core: StreamCore) -> StreamPipeline:
         pool = AsyncConnectionPool(
@@ -47,16 +60,14 @@ def make_app(settings: Settings) -> faust.App:
             check=AsyncConnectionPool.check_connection,
         )  # dead connections replaced on checkout, as vigil.runtime.open_pool
         await pool.open(wait=True, timeout=30)
-        built, _ = build_pipeline(settings, pool, core, RETRIABLE)
+        built, _ = build_pipeline(settings, pool, core, RETRIABLE, metrics)
+        pipelines.append(built)
+        watch_pool(metrics, "main", pool)
         loop = asyncio.get_running_loop()
         subject = f"worker {settings.kafka.app_id}"
-        monitor = health_monitor(
-            built,
-            PipelineHealth(health_limits(settings)),
-            PgTechnicalAlarms(pool),
-            lambda: consumer_lag(apps[0]),
-            subject,
-        )
+        health = PipelineHealth(health_limits(settings))
+        watch_health(metrics, health)
+        monitor = health_monitor(built, health, PgTechnicalAlarms(pool), lag, subject)
         works = {"overrides-watcher": overrides_watcher(settings, pool, core), "health": monitor}
         for name, work in works.items():
             task = loop.create_task(work, name=name)
@@ -110,6 +121,9 @@ def run_worker(settings: Settings) -> NoReturn:
     report_mode(settings)
     k = settings.kafka
     asyncio.run(ensure_topic(k.bootstrap, k.readings_topic, k.partitions))
-    app = make_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    metrics = Metrics()
+    app = make_app(settings, metrics)
+    serve_exporter(metrics, settings, "worker")
+    json_logs = logs.dict_config(settings.log_level) if settings.log_format == "json" else None
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, logging_config=json_logs)
     worker.execute_from_commandline()  # exits the process when the worker stops

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,11 +38,11 @@ class Stack:
     log: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> None:
         with self.log.open("ab") as out:  # the child keeps its own descriptor
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "vigil.cli", *args],
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -109,9 +109,16 @@ def stack_env(settings: Settings, dsn: str, tag: str, api_port: int) -> dict[str
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, dsn: str, tag: str, bus: str, log_dir: Path, **env: str
+    settings: Settings,
+    dsn: str,
+    tag: str,
+    bus: str,
+    log_dir: Path,
+    process_env: Mapping[str, Mapping[str, str]] | None = None,
+    **env: str,
 ) -> AsyncIterator[Stack]:
-    """The real processes for `bus`; `env` adds settings (e.g. VIGIL_STREAM__TICK_S="0.5")."""
+    """The real processes for `bus`; `env` adds settings (e.g. VIGIL_STREAM__TICK_S="0.5") to
+    all of them, `process_env` to one (by process name: run; ingest, worker, api)."""
     port = free_port()
     stack = Stack(
         bus=bus,
@@ -122,9 +129,9 @@ async def running_stack(
     )
     if bus == "kafka":
         for name in ("ingest", "worker", "api"):
-            stack.start(name, name)
+            stack.start(name, name, env=(process_env or {}).get(name))
     else:
-        stack.start("run", "run")
+        stack.start("run", "run", env=(process_env or {}).get("run"))
     try:
         await stack.wait_healthy()
         await stack.wait_for_log("ingest up" if bus == "kafka" else "embedded runner up")
