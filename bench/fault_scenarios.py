@@ -45,17 +45,18 @@ async def kill_pipeline(w: World) -> float | None:
 
 
 async def stop_database(w: World) -> float | None:
-    await service("stop", "postgres")
-    await asyncio.sleep(w.down_s)
-    mark = w.load.mark()
-    await service("up", "postgres")
-    return await w.load.first_ack_since(mark)
+    return await _database_down(w, "stop")
 
 
 async def crash_database(w: World) -> float | None:
     """PostgreSQL gone without a checkpoint (an immediate shutdown): its next start replays the
     WAL, and what it had committed must all be there."""
-    await service("crash", "postgres")
+    return await _database_down(w, "crash")
+
+
+async def _database_down(w: World, how: str) -> float | None:
+    """PostgreSQL stopped (`how`: "stop", a fast shutdown, or "crash") for `down_s`, then up."""
+    await service(how, "postgres")
     await asyncio.sleep(w.down_s)
     mark = w.load.mark()
     await service("up", "postgres")
