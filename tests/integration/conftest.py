@@ -76,6 +76,13 @@ class Databases:
         migrate(dsn, "timescaledb" if mode == "timescaledb" else "plain")
         return dsn
 
+    def create_in_mode(self, tag: str, mode: str) -> str:
+        """`create` for a test parametrised over both storage modes: the TimescaleDB half is
+        skipped, saying so, when this PostgreSQL has no TimescaleDB."""
+        if mode == "timescaledb" and not timescaledb_available(self._settings):
+            pytest.skip("timescaledb extension not installed")
+        return self.create(tag, mode)
+
     def create_empty(self, tag: str, mode: str = "plain") -> str:
         """A database with nothing migrated yet (tests of the migrations themselves)."""
         admin = self._settings.db.admin_dsn.get_secret_value()

@@ -9,9 +9,8 @@ import io
 
 import pytest
 
-from tests.integration.conftest import Databases, timescaledb_available
+from tests.integration.conftest import Databases
 from tests.integration.rest_world import api_client, seed
-from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 V1 = "/api/v1"
@@ -19,11 +18,9 @@ V1 = "/api/v1"
 
 @pytest.mark.parametrize("mode", ["plain", "timescaledb"])
 async def test_kpis_for_the_teams_staff_only_as_json_and_csv(
-    settings: Settings, databases: Databases, tag: str, mode: str
+    databases: Databases, tag: str, mode: str
 ) -> None:
-    if mode == "timescaledb" and not timescaledb_available(settings):
-        pytest.skip("timescaledb extension not installed")
-    dsn = databases.create(tag, mode)
+    dsn = databases.create_in_mode(tag, mode)
     w = await seed(dsn, tag)
     team, other = w.teams[0].id, w.teams[1].id
     async with api_client(dsn) as c:

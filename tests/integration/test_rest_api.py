@@ -10,9 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.conftest import Databases, timescaledb_available
+from tests.integration.conftest import Databases
 from tests.integration.rest_world import api_client, seed, utc_now
-from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -78,11 +77,9 @@ async def test_readings_come_newest_first_in_pages(dsn: str, tag: str) -> None:
 
 @pytest.mark.parametrize("mode", ["plain", "timescaledb"])
 async def test_trend_buckets_in_both_storage_modes(
-    settings: Settings, databases: Databases, tag: str, mode: str
+    databases: Databases, tag: str, mode: str
 ) -> None:
-    if mode == "timescaledb" and not timescaledb_available(settings):
-        pytest.skip("timescaledb extension not installed")
-    dsn = databases.create(tag, mode)
+    dsn = databases.create_in_mode(tag, mode)
     w = await seed(dsn, tag)
     pid = w.teams[0].patients[0]
     async with api_client(dsn) as c:

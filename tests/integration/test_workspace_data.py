@@ -22,9 +22,8 @@ from api.queries.readings import BUCKET_ORIGIN
 from api.workspace import models
 from api.workspace.worklist import WorklistFilter, worklist
 from stream.detections import Detection, Severity, Worse, detection_id
-from tests.integration.conftest import Databases, timescaledb_available
+from tests.integration.conftest import Databases
 from tests.integration.rest_world import World, api_client, seed, utc_now
-from vigil.settings import Settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -172,11 +171,9 @@ def bucket_extremes(readings: list[tuple[float, float]], since: float, until: fl
 
 @pytest.mark.parametrize("mode", ["plain", "timescaledb"])
 async def test_a_90_day_cgm_chart_is_capped_and_keeps_every_bucket_extreme(
-    databases: Databases, settings: Settings, tag: str, mode: str
+    databases: Databases, tag: str, mode: str
 ) -> None:
-    if mode == "timescaledb" and not timescaledb_available(settings):
-        pytest.skip("timescaledb extension not installed")
-    dsn = databases.create(tag, mode)
+    dsn = databases.create_in_mode(tag, mode)
     w = await seed(dsn, tag)
     pid = w.teams[0].patients[1]
     await cgm_and_meter(dsn, pid, tag)
