@@ -1,16 +1,16 @@
 """The pipeline's alert writer for a whole batch of detections, in a few round trips.
 
 `BatchTx.load` takes the event-order lock and, in the same round trip (psycopg pipeline mode),
-inserts the batch's detections (ON CONFLICT DO NOTHING RETURNING id: the new ones), locks the
-open alerts of the batch's (patient, rule) pairs, and reads what the escalator needs: the
-patients' teams, languages, policies and rosters, the silences in force, and the patients'
-alerts of the recurrence window. The store (alerts.repository) then folds the detections one by
-one, in order, through the very code of the per-detection writer (alerts._tx.Tx: episodes and
-escalator), which here reads and writes memory; `flush` queues the result in the caller's
-pipeline, sent with its COMMIT (the second round trip), one statement per table: alert rows
-(updates, then inserts, from JSON), events in the order they were made (so `seq` follows it),
-pages, patient messages, and the NOTIFYs. The care program's trigger on `alert_events` (0009)
-thus sees each alert's row as the batch leaves it; the pipeline resolves only tier-1 alerts,
+inserts the batch's detections (ON CONFLICT DO NOTHING RETURNING id: the new ones), locks the open
+alerts of the batch's (patient, rule) pairs, and reads what the escalator needs: the patients'
+teams, languages, glucose units (of those with a glucose detection), policies and rosters, the
+silences in force, and the patients' alerts of the recurrence window. The store (alerts.repository)
+then folds the detections one by one, in order, through the very code of the per-detection writer
+(alerts._tx.Tx: episodes and escalator), which here reads and writes memory; `flush` queues the
+result in the caller's pipeline, sent with its COMMIT (the second round trip), one statement per
+table: alert rows (updates, then inserts, from JSON), events in the order they were made (so `seq`
+follows it), pages, patient messages, and the NOTIFYs. The care program's trigger on `alert_events`
+(0009) thus sees each alert's row as the batch leaves it; the pipeline resolves only tier-1 alerts,
 which have no callback task, so it acts as it did per detection (docs/architecture.md).
 
 What memory holds is what the per-detection writer would have read back: alerts and times as
@@ -34,10 +34,11 @@ from psycopg.rows import dict_row
 from alerts import _sql
 from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._codec import from_json
-from alerts._locked import Locked
+from alerts._locked import DEVICE_GLUCOSE_UNIT, Locked
 from alerts._tx import episode
 from alerts.episodes import Alert, AlertStatus
 from alerts.escalation import Escalation, Silence, Tier
+from alerts.glucose_units import patient_unit
 from alerts.roster import OnCall
 from alerts.roster_store import PAGING_MANY, paging_for
 from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S, Recent
@@ -92,6 +93,7 @@ class _Patient:
     tz: str
     policy: dict[str, Any] | None
     paging: tuple[Any, ...] | None  # a PAGING_MANY row without the id
+    glucose_unit: str  # alerts.glucose_units.patient_unit
 
 
 class BatchTx:
@@ -154,7 +156,7 @@ class BatchTx:
         p = self._patients[slot.alert.patient_id]
         silence = self._silence(slot.alert.patient_id, slot.alert.rule_id, at)
         return Locked(slot.view(), slot.state, p.team_id, p.lang, p.policy,
-                      silence, p.tz, Recent(self._recent(slot)))  # fmt: skip
+                      silence, p.tz, Recent(self._recent(slot)), p.glucose_unit)  # fmt: skip
 
     async def who_to_page(self, patient_id: str, tier: Tier, at: datetime) -> OnCall:
         p = self._patients.get(patient_id)
@@ -225,6 +227,7 @@ class BatchTx:
         """Lock, insert the detections and read the batch's alerts and context: one round trip
         (in the caller's pipeline, with its BEGIN)."""
         patients = sorted({d.patient_id for d in ordered})
+        glucose = sorted({d.patient_id for d in ordered if d.metric == "glucose"})
         pairs = sorted({(d.patient_id, d.rule_id) for d in ordered})
         since = min(d.measured_at for d in ordered) - timedelta(seconds=RECUR_WINDOW_S)
         columns = [list(c) for c in zip(*(_detection(d) for d in ordered), strict=True)]
@@ -237,15 +240,17 @@ class BatchTx:
                                                 "rules": [r for _, r in pairs],
                                                 "recur_s": RECUR_WINDOW_S,
                                                 "same_s": SAME_EPISODE_S})  # fmt: skip
-            ctx = await conn.execute(_PATIENTS, (patients,))
+            ctx = await conn.execute(_PATIENTS, (glucose, patients))
             rota = await conn.execute(PAGING_MANY, {"patients": patients, "since": now - _SLACK})
             quiet = await conn.execute(_SILENCES, (patients, now - _SLACK))
             past = await conn.execute(_HISTORY, (patients, since))
             new_ids = {row[0] for row in await inserted.fetchall()}
             slots = [_existing(row) for row in await opened.fetchall()]
             rotas = {row[0]: tuple(row[1:]) for row in await rota.fetchall()}
-            people = {pid: _Patient(team, lang, tz, policy, rotas.get(pid))
-                      for pid, team, lang, tz, policy in await ctx.fetchall()}  # fmt: skip
+            people = {pid: _Patient(team, lang, tz, policy, rotas.get(pid),
+                                    patient_unit(lang, device, chosen))
+                      for pid, team, lang, tz, policy, chosen, device
+                      in await ctx.fetchall()}  # fmt: skip
             silences: dict[str, list[tuple[Any, ...]]] = {}
             for pid, *silence in await quiet.fetchall():
                 silences.setdefault(pid, []).append(tuple(silence))
@@ -365,8 +370,9 @@ SELECT {", ".join(f"a.{c}" for c in VIEW_COLUMNS)}, a.worse, a.escalation, a.fen
    AND (a.patient_id, a.rule_id) IN (SELECT * FROM unnest(%(patients)s::text[], %(rules)s::text[]))
  ORDER BY a.id FOR UPDATE OF a
 """
-_PATIENTS = """
-SELECT p.id, p.team_id, p.lang, p.tz, t.escalation_policy
+_PATIENTS = f"""
+SELECT p.id, p.team_id, p.lang, p.tz, t.escalation_policy, p.glucose_unit,
+       CASE WHEN p.id = ANY(%s::text[]) THEN {DEVICE_GLUCOSE_UNIT.format(patient='p.id')} END
   FROM patients p JOIN care_teams t ON t.id = p.team_id WHERE p.id = ANY(%s)
 """
 _SILENCES = """

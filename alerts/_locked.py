@@ -1,7 +1,8 @@
 """The alert under its row lock, and the small records the escalator passes around: used by
-alerts.response only. One round trip fetches the row, its team's context (language, policy),
-the silence in force for its (patient, rule) and the patient's alerts of the day before it
-(recurrences, alerts.routing); the row becomes typed records here, once
+alerts.response only. One round trip fetches the row, its team's context (language, policy, and
+for a glucose alert the patient's glucose unit: alerts.glucose_units), the silence in force for
+its (patient, rule) and the patient's alerts of the day before it (recurrences,
+alerts.routing); the row becomes typed records here, once
 (`AlertRow`, `Escalation`, `Silence`), so nothing past this module reads a raw row.
 """
 
@@ -19,6 +20,7 @@ from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._codec import from_json
 from alerts.episodes import AlertEvent
 from alerts.escalation import Escalation, Silence
+from alerts.glucose_units import patient_unit
 from alerts.routing import RECUR_WINDOW_S, SAME_EPISODE_S, Recent
 
 
@@ -34,6 +36,14 @@ class Locked:
     silence: Silence | None  # in force for the alert's (patient, rule)
     tz: str = "UTC"  # the patient's time zone (dates in tier-1 messages)
     recent: Recent = field(default_factory=lambda: Recent({}))  # recurrences: alerts.routing
+    glucose_unit: str | None = None  # the patient's (alerts.glucose_units); None: by language
+
+
+# The original unit of the patient's latest glucose reading: the unit their own device reports.
+DEVICE_GLUCOSE_UNIT = (
+    "(SELECT r.orig_unit FROM readings r WHERE r.patient_id = {patient}"
+    " AND r.metric = 'glucose' ORDER BY r.time DESC LIMIT 1)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,9 @@ class Lead:
         return cls(e.event_id, e.kind.value, "system", e.payload, e.at)
 
 
+_DEVICE_UNIT = DEVICE_GLUCOSE_UNIT.format(patient="a.patient_id")
+
+
 async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) -> Locked | None:
     """The alert under its row lock, with its team's context and the silence in force at `at`
     for its (patient, rule): one round trip."""
@@ -58,6 +71,8 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     columns = ", ".join(f"a.{c}" for c in VIEW_COLUMNS)
     await cur.execute(
         f"SELECT {columns}, a.escalation, p.team_id, p.lang, p.tz, t.escalation_policy,"
+        f"       p.glucose_unit, CASE WHEN a.metric = 'glucose' THEN {_DEVICE_UNIT} END"
+        "        AS device_glucose_unit,"
         "       (SELECT json_build_array(extract(epoch FROM s.ends_at), s.reason)"
         "          FROM silences s WHERE s.patient_id = a.patient_id"
         "           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)"
@@ -76,12 +91,14 @@ async def lock(conn: AsyncConnection[Any], alert_id: uuid.UUID, at: datetime) ->
     row = await cur.fetchone()
     if row is None:
         return None
-    context = ("escalation", "team_id", "lang", "tz", "escalation_policy", "silence", "recent")
-    raw, team, lang, tz, policy, silence, recent = (row.pop(k) for k in context)
+    context = ("escalation", "team_id", "lang", "tz", "escalation_policy", "silence", "recent",
+               "glucose_unit", "device_glucose_unit")  # fmt: skip
+    raw, team, lang, tz, policy, silence, recent, chosen, device = (row.pop(k) for k in context)
     quiet = Silence(float(silence[0]), silence[1]) if silence else None
     state = from_json(raw) if raw else None
     counts = Recent({str(k): int(v) for k, v in (recent or {}).items()})
-    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet, tz, counts)
+    glucose = patient_unit(lang, device, chosen)
+    return Locked(AlertRow.from_row(row), state, team, lang, policy, quiet, tz, counts, glucose)
 
 
 def mirror(

@@ -36,12 +36,14 @@ from alerts.escalation import (
     start,
     step,
 )
+from alerts.glucose_units import LEVEL1_LOW_MG_DL
 from alerts.routing import Recent, route_for
 from stream.detections import Detection
 
 # metric -> the value a re-check must reach to count as recovered (canonical unit). Glucose:
-# 70 mg/dL, the level-1 limit the "15-15 rule" re-checks against (ADA Standards of Care, 6).
-RECHECK_IN_RANGE_AT_LEAST: Mapping[str, float] = MappingProxyType({"glucose": 70.0})
+# 70 mg/dL, the level-1 limit the "15-15 rule" re-checks against (ADA Standards of Care, 6),
+# which the patient's low-glucose message names in their unit (alerts.messages).
+RECHECK_IN_RANGE_AT_LEAST: Mapping[str, float] = MappingProxyType({"glucose": LEVEL1_LOW_MG_DL})
 RECENT_WINDOW_S = 24 * 3600.0  # how far back `recent` alerts count (a day: recurrence rules)
 
 

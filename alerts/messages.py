@@ -8,6 +8,11 @@ readings since ..." reminder, and "we have your readings again" when they resume
 value is a score, not a reading: its prompt asks for the vital signs again, without the score.
 `RULE_KINDS` says which rules are which (by rule id, or id prefix ending in a dot).
 
+Glucose speaks the patient's unit (alerts.glucose_units): every glucose value and threshold in
+a message, the low-glucose advice's "below 70 mg/dL" included, is written in the unit the
+patient reads (their meter's, or their language's), mmol/L with one decimal or mg/dL as a whole
+number, and a message never mixes the two.
+
 Messages say what to do, never diagnose, and always give the way out: a patient who feels unwell
 is told to call their care team or the emergency number, whatever the reading. The outbox stores
 the rendered text, so a template change never rewrites a message already sent.
@@ -19,6 +24,8 @@ import enum
 from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
+
+from alerts.glucose_units import LEVEL1_LOW_MG_DL, MG_DL, patient_unit, shown
 
 
 class Template(enum.StrEnum):
@@ -94,18 +101,18 @@ TEMPLATES: Mapping[tuple[Template, str], str] = MappingProxyType({
     # ADA Standards of Care 2024, section 6: 15 g of fast carbohydrate, re-check in 15 minutes.
     (Template.GLUCOSE_LOW, "en"):
         "Your glucose is low or falling (last reading {value} {unit}). Check it now with your "
-        "meter. If it is below 70 mg/dL (3.9 mmol/L), or you feel shaky, sweaty or confused, "
+        "meter. If it is below {low} {glucose_unit}, or you feel shaky, sweaty or confused, "
         "take 15 g of fast-acting carbohydrate (4 glucose tablets, or half a glass (150 ml) of "
         "fruit juice or a regular, non-diet soft drink), rest, and check again in 15 minutes. "
-        "If it is still below 70, take another 15 g and check again. Once it is back above 70, "
-        "eat a snack or your next meal. Do not drive until it is back above 70.",
+        "If it is still below {low}, take another 15 g and check again. Once it is back above "
+        "{low}, eat a snack or your next meal. Do not drive until it is back above {low}.",
     (Template.GLUCOSE_LOW, "zh"):
         "您的血糖偏低或正在下降（最近读数 {value} {unit}）。请立即用血糖仪测一次。"
-        "如低于 70 mg/dL（3.9 mmol/L），或感到发抖、出汗、意识模糊，"
+        "如低于 {low} {glucose_unit}，或感到发抖、出汗、意识模糊，"
         "请摄入 15 克快速吸收的碳水化合物"
         "（4 片葡萄糖片，或半杯（150 毫升）果汁或含糖（非无糖）饮料），"
-        "休息，15 分钟后再测。如仍低于 70，再摄入 15 克并再测。"
-        "血糖回升到 70 以上后，请吃点心或按时进餐。血糖回到 70 以上之前请勿驾车。",
+        "休息，15 分钟后再测。如仍低于 {low}，再摄入 15 克并再测。"
+        "血糖回升到 {low} 以上后，请吃点心或按时进餐。血糖回到 {low} 以上之前请勿驾车。",
 })  # fmt: skip
 
 METRIC_NAMES: Mapping[tuple[str, str], str] = MappingProxyType({
@@ -148,14 +155,19 @@ def render(
     unit: str,
     rule_id: str = "",
     since: date | None = None,
+    glucose_unit: str | None = None,
 ) -> str:
     """The message text in `lang` (English when the patient's language has no template).
     `rule_id` picks the wording for rules without a measured value (absence, score);
-    `since` is the local date of the last reading, for the absence reminder."""
+    `since` is the local date of the last reading, for the absence reminder; `glucose_unit` is
+    the patient's (alerts.glucose_units.patient_unit; by default their language's)."""
     lang = lang if lang in LANGS else "en"
     template = for_rule(template, rule_id)
     name = METRIC_NAMES.get((metric, lang), metric)
     when = format_date(since, lang) if since else _LAST_READING[lang]
-    text = TEMPLATES[(template, lang)].format(metric=name, value=f"{value:g}", unit=unit,
-                                              since=when)  # fmt: skip
+    glucose_unit = patient_unit(lang, chosen=glucose_unit)
+    number, unit = shown(value, unit, glucose_unit) if metric == "glucose" else (f"{value:g}", unit)
+    low, low_unit = shown(LEVEL1_LOW_MG_DL, MG_DL, glucose_unit)  # the advice's threshold
+    text = TEMPLATES[(template, lang)].format(metric=name, value=number, unit=unit, since=when,
+                                              low=low, glucose_unit=low_unit)  # fmt: skip
     return f"{text} {_UNWELL[lang]}"

@@ -11,9 +11,10 @@ for each alert under its row lock, and carries out its effects as rows in the sa
 
 Effects: `Notify` pages whoever is on call (alerts.roster_store; a `pages` row per person, or one
 with nobody, which feeds `NobodyOnCall` back to the machine so the backup is paged), and
-`PromptPatient` writes a message to the outbox (`patient_messages`), delivered after commit by
-alerts.outbox. A transition that sets a deadline NOTIFYs `vigil_deadlines`, which PostgreSQL
-delivers only when the transaction commits: timers are armed (alerts.timers) only after commit.
+`PromptPatient` writes a message to the outbox (`patient_messages`) in the patient's language
+and glucose unit (alerts.glucose_units), delivered after commit by alerts.outbox. A transition
+that sets a deadline NOTIFYs `vigil_deadlines`, which PostgreSQL delivers only when the
+transaction commits: timers are armed (alerts.timers) only after commit.
 Every transition and effect is an alert event (the audit trail and the live feed).
 
 Whether a value is dangerous on its own comes with the detection (`Detection.dangerous`, set
@@ -225,7 +226,8 @@ class Escalator:
     ) -> None:
         since = alert.opened_at.astimezone(ZoneInfo(locked.tz)).date()  # the last reading's day
         body = render(template, locked.lang, metric=alert.metric, value=alert.last_value,
-                      unit=alert.unit, rule_id=alert.rule_id, since=since)  # fmt: skip
+                      unit=alert.unit, rule_id=alert.rule_id, since=since,
+                      glucose_unit=locked.glucose_unit)  # fmt: skip
         message_id = uuid.uuid5(ALERT_NAMESPACE, f"message|{alert.id}|{fence}|{template}")
         sent = for_rule(template, alert.rule_id).value  # what the patient actually got
         await tx.insert_message(message_id, alert, sent, locked.lang, body)

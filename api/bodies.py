@@ -49,6 +49,7 @@ Zone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
 Text = Annotated[str, Field(max_length=2000), AfterValidator(_no_nul)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
 Lang = Literal["en", "zh"]
+GlucoseUnit = Literal["mg/dL", "mmol/L"]  # alerts.glucose_units
 ShiftRole = Literal["nurse", "doctor"]
 ClockTime = Annotated[time, AfterValidator(_naive)]
 
@@ -64,6 +65,7 @@ class PatientIn(Body):
     tz: Zone = "UTC"
     lang: Lang = "en"
     responsible_doctor: Id | None = None
+    glucose_unit: GlucoseUnit | None = None  # null: the patient's device's, else by language
 
 
 class PatientPatch(Body):
@@ -72,6 +74,7 @@ class PatientPatch(Body):
     tz: Zone | None = None
     lang: Lang | None = None
     responsible_doctor: Id | None = None
+    glucose_unit: GlucoseUnit | None = None  # null clears the clinician's choice
 
 
 class DeviceIn(Body):

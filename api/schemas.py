@@ -50,6 +50,9 @@ class Patient(Record):
     display_name: str
     tz: str
     lang: str
+    # the glucose unit a clinician set for the patient's messages; null: the patient's device's,
+    # else their language's (alerts.glucose_units)
+    glucose_unit: str | None = None
     responsible_doctor: str | None
     created_at: datetime
     # the care program's risk (program.risk), on lists only; null before the first pass

@@ -7,8 +7,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-_COLUMNS = "id, team_id, display_name, tz, lang, responsible_doctor, created_at"
-EDITABLE = ("team_id", "display_name", "tz", "lang", "responsible_doctor")
+_COLUMNS = "id, team_id, display_name, tz, lang, glucose_unit, responsible_doctor, created_at"
+EDITABLE = ("team_id", "display_name", "tz", "lang", "glucose_unit", "responsible_doctor")
 
 
 async def team_of(conn: AsyncConnection[Any], patient_id: str) -> str | None:
@@ -25,7 +25,8 @@ async def get(conn: AsyncConnection[Any], patient_id: str) -> dict[str, Any] | N
 
 _RISK_JOIN = " LEFT JOIN patient_risk r ON r.patient_id = p.id"
 _LISTED = (
-    "p.id, p.team_id, p.display_name, p.tz, p.lang, p.responsible_doctor, p.created_at,"
+    "p.id, p.team_id, p.display_name, p.tz, p.lang, p.glucose_unit, p.responsible_doctor,"
+    " p.created_at,"
     " r.tier AS risk_tier, COALESCE(r.tags, '{}') AS risk_tags"
 )
 # sort=risk: high first, then by how long the patient has been at that tier (longest first).
@@ -63,9 +64,9 @@ async def create(conn: AsyncConnection[Any], values: dict[str, Any]) -> dict[str
     """The new patient, or None if the id is taken."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "INSERT INTO patients (id, team_id, display_name, tz, lang, responsible_doctor)"
-        " VALUES (%(id)s, %(team_id)s, %(display_name)s, %(tz)s, %(lang)s,"
-        " %(responsible_doctor)s) ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO patients (id, team_id, display_name, tz, lang, glucose_unit,"
+        " responsible_doctor) VALUES (%(id)s, %(team_id)s, %(display_name)s, %(tz)s, %(lang)s,"
+        " %(glucose_unit)s, %(responsible_doctor)s) ON CONFLICT (id) DO NOTHING"
         f" RETURNING {_COLUMNS}",
         values,
     )

@@ -16,6 +16,7 @@ from api.routes._common import check_doctor, now, visible_patient
 from api.schemas import Patient, Team
 
 router = APIRouter(tags=["patients"])
+_NULLABLE = ("responsible_doctor", "glucose_unit")  # a PATCH with null clears these
 
 
 @router.get("/teams", response_model=list[Team])
@@ -93,7 +94,7 @@ async def update_patient(
         row = await q.update(
             conn,
             patient_id,
-            {k: v for k, v in changes.items() if v is not None or k == "responsible_doctor"},
+            {k: v for k, v in changes.items() if v is not None or k in _NULLABLE},
         )
         await audit.record(conn, caller, now(request), "update", "patient", [patient_id],
                            {"fields": sorted(changes)})  # fmt: skip

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MMOL_PER_MG_DL = 1 / 18.016  # glucose, as ingest.contract.units converts it
+from ingest.contract.units import MG_DL_PER_MMOL_L
+
+MMOL_PER_MG_DL = 1 / MG_DL_PER_MMOL_L  # glucose, as the ingest converts it
 
 
 @dataclass(frozen=True, slots=True)

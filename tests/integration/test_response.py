@@ -34,6 +34,7 @@ from alerts.response import PgResponse
 from alerts.silences import add_silence
 from alerts.timers import DeadlineTimers
 from api.registry import upsert_patient, upsert_staff, upsert_team
+from ingest.contract.units import MG_DL_PER_MMOL_L
 from stream.detections import Detection, Kind, Severity, Worse, detection_id
 from stream.rules import DEFAULT_RULES
 
@@ -435,3 +436,52 @@ async def test_a_level1_low_goes_to_the_patient_first_unless_lows_recur(
     again = await world.alert("glucose.level1_low")
     assert again["id"] != first["id"] and again["tier"] == tier
     assert await world.pages() == ([(2, "n1", False)] if tier == 2 else [])
+
+
+async def meter_reading(conn: psycopg.AsyncConnection[Any], seq: int, value: float, unit: str) -> None:
+    """A glucose reading as the stream stores it: canonical mg/dL, the device's own unit kept."""
+    canonical = value * MG_DL_PER_MMOL_L if unit == "mmol/L" else value
+    await conn.execute(
+        "INSERT INTO readings (time, device_id, seq, metric, patient_id, value, unit, orig_value,"
+        " orig_unit, received_at) VALUES (%s, 'dev-1', %s, 'glucose', 'p1', %s, 'mg/dL', %s, %s, %s)",
+        (T0 + timedelta(seconds=seq), seq, canonical, value, unit, T0 + timedelta(seconds=seq)),
+    )
+
+
+@pytest.mark.parametrize("writer", ["batch", "singly"])
+@pytest.mark.parametrize(
+    ("lang", "meter_unit", "chosen", "must_say", "never"),
+    [
+        ("zh", "mmol/L", None, ("最近读数 3.6 mmol/L", "如低于 3.9 mmol/L", "如仍低于 3.9，"), ("mg/dL", "70")),
+        ("en", "mmol/L", None, ("last reading 3.6 mmol/L", "below 3.9 mmol/L"), ("mg/dL", "70")),
+        ("zh", "mg/dL", None, ("最近读数 65 mg/dL", "如低于 70 mg/dL"), ("mmol/L", "3.9")),
+        ("zh", None, None, ("最近读数 3.6 mmol/L", "如低于 3.9 mmol/L"), ("mg/dL", "70")),  # no reading: by language
+        ("en", "mmol/L", "mg/dL", ("last reading 65 mg/dL", "below 70 mg/dL"), ("mmol/L", "3.9")),  # a clinician's choice
+    ],
+)  # fmt: skip
+async def test_the_low_glucose_prompt_speaks_the_patients_unit(
+    world: World,
+    writer: str,
+    lang: str,
+    meter_unit: str | None,
+    chosen: str | None,
+    must_say: tuple[str, ...],
+    never: tuple[str, ...],
+) -> None:
+    """Through the escalator (alerts.response): a Chinese patient whose meter shows 3.6 mmol/L
+    is told 3.6 and "below 3.9 mmol/L", never "below 70"; both alert writers (the batch and the
+    per-detection one) find the unit."""
+    canonical = 3.6 * MG_DL_PER_MMOL_L
+    async with await with_conn(world) as conn:
+        await roster(conn, ("n1", "nurse"), ("d1", "doctor"))
+        await conn.execute("UPDATE patients SET lang = %s, glucose_unit = %s", (lang, chosen))
+        if meter_unit is not None:
+            await meter_reading(conn, 1, 3.6 if meter_unit == "mmol/L" else canonical, meter_unit)
+    d = det("glucose.level1_low", 1, canonical)
+    await (world.store.record if writer == "batch" else world.store.record_singly)([d])
+    [msg] = await world.rows("SELECT template, lang, body FROM patient_messages")
+    assert (msg["template"], msg["lang"]) == ("glucose_low", lang)
+    for phrase in must_say:
+        assert phrase in msg["body"], phrase
+    for other in never:
+        assert other not in msg["body"], other

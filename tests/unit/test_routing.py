@@ -203,7 +203,8 @@ def test_routes_are_validated() -> None:
 def test_the_low_glucose_message_says_check_treat_recheck(
     lang: str, must_say: tuple[str, ...]
 ) -> None:
-    text = render(Template.GLUCOSE_LOW, lang, metric="glucose", value=68.0, unit="mg/dL")
+    text = render(Template.GLUCOSE_LOW, lang, metric="glucose", value=68.0, unit="mg/dL",
+                  glucose_unit="mg/dL")  # fmt: skip
     assert "68 mg/dL" in text
     for phrase in must_say:
         assert phrase in text, phrase
