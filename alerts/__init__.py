@@ -8,7 +8,8 @@ Pure modules (no I/O library, no clock: `now` is passed in):
   the machine, shared by the PostgreSQL adapter and the replay (`vigil replay`);
 - actions.py: what people do to alerts, as data, and the errors an action can meet;
 - roster.py: who is on call now, per care team and tier;
-- messages.py: tier-1 message templates (English, Chinese); delivery.py: tier-1 delivery rules;
+- messages.py: tier-1 message templates (English, Chinese); glucose_units.py: the patient's
+  glucose unit and values written in it; delivery.py: tier-1 delivery rules;
 - _codec.py: the escalation state and team policies as JSON; _alert_row.py: `AlertRow`, the
   stored alert as a typed record.
 
