@@ -372,7 +372,7 @@ SELECT {", ".join(f"a.{c}" for c in VIEW_COLUMNS)}, a.worse, a.escalation, a.fen
 """
 _PATIENTS = f"""
 SELECT p.id, p.team_id, p.lang, p.tz, t.escalation_policy, p.glucose_unit,
-       CASE WHEN p.id = ANY(%s::text[]) THEN {DEVICE_GLUCOSE_UNIT.format(patient='p.id')} END
+       CASE WHEN p.id = ANY(%s::text[]) THEN {DEVICE_GLUCOSE_UNIT.format(patient="p.id")} END
   FROM patients p JOIN care_teams t ON t.id = p.team_id WHERE p.id = ANY(%s)
 """
 _SILENCES = """

@@ -438,7 +438,9 @@ async def test_a_level1_low_goes_to_the_patient_first_unless_lows_recur(
     assert await world.pages() == ([(2, "n1", False)] if tier == 2 else [])
 
 
-async def meter_reading(conn: psycopg.AsyncConnection[Any], seq: int, value: float, unit: str) -> None:
+async def meter_reading(
+    conn: psycopg.AsyncConnection[Any], seq: int, value: float, unit: str
+) -> None:
     """A glucose reading as the stream stores it: canonical mg/dL, the device's own unit kept."""
     canonical = value * MG_DL_PER_MMOL_L if unit == "mmol/L" else value
     await conn.execute(
