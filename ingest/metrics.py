@@ -8,8 +8,9 @@ The composition root builds one `Metrics` per process and points it at the objec
 count (the ingest's `IngestStats`, the pipeline's `PipelineStats`, the alert writer's
 `refused` and `fallbacks`, the connection pool's `get_stats`, the live feed's subscribers).
 The figures the database holds (open alerts, overdue deadlines, the outbox) are gathered at
-scrape time by `reports.metrics`, which yields the families named here. The API serves the registry at `/metrics` (api.metrics); a process
-without HTTP (`vigil ingest`, `vigil worker`) serves it with `serve` when `metrics.port` is set.
+scrape time by `reports.metrics`, which yields the families named here. The API serves the
+registry at `/metrics` (api.metrics); a process without HTTP (`vigil ingest`, `vigil worker`)
+serves it with `serve` when `metrics.port` is set.
 
 Cheap on the hot path: counters are not incremented per reading; they are read from the stats
 objects at scrape time. Per stream batch, `BatchMetrics.batch` makes two histogram observations

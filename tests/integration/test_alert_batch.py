@@ -226,9 +226,10 @@ async def test_a_detection_that_cannot_be_recorded_is_kept_and_staff_are_told(
          "ForeignKeyViolation, SQLSTATE 23503")]  # fmt: skip
     whole = refused[0]["detection"]
     assert (whole["id"], whole["value"], whole["measured_at"], whole["dangerous"]) == (
-        str(ghost.id), ghost.value, ghost.measured_at.isoformat(), ghost.dangerous)
-    assert [(t["kind"], t["subject"], t["status"], t["count"]) for t in technical] == [
-        ("detection_unrecorded", "ghost", "open", 1)]
+        str(ghost.id), ghost.value, ghost.measured_at.isoformat(), ghost.dangerous,
+    )  # fmt: skip
+    opened = [(t["kind"], t["subject"], t["status"], t["count"]) for t in technical]
+    assert opened == [("detection_unrecorded", "ghost", "open", 1)]
     assert ghost.rule_id in technical[0]["detail"] and "23503" in technical[0]["detail"]
 
     again = await run(with_ghost, [[*good, ghost]], batched=True)  # redelivered

@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
