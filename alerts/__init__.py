@@ -19,7 +19,8 @@ every writer does), response.py (`Escalator` and `PgResponse`: the machine run u
 alert's row lock, people's actions, timer firings), timers.py (`DeadlineTimers`), outbox.py (the
 tier-1 sender, over MQTT), roster_store.py, silences.py, and the shared SQL in _sql.py and
 _locked.py; _tx.py (`Tx`: what the writers read and write, one statement per call) and
-_batch.py (`BatchTx`: a batch of detections in two round trips).
+_batch.py (`BatchTx`: a batch of detections in two round trips); _refused.py (a detection
+the writer cannot record: kept in `refused_detections`, technical alert `detection_unrecorded`).
 
 Must not: import api, simulators or vigil, or anything of stream but `stream.detections` (what
 an alert needs, such as whether a value is dangerous on its own, travels on the detection).

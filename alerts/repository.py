@@ -16,9 +16,13 @@ order (`_apply`, over an alerts._tx.Tx):
 A batch does this set-based (alerts._batch.BatchTx, two round trips in pipeline mode: the lock,
 the detections and every read, then every write with the COMMIT); the fold in between is the same
 code. If the batch is refused (a constraint, an unknown patient) it is recorded again one
-detection at a time, each under a savepoint (alerts._tx.DirectTx): a detection that fails is
-logged with its reason and counted (`refused`), the others are recorded. The database being
-unreachable is raised for the caller to retry the batch.
+detection at a time, each under a savepoint (alerts._tx.DirectTx): the others are recorded, and
+a detection that fails never vanishes: in the same transaction it is kept whole in
+`refused_detections` and raises the technical alert `detection_unrecorded` for its patient
+(alerts._refused; once per detection id, so a redelivered batch adds nothing); it is also
+logged with its reason (the error's class and SQLSTATE) and counted (`refused`, exposed as
+`vigil_alerts_detections_unrecorded_total`). The database being unreachable is raised for the
+caller to retry the batch.
 
 A NOTIFY on `vigil_alert_events` tells the API's live feed that there is something new; it is
 delivered only when the transaction commits.
@@ -43,6 +47,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts._alert_row import VIEW_COLUMNS, AlertRow
 from alerts._batch import BatchTx
+from alerts._refused import keep_refused
 from alerts._sql import (
     EVENTS_CHANNEL,
     EventRow,
@@ -52,6 +57,7 @@ from alerts._sql import (
 from alerts._tx import DirectTx, Tx
 from alerts.episodes import AlertEvent, condition_cleared, open_or_update
 from alerts.response import Escalator
+from ingest.retry import describe
 from stream.detections import Detection, Kind
 
 log = logging.getLogger(__name__)
@@ -94,7 +100,7 @@ class PgAlertStore:
                 raise
             self.fallbacks += 1
             log.warning("alert writer: a batch of %d detections was refused (%s); recording"
-                        " them one by one", len(ordered), _describe(exc))  # fmt: skip
+                        " them one by one", len(ordered), describe(exc))  # fmt: skip
         await self._one_by_one(ordered)
 
     async def record_singly(self, detections: Sequence[Detection]) -> None:
@@ -104,8 +110,9 @@ class PgAlertStore:
             await self._one_by_one(_ordered(detections))
 
     async def _one_by_one(self, ordered: Sequence[Detection]) -> None:
-        """Each detection under its own savepoint: one that fails is logged with its reason
-        (and counted in `refused`), the others are recorded."""
+        """Each detection under its own savepoint: the others are recorded, one that fails is
+        kept and staff told (alerts._refused), then logged and counted once committed."""
+        kept: list[tuple[Detection, str]] = []
         async with self._pool.connection() as conn, conn.transaction():
             await lock_alert_writes(conn)
             tx, new_events = DirectTx(conn), 0
@@ -116,11 +123,15 @@ class PgAlertStore:
                 except REFUSALS as exc:
                     if _unreachable(exc):
                         raise
-                    self.refused += 1
-                    log.error("alert writer: detection %s (rule %s) not recorded: %s",
-                              d.id, d.rule_id, _describe(exc))  # fmt: skip
+                    why = describe(exc)  # its savepoint has rolled back: keep it, tell staff
+                    await keep_refused(conn, d, why, self._clock())
+                    kept.append((d, why))
             if new_events:
                 await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+        self.refused += len(kept)
+        for d, why in kept:
+            log.error("alert writer: detection %s (rule %s) not recorded (%s); kept in"
+                      " refused_detections", d.id, d.rule_id, why)  # fmt: skip
 
     async def _apply(self, tx: Tx, d: Detection) -> int:
         if not await tx.is_new(d):
@@ -150,11 +161,6 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError) and not isinstance(
         exc, psycopg.errors.PipelineAborted
     )
-
-
-def _describe(exc: BaseException) -> str:
-    sqlstate = getattr(exc, "sqlstate", None)
-    return f"{type(exc).__name__}{f' [{sqlstate}]' if sqlstate else ''}"
 
 
 def _ordered(detections: Sequence[Detection]) -> list[Detection]:

@@ -2,7 +2,8 @@
 
 A figure means little without its conditions (issue 15): `conditions` says which storage the
 bench database gets (TimescaleDB or plain PostgreSQL, decided as `bench.database` decides it),
-the machine's core count and its 1/5/15-minute load average; every bench prints them at start
+the machine's core count and its 1/5/15-minute load average, the size of the broker's store
+(with a warning when offline sessions' queues make it large); every bench prints them at start
 and adds them to its JSON. `repeated` runs a bench `n` times and reports, for each top-level
 numeric figure, the median of the runs under its usual key (what the README's tables and other
 code read) and `<key>_spread`: [min, max]. Other values (nested details, strings) are the last
@@ -22,6 +23,7 @@ import psycopg
 
 from vigil.settings import Settings
 
+STALE_STORE_MB = 20.0  # well above what the benches' own closed sessions leave (~1 MB)
 TIMESCALEDB_INSTALLED = (
     "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
     " AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
@@ -38,6 +40,19 @@ def storage_mode(settings: Settings) -> str:
     return "timescaledb" if installed else "plain"
 
 
+def broker_store_mb(settings: Settings) -> float | None:
+    """The size of the broker's persistence file (None: no private broker has written one).
+    It holds every session's queue, and the broker rewrites it whole every 2 s
+    (infra/mosquitto/mosquitto.conf.in): an offline session that nobody will resume (a stopped
+    `vigil up`'s ingest, an old client id) queues every reading the benches publish, up to
+    300,000 messages, and each rewrite then stalls the broker (208 MB: 0.7 s every 2.7 s)."""
+    try:
+        size = (settings.state_dir / "mosquitto" / "data" / "mosquitto.db").stat().st_size
+    except OSError:
+        return None
+    return round(size / 1e6, 1)
+
+
 def conditions(settings: Settings | None, repeats: int) -> dict[str, Any]:
     """The conditions of a bench run (storage mode None when the bench has no database)."""
     one, five, fifteen = os.getloadavg()
@@ -45,6 +60,7 @@ def conditions(settings: Settings | None, repeats: int) -> dict[str, Any]:
         "storage_mode": storage_mode(settings) if settings is not None else None,
         "cores": os.cpu_count(),
         "load_avg": [round(one, 2), round(five, 2), round(fifteen, 2)],
+        "broker_store_mb": broker_store_mb(settings) if settings is not None else None,
         "repeats": repeats,
     }
 
@@ -56,6 +72,13 @@ def announce(c: dict[str, Any]) -> None:
     print(f"conditions: storage {storage[c['storage_mode']]}, {c['cores']} cores, load average"
           f" {one} / {five} / {fifteen} (1/5/15 min), each figure the median of"
           f" {c['repeats']} run(s)", file=sys.stderr, flush=True)  # fmt: skip
+    store = c.get("broker_store_mb")
+    if store is not None and store > STALE_STORE_MB:
+        print(f"conditions: WARNING: the broker's store holds {store} MB (offline sessions'"
+              " queues); it rewrites them every 2 s and stalls meanwhile, so latency figures"
+              " will be worse than on a fresh machine. Discard sessions nobody will resume:"
+              " bin/vigil services drop-session CLIENT_ID",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def repeated(n: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:

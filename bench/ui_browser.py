@@ -24,6 +24,7 @@ import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from api.staff_accounts import add_staff
+from bench import broker
 from bench.database import enrolled
 from bench.live import percentile
 from bench.processes import Processes, wait_port
@@ -37,6 +38,7 @@ from vigil.settings import Settings
 
 PORT = 18762
 LOGIN = "bench.browser"
+CLIENT_ID = "vigil-bench-ui-browser"
 ROW_TIMEOUT_MS = 15_000
 _OBSERVE = """() => {
   window.__rowSeen = {};
@@ -84,7 +86,7 @@ async def browser_figures(settings: Settings, trials: int) -> dict[str, Any]:
     logs = bench.settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {"VIGIL_DB__DSN": bench.dsn, "VIGIL_API__PORT": str(PORT),
-           "VIGIL_MQTT__CLIENT_ID": "vigil-bench-ui-browser"}  # fmt: skip
+           "VIGIL_MQTT__CLIENT_ID": CLIENT_ID}  # fmt: skip
     procs = Processes(bench.settings, env, logs)
     procs.start("run")
     try:
@@ -106,6 +108,7 @@ async def browser_figures(settings: Settings, trials: int) -> dict[str, Any]:
                 await browser.close()
     finally:
         procs.stop()
+        broker.close_session(bench.settings, CLIENT_ID)  # else its queue grows with every bench
     return {"publish_to_browser_p50_ms": round(percentile(times, 50), 1),
             "publish_to_browser_p95_ms": round(percentile(times, 95), 1),
             "publish_to_browser_trials": len(times)}  # fmt: skip

@@ -38,8 +38,9 @@ def ref(identifier: str) -> str:
 
 def loggable(kind: str, subject: str) -> str:
     """A technical alert's subject as a log line may show it: a device's id (kinds `device_*`)
-    as its pseudonym; the pipeline's own subjects (`ingest`, `outbox`, a runner) as they are."""
-    return ref(subject) if kind.startswith("device_") else subject
+    or a patient's (`detection_*`) as its pseudonym; the pipeline's own subjects (`ingest`,
+    `outbox`, a runner) as they are."""
+    return ref(subject) if kind.startswith(("device_", "detection_")) else subject
 
 
 def refs(identifiers: list[str], most: int = 5) -> str:

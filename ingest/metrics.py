@@ -5,11 +5,12 @@ that is the ingest (readings in, rejections); `stream`, `alerts`, `program`, `re
 may all import `ingest`, never the reverse (tests/unit/test_layering.py). So this module holds
 the names, help texts and label names of every family, and `Metrics`, one process's registry.
 The composition root builds one `Metrics` per process and points it at the objects that already
-count (the ingest's `IngestStats`, the pipeline's `PipelineStats`, the connection pool's
-`get_stats`, the live feed's subscribers). The figures the database holds (open alerts,
-overdue deadlines, the outbox) are gathered at scrape time by `reports.metrics`, which yields
-the families named here. The API serves the registry at `/metrics` (api.metrics); a process
-without HTTP (`vigil ingest`, `vigil worker`) serves it with `serve` when `metrics.port` is set.
+count (the ingest's `IngestStats`, the pipeline's `PipelineStats`, the alert writer's
+`refused` and `fallbacks`, the connection pool's `get_stats`, the live feed's subscribers).
+The figures the database holds (open alerts, overdue deadlines, the outbox) are gathered at
+scrape time by `reports.metrics`, which yields the families named here. The API serves the
+registry at `/metrics` (api.metrics); a process without HTTP (`vigil ingest`, `vigil worker`)
+serves it with `serve` when `metrics.port` is set.
 
 Cheap on the hot path: counters are not incremented per reading; they are read from the stats
 objects at scrape time. Per stream batch, `BatchMetrics.batch` makes two histogram observations
@@ -69,6 +70,13 @@ class StreamCounts(Protocol):
     seq_reused: int
 
 
+class AlertWriterCounts(Protocol):
+    """What the stream's alert writer counts (alerts.repository.PgAlertStore)."""
+
+    refused: int
+    fallbacks: int
+
+
 # (name without `_total`, help, attribute of the stats object)
 INGEST_COUNTERS = (
     ("vigil_ingest_messages", "MQTT messages received and decoded", "messages"),
@@ -94,6 +102,12 @@ STREAM_COUNTERS = (
      "quarantined"),
     ("vigil_stream_seq_reused", "copies of a stored seq with other content, refused",
      "seq_reused"),
+)  # fmt: skip
+ALERT_WRITER_COUNTERS = (
+    ("vigil_alerts_detections_unrecorded", "detections the alert writer could not record (kept"
+     " in refused_detections, technical alert detection_unrecorded)", "refused"),
+    ("vigil_alerts_batch_fallbacks", "detection batches refused whole, recorded one by one",
+     "fallbacks"),
 )  # fmt: skip
 # psycopg_pool get_stats() keys: (family, help, key, counter?)
 POOL_FIGURES = (
@@ -218,6 +232,9 @@ class Metrics:
     def watch_stream(self, stats: Callable[[], StreamCounts | None]) -> None:
         self.add(lambda: stream_families(stats()))
 
+    def watch_alert_writer(self, counts: AlertWriterCounts) -> None:
+        self.add(lambda: alert_writer_families(counts))
+
     def watch_pool(self, name: str, get_stats: Callable[[], Mapping[str, int]]) -> None:
         self.add(lambda: pool_families(name, get_stats()))
 
@@ -250,6 +267,11 @@ def stream_families(s: StreamCounts | None) -> Iterator[Metric]:
     if s is None:  # the Faust worker before its first batch opened the pipeline
         return
     for name, help_, attribute in STREAM_COUNTERS:
+        yield counter(name, help_, getattr(s, attribute))
+
+
+def alert_writer_families(s: AlertWriterCounts) -> Iterator[Metric]:
+    for name, help_, attribute in ALERT_WRITER_COUNTERS:
         yield counter(name, help_, getattr(s, attribute))
 
 

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 _PACKETS_PER_CALLBACK = 256  # then let other tasks run, and come back for the rest
+
+
+def no_delay(sock: Any) -> None:
+    """Send each packet at once (TCP_NODELAY): paho leaves Nagle's algorithm on, so a small
+    packet written while an earlier one is unacknowledged waits for the peer's delayed ACK (up
+    to 40 ms on Linux): that was the p99 of the MQTT hop. A socket that is not TCP is left as
+    it is."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class AsyncioPaho:
@@ -44,6 +54,7 @@ class AsyncioPaho:
 
     def _on_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._closed.clear()
+        no_delay(sock)
         buffered = getattr(client, "buffered", None)
         if buffered is None:
             self._loop.add_reader(sock, client.loop_read)

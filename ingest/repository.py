@@ -1,7 +1,9 @@
 """PostgreSQL adapters of the ingest: device bindings, rejected readings, technical alarms.
 
 All SQL of the ingest lives here (CONVENTIONS 10). Connections come from a psycopg async pool
-owned by the composition root. Writes are batched: one COPY per batch of rejections.
+owned by the composition root. Writes are batched: one COPY per batch of rejections. A
+technical alert is raised on a connection of its own (`PgTechnicalAlarms`) or, by a writer that
+raises one together with its own writes, in the caller's transaction (`upsert_technical_alert`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -184,21 +187,22 @@ class PgTechnicalAlarms:
 
     async def raise_alarm(self, alert: TechnicalAlert) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(
-                """
-                INSERT INTO technical_alerts (kind, subject, detail, opened_at, last_seen_at)
-                VALUES (%(kind)s, %(subject)s, %(detail)s, %(at)s, %(at)s)
-                ON CONFLICT (kind, subject) WHERE status = 'open' DO UPDATE
-                   SET count = technical_alerts.count + 1,
-                       detail = EXCLUDED.detail,
-                       last_seen_at = EXCLUDED.last_seen_at
-                """,
-                {
-                    "kind": alert.kind,
-                    "subject": alert.subject,
-                    "detail": alert.detail,
-                    "at": alert.at,
-                },
-            )
+            await upsert_technical_alert(conn, alert)
         subject = loggable(alert.kind, alert.subject)
         log.warning("technical alert %s for %s: %s", alert.kind, subject, alert.detail)
+
+
+async def upsert_technical_alert(conn: psycopg.AsyncConnection[Any], alert: TechnicalAlert) -> None:
+    """Open a technical alert, or count a repeat of the open one of its (kind, subject), in the
+    caller's transaction (for writers that raise one together with their own writes)."""
+    await conn.execute(
+        """
+        INSERT INTO technical_alerts (kind, subject, detail, opened_at, last_seen_at)
+        VALUES (%(kind)s, %(subject)s, %(detail)s, %(at)s, %(at)s)
+        ON CONFLICT (kind, subject) WHERE status = 'open' DO UPDATE
+           SET count = technical_alerts.count + 1,
+               detail = EXCLUDED.detail,
+               last_seen_at = EXCLUDED.last_seen_at
+        """,
+        {"kind": alert.kind, "subject": alert.subject, "detail": alert.detail, "at": alert.at},
+    )

@@ -43,6 +43,17 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "drop-session":
+        from vigil.broker_sessions import SessionError, discard_session
+
+        try:
+            for client_id in args.names:
+                discard_session(settings, client_id)
+                print(f"discarded the broker session {client_id} and its queue")
+        except (SessionError, OSError) as exc:
+            print(f"vigil services drop-session: {exc}", file=sys.stderr)
+            return 1
+        return 0
     env = {"VIGIL_STATE_DIR": str(settings.state_dir.resolve())}
     import os
 
@@ -205,12 +216,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add("check-config", cmd_check_config, "validate the settings and print them (secrets masked)")
     sp = add("services", cmd_services, "start, stop or inspect the private service instances")
-    sp.add_argument("action", choices=["up", "down", "stop", "crash", "status", "device-cert"])
+    sp.add_argument(
+        "action", choices=["up", "down", "stop", "crash", "status", "device-cert", "drop-session"]
+    )
     sp.add_argument(
         "names",
         nargs="*",
         help="mosquitto, postgres, kafka (default: all); stop: postgres or mosquitto;"
-        " crash: mosquitto (kill -9); device-cert: an id",
+        " crash: mosquitto (kill -9); device-cert: an id; drop-session: broker client ids whose"
+        " offline sessions nobody will resume (their queues are discarded)",
     )
     sp = add("db", cmd_db, "apply database migrations and report the storage mode")
     sp.add_argument("action", choices=["migrate"])

@@ -45,14 +45,15 @@ def build_pipeline(
     retriable: tuple[type[BaseException], ...],
     metrics: Metrics | None = None,
 ) -> tuple[StreamPipeline, PgReadingStore]:
-    """The pipeline and its readings store; its batches observed by `metrics` (a process's
-    metrics; without, a registry of its own that nobody serves, so that every caller, the
-    benchmarks included, runs the same instrumented path)."""
+    """The pipeline and its readings store; its batches and its alert writer's counts observed
+    by `metrics` (a process's metrics; without, a registry of its own that nobody serves, so
+    that every caller, the benchmarks included, runs the same instrumented path)."""
     store = PgReadingStore(settings.db.dsn.get_secret_value(), settings.stream.sink_writers)
-    observe = (metrics or Metrics()).batches.batch
+    metrics, alerts = metrics or Metrics(), PgAlertStore(pool)
+    metrics.watch_alert_writer(alerts)
     pipeline = StreamPipeline(
-        store, PgAlertStore(pool), core, monotonic=time.monotonic, retriable=retriable,
-        quarantine=PgRejectionStore(pool), observe=observe,
+        store, alerts, core, monotonic=time.monotonic, retriable=retriable,
+        quarantine=PgRejectionStore(pool), observe=metrics.batches.batch,
     )  # fmt: skip
     return pipeline, store
 

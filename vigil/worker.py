@@ -26,6 +26,7 @@ from stream.faust_app import build_app, consumer_lag
 from stream.health import PipelineHealth
 from stream.pipeline import StreamPipeline
 from stream.tasks import health_monitor
+from vigil import heap
 from vigil.diagnostics import install_task_dump
 from vigil.observability import serve_exporter, watch_backlog, watch_health, watch_pool
 from vigil.runtime import RETRIABLE, report_mode
@@ -95,6 +96,7 @@ def make_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]  # Faust's decorators carry no types
     async def diagnostics() -> None:
         install_task_dump(asyncio.get_running_loop())
+        log.info("start-up done: %d objects exempt from the collector's passes", heap.settle())
 
     return app
 

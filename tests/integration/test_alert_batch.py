@@ -1,7 +1,8 @@
 """The batched alert writer (alerts._batch) on real PostgreSQL, on a fake clock: for clinical
 batches it leaves exactly the database the per-detection writer leaves (alerts, events in the
 same order with the same ids and payloads, pages, patient messages, callback tasks, audit rows),
-and a detection the database refuses does not hold back the rest of its batch."""
+and a detection the database refuses does not hold back the rest of its batch, nor vanishes: it
+is kept once in `refused_detections` and staff get a `detection_unrecorded` technical alert."""
 
 from __future__ import annotations
 
@@ -186,3 +187,52 @@ async def test_a_detection_the_database_refuses_does_not_hold_back_its_batch(
     store = await run(dsn, [[ghost]], batched=True)
     assert (store.fallbacks, store.refused) == (0, 0)
     assert "ghost" in {a["patient_id"] for a in (await snapshot(dsn))["alerts"]}
+
+
+async def kept(dsn: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The refused detections kept, and the technical alerts raised."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT * FROM refused_detections ORDER BY detection_id")
+        refused = await cur.fetchall()
+        await cur.execute("SELECT kind, subject, detail, status, count FROM technical_alerts")
+        return refused, await cur.fetchall()
+
+
+UNRECORDABLE = {  # a finding about a patient nobody enrolled: it cannot become an alert
+    "dangerous": det("spo2.severe", 2, 84.0, patient="ghost"),
+    "routine": det("bp.uncontrolled", 2, 150.0, patient="ghost"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNRECORDABLE))
+async def test_a_detection_that_cannot_be_recorded_is_kept_and_staff_are_told(
+    two: tuple[str, str], case: str
+) -> None:
+    with_ghost, without = two
+    ghost = UNRECORDABLE[case]
+    assert ghost.dangerous is (case == "dangerous")
+    good = [det("bp.crisis", 1, 190.0), det("glucose.high", 3, 320.0),
+            det("spo2.severe", 4, 86.0, patient="p2")]  # fmt: skip
+    store = await run(with_ghost, [[*good, ghost]], batched=True)
+    await run(without, [good], batched=True)
+    assert (store.fallbacks, store.refused) == (1, 1)
+    recorded = await snapshot(with_ghost)
+    assert recorded == await snapshot(without)  # the good ones exactly as without the ghost
+    refused, technical = await kept(with_ghost)
+    assert [(r["detection_id"], r["patient_id"], r["rule_id"], r["kind"], r["severity"],
+             r["dangerous"], r["reason"]) for r in refused] == [
+        (ghost.id, "ghost", ghost.rule_id, "fired", ghost.severity.value, ghost.dangerous,
+         "ForeignKeyViolation, SQLSTATE 23503")]  # fmt: skip
+    whole = refused[0]["detection"]
+    assert (whole["id"], whole["value"], whole["measured_at"], whole["dangerous"]) == (
+        str(ghost.id), ghost.value, ghost.measured_at.isoformat(), ghost.dangerous,
+    )  # fmt: skip
+    opened = [(t["kind"], t["subject"], t["status"], t["count"]) for t in technical]
+    assert opened == [("detection_unrecorded", "ghost", "open", 1)]
+    assert ghost.rule_id in technical[0]["detail"] and "23503" in technical[0]["detail"]
+
+    again = await run(with_ghost, [[*good, ghost]], batched=True)  # redelivered
+    assert (again.fallbacks, again.refused) == (1, 1)  # refused again, kept once
+    assert await snapshot(with_ghost) == recorded
+    assert await kept(with_ghost) == (refused, technical)

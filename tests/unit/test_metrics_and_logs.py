@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -61,6 +62,23 @@ def test_the_exposition_reads_the_services_own_counters() -> None:
     assert found["vigil_pipeline_alarm_active", (("kind", "pipeline_no_data"),)] == 0
     ingest.rejected["malformed"] += 1  # read at scrape: the hot path never touched a metric
     assert parsed(metrics)["vigil_ingest_rejected_total", (("reason", "malformed"),)] == 3
+
+
+@dataclass
+class AlertWriter:  # what alerts.repository.PgAlertStore counts
+    refused: int = 0
+    fallbacks: int = 0
+
+
+def test_the_alert_writers_refusals_are_counted() -> None:
+    writer = AlertWriter()
+    metrics = Metrics()
+    metrics.watch_alert_writer(writer)
+    assert parsed(metrics)["vigil_alerts_detections_unrecorded_total", ()] == 0
+    writer.refused, writer.fallbacks = 2, 1
+    found = parsed(metrics)
+    assert found["vigil_alerts_detections_unrecorded_total", ()] == 2
+    assert found["vigil_alerts_batch_fallbacks_total", ()] == 1
 
 
 def test_a_worker_without_its_pipeline_yet_exposes_no_stream_counters() -> None:
@@ -130,6 +148,7 @@ def test_pseudonyms_hide_ids_but_stay_the_same_within_a_process() -> None:
     assert ref("bp-0007") == ref("bp-0007") != ref("bp-0008")
     assert "0007" not in ref("bp-0007")
     assert loggable("device_bad_data", "bp-0007") == ref("bp-0007")
+    assert loggable("detection_unrecorded", "p-1") == ref("p-1")  # a patient id
     assert loggable("outbox_stuck", "outbox") == "outbox"
     assert refs([f"d{i}" for i in range(7)]).endswith("…")
 
