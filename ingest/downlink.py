@@ -125,9 +125,16 @@ class MqttPublisher:
         self._reconnect_after_s = reconnect_after_s
         self._failed_at = float("-inf")  # monotonic time of the last failed connection attempt
         self._failure = ""
+        # paho refuses a publish beyond its in-flight window and queue ("Message queue full"):
+        # callers beyond the window wait here for a PUBACK to free a place instead.
+        self._slots = asyncio.Semaphore(max_inflight)
 
     async def __call__(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1; return when the broker has acknowledged it."""
+        async with self._slots:
+            await self._publish(topic, payload)
+
+    async def _publish(self, topic: str, payload: bytes) -> None:
         conn = await self._connected()
         info = conn.client.publish(topic, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:

@@ -417,3 +417,16 @@ async def test_the_publisher_reports_a_publish_the_broker_refuses(
         await mqtt_out(f"vigil/v1/devices/{tag}-x/readings", b"{}")  # svc-ingest may only read
     await mqtt_out(messages_topic(f"{tag}-x"), b"{}")  # allowed: returns on the PUBACK
     await mqtt_out.close()
+
+
+@pytest.mark.timeout(30)
+async def test_more_publishes_at_once_than_the_publisher_keeps_in_flight_all_go_out(
+    settings: Settings, tag: str
+) -> None:
+    """An outbox round publishes up to 50 messages to every device of each patient at once;
+    beyond paho's in-flight and queue bounds a publish failed with "Message queue full" (seen
+    at a demo's start with messages waiting). The publisher now makes them wait their turn."""
+    mqtt_out = publisher(settings, tag, max_inflight=2)
+    topics = [messages_topic(f"{tag}-{i}") for i in range(12)]
+    await asyncio.gather(*(mqtt_out(t, b"{}") for t in topics))
+    await mqtt_out.close()
