@@ -78,12 +78,17 @@ def agp_chart(m: ModalDay) -> str:
     ax.fill_between(hours, p5, p95, color=BAND_OUTER, linewidth=0)
     ax.fill_between(hours, p25, p75, color=BAND_INNER, linewidth=0)
     ax.plot(hours, p50, color=MEDIAN, linewidth=1.6)
+    _glucose_by_clock(ax)
+    return _data_uri(fig)
+
+
+def _glucose_by_clock(ax: Axes) -> None:
+    """The target lines, the glucose range in mg/dL and a 24 h clock axis."""
     for y in TARGET:
         ax.axhline(y, color=TARGET_COLOUR, linewidth=1.0)
     ax.set_ylim(*GLUCOSE_YLIM)
     ax.set_ylabel("mg/dL", fontsize=7)
     _clock_axis(ax)
-    return _data_uri(fig)
 
 
 def daily_chart(days: Sequence[DayProfile]) -> str:
@@ -112,11 +117,7 @@ def meter_chart(clock_s: np.ndarray, mg_dl: np.ndarray, slot_edges_h: Sequence[i
     ax.scatter(clock_s / HOUR_S, mg_dl, s=6, color=MEDIAN)
     for h in slot_edges_h:
         ax.axvline(h, color="#999999", linewidth=0.5, linestyle=":")
-    for y in TARGET:
-        ax.axhline(y, color=TARGET_COLOUR, linewidth=1.0)
-    ax.set_ylim(*GLUCOSE_YLIM)
-    ax.set_ylabel("mg/dL", fontsize=7)
-    _clock_axis(ax)
+    _glucose_by_clock(ax)
     return _data_uri(fig)
 
 
